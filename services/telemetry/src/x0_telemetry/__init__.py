@@ -1,0 +1,1 @@
+"""x0 telemetry."""
