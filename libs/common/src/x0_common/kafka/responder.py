@@ -1,0 +1,329 @@
+"""The worker side of request/reply: typed handlers on a FastStream subscriber.
+
+A :class:`Responder` owns one topic. Handlers register per message type
+(``x0-type`` header) and receive the payload already validated as the pydantic
+model their first parameter names. For every message, in order:
+
+1. Poison (undecodable, unknown type, wrong schema, no correlation id where a
+   reply is due) goes to ``<topic>.dlq`` with the reason in headers; when the
+   caller can be told, it also gets a typed error reply.
+2. A request whose ``x0-deadline`` has passed is dropped and counted.
+3. The handler runs. :class:`~x0_common.errors.Unavailable` is retried with
+   jittered exponential backoff inside the deadline; another
+   :class:`~x0_common.errors.X0Error` becomes a typed error reply; any other
+   exception is a bug: a generic ``internal`` error reply, and the message is
+   dead-lettered for inspection.
+4. The reply is published (``acks=all``, idempotent) to ``reply_to`` with the
+   correlation id echoed; only then is the offset marked for commit.
+
+FastStream's own acknowledgement is off (``AckPolicy.MANUAL``): offsets are
+committed by :class:`~x0_common.kafka.offsets.OffsetCommitter`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+import typing
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from faststream import AckPolicy
+from faststream.kafka import KafkaBroker, KafkaMessage
+from pydantic import BaseModel, ValidationError
+
+from x0_common.errors import InternalError, Unavailable, ValidationFailed, X0Error
+from x0_common.events.envelope import ErrorBody, Headers, Reply
+from x0_common.kafka.clients import ensure_topics
+from x0_common.kafka.offsets import OffsetCommitter
+from x0_common.metrics import ResponderMetrics
+from x0_common.settings import KafkaSettings
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class RequestContext:
+    """What a handler may know about the message besides its payload."""
+
+    message_type: str
+    correlation_id: str
+    deadline: float | None
+    principal: str | None
+    headers: Mapping[str, str]
+
+    def remaining(self) -> float | None:
+        """Seconds left before the caller stops waiting, or None without a deadline."""
+        return None if self.deadline is None else self.deadline - time.time()
+
+
+Handler = Callable[[Any, RequestContext], Awaitable[BaseModel | None]]
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """Backoff for transient failures: full jitter, capped, bounded attempts."""
+
+    max_attempts: int = 5
+    base_delay: float = 0.05
+    max_delay: float = 2.0
+
+    def delay(self, attempt: int) -> float:
+        """Seconds to wait before retry number ``attempt`` (1-based)."""
+        return random.uniform(0, min(self.max_delay, self.base_delay * 2**attempt))  # noqa: S311
+
+
+class _Poison(Exception):
+    def __init__(self, reason: str, detail: str, reply_error: X0Error | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.detail = detail
+        self.reply_error = reply_error
+
+
+class Responder:
+    """Runs typed handlers for one topic and answers on ``reply_to``."""
+
+    def __init__(
+        self,
+        broker: KafkaBroker,
+        *,
+        topic: str,
+        group_id: str,
+        settings: KafkaSettings,
+        metrics: ResponderMetrics,
+        replies: bool = True,
+        retry: RetryPolicy | None = None,
+    ) -> None:
+        self.topic = topic
+        self.dlq_topic = f"{topic}.dlq"
+        self._broker = broker
+        self._settings = settings
+        self._metrics = metrics
+        self._replies = replies
+        self._retry = retry or RetryPolicy()
+        self._handlers: dict[str, tuple[type[BaseModel], Handler]] = {}
+        self._offsets = OffsetCommitter(settings.commit_interval_ms / 1000)
+        broker.subscriber(
+            topic,
+            group_id=group_id,
+            ack_policy=AckPolicy.MANUAL,
+            no_reply=True,
+            auto_offset_reset="earliest",
+            fetch_max_wait_ms=settings.fetch_max_wait_ms,
+            session_timeout_ms=settings.session_timeout_ms,
+            heartbeat_interval_ms=settings.heartbeat_interval_ms,
+            listener=self._offsets,
+            title=topic,
+        )(self._consume)
+
+    def operation(self, message_type: str) -> Callable[[Handler], Handler]:
+        """Register the handler for ``message_type``; its first parameter's type is the model."""
+
+        def register(handler: Handler) -> Handler:
+            hints = typing.get_type_hints(handler)
+            model = next(iter(hints.values()))
+            if not (isinstance(model, type) and issubclass(model, BaseModel)):
+                msg = f"{handler.__name__}: the first parameter must be a pydantic model"
+                raise TypeError(msg)
+            self._handlers[message_type] = (model, handler)
+            return handler
+
+        return register
+
+    async def ensure_topics(self) -> None:
+        """Create the topic and its dead-letter topic if they are missing."""
+        await ensure_topics(self._settings, [self.topic, self.dlq_topic])
+
+    async def close(self) -> None:
+        """Commit what is done; call after the broker stopped consuming."""
+        await self._offsets.close()
+
+    async def _consume(self, message: KafkaMessage) -> None:
+        record = message.raw_message
+        assert not isinstance(record, tuple)
+        headers = message.headers
+        message_type = headers.get(Headers.TYPE, "")
+        try:
+            await self._process(message, message_type, headers)
+        except Exception:
+            # Never leave a message unmarked: the committer would skip past it.
+            logger.exception("dead-lettering a message that could not be processed")
+            await self._dead_letter(message, "handler_error", "unexpected failure")
+        self._offsets.mark_done(message.consumer, record.topic, record.partition, record.offset)
+
+    async def _process(
+        self, message: KafkaMessage, message_type: str, headers: Mapping[str, str]
+    ) -> None:
+        type_label = message_type if message_type in self._handlers else "unknown"
+        try:
+            handler, payload, context = self._decode(message, message_type, headers)
+        except _Poison as poison:
+            if poison.reply_error is not None:
+                await self._reply(headers, message_type, _error_reply(poison.reply_error), None)
+            await self._dead_letter(message, poison.reason, poison.detail)
+            return
+
+        if context.deadline is not None and context.deadline < time.time():
+            self._metrics.expired.labels(self._metrics.service, type_label).inc()
+            return
+
+        started = time.perf_counter()
+        reply, dead_letter_reason = await self._run(handler, payload, context)
+        self._metrics.duration.labels(self._metrics.service, type_label).observe(
+            time.perf_counter() - started
+        )
+        outcome = "ok" if reply.error is None else reply.error.code
+        self._metrics.handled.labels(self._metrics.service, type_label, outcome).inc()
+        if self._replies:
+            await self._reply(headers, message_type, reply, context.deadline)
+        if dead_letter_reason is not None:
+            await self._dead_letter(message, dead_letter_reason, outcome)
+
+    def _decode(
+        self, message: KafkaMessage, message_type: str, headers: Mapping[str, str]
+    ) -> tuple[Handler, BaseModel, RequestContext]:
+        correlation_id = headers.get(Headers.CORRELATION_ID, "")
+        can_reply = self._replies and bool(correlation_id and headers.get(Headers.REPLY_TO))
+        if self._replies and not correlation_id:
+            raise _Poison("missing_correlation_id", "no correlation_id header")
+        if message_type not in self._handlers:
+            error = ValidationFailed("unknown message type", details={"type": message_type[:100]})
+            raise _Poison("unknown_type", message_type[:100], error if can_reply else None)
+        model, handler = self._handlers[message_type]
+        try:
+            payload = model.model_validate_json(message.body)
+        except ValidationError as invalid:
+            # Inputs are left out: a payload may carry key material.
+            errors = invalid.errors(include_input=False, include_url=False, include_context=False)
+            undecodable = any(e["type"] == "json_invalid" for e in errors)
+            reason = "undecodable" if undecodable else "schema_mismatch"
+            error = ValidationFailed(
+                "the payload does not match the message schema",
+                details={"errors": [{"loc": list(e["loc"]), "msg": e["msg"]} for e in errors]},
+            )
+            raise _Poison(reason, _summarise(errors), error if can_reply else None) from None
+        deadline = headers.get(Headers.DEADLINE)
+        try:
+            deadline_s = int(deadline) / 1000 if deadline else None
+        except ValueError:
+            raise _Poison("schema_mismatch", "x0-deadline is not unix milliseconds") from None
+        context = RequestContext(
+            message_type=message_type,
+            correlation_id=correlation_id,
+            deadline=deadline_s,
+            principal=headers.get(Headers.PRINCIPAL),
+            headers=headers,
+        )
+        return handler, payload, context
+
+    async def _run(
+        self, handler: Handler, payload: BaseModel, context: RequestContext
+    ) -> tuple[Reply, str | None]:
+        """Run the handler with retries; return the reply and a dead-letter reason, if any."""
+        type_label = context.message_type
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                result = await handler(payload, context)
+            except Unavailable as error:
+                delay = self._retry.delay(attempt)
+                remaining = context.remaining()
+                if attempt < self._retry.max_attempts and (remaining is None or remaining > delay):
+                    self._metrics.retries.labels(self._metrics.service, type_label).inc()
+                    await asyncio.sleep(delay)
+                    continue
+                self._metrics.failed.labels(
+                    self._metrics.service, type_label, "retries_exhausted"
+                ).inc()
+                # With nobody to answer, the message must not be lost: park it.
+                return _error_reply(error), None if self._replies else "retries_exhausted"
+            except X0Error as error:
+                return _error_reply(error), None
+            except Exception:
+                logger.exception("handler failed", extra={"type": type_label})
+                self._metrics.failed.labels(self._metrics.service, type_label, "internal").inc()
+                return _error_reply(InternalError("internal error")), "handler_error"
+            body = {} if result is None else result.model_dump(mode="json")
+            return Reply(result=body), None
+
+    async def _reply(
+        self, headers: Mapping[str, str], message_type: str, reply: Reply, deadline: float | None
+    ) -> None:
+        reply_to = headers.get(Headers.REPLY_TO)
+        correlation_id = headers.get(Headers.CORRELATION_ID)
+        if not reply_to or not correlation_id:
+            return
+        await self._publish_durably(
+            reply.model_dump_json(exclude_none=True).encode(),
+            reply_to,
+            correlation_id=correlation_id,
+            headers={Headers.TYPE: f"{message_type}.reply", "content-type": "application/json"},
+            give_up_at=deadline,
+        )
+
+    async def _dead_letter(self, message: KafkaMessage, reason: str, detail: str) -> None:
+        record = message.raw_message
+        assert not isinstance(record, tuple)
+        headers = {
+            **message.headers,
+            Headers.DLQ_REASON: reason,
+            Headers.DLQ_DETAIL: detail[:500],
+            Headers.DLQ_ORIGIN: f"{record.topic}/{record.partition}/{record.offset}",
+        }
+        await self._publish_durably(
+            message.body, self.dlq_topic, correlation_id=message.correlation_id, headers=headers
+        )
+        self._metrics.dead_lettered.labels(self._metrics.service, self.topic, reason).inc()
+        logger.warning(
+            "message dead-lettered",
+            extra={"reason": reason, "origin": headers[Headers.DLQ_ORIGIN]},
+        )
+
+    async def _publish_durably(
+        self,
+        body: bytes,
+        topic: str,
+        *,
+        correlation_id: str | None,
+        headers: dict[str, str],
+        give_up_at: float | None = None,
+    ) -> None:
+        """Publish, retrying with backoff while Kafka is unreachable.
+
+        The offset must not be committed before this succeeds, and nothing after
+        this message may be processed first, so the only way out is success, or
+        (for a reply) the caller's deadline passing: then nobody waits for it.
+        """
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                await self._broker.publish(
+                    body, topic, correlation_id=correlation_id, headers=headers
+                )
+            except Exception as error:  # noqa: BLE001 - any publish failure is retried
+                if give_up_at is not None and time.time() > give_up_at:
+                    logger.warning("reply dropped after its deadline", extra={"topic": topic})
+                    return
+                delay = self._retry.delay(min(attempt, 10))
+                logger.warning(
+                    "publish failed, retrying",
+                    extra={"topic": topic, "error": type(error).__name__, "delay": delay},
+                )
+                await asyncio.sleep(delay)
+            else:
+                return
+
+
+def _error_reply(error: X0Error) -> Reply:
+    return Reply(error=ErrorBody(code=error.code, message=error.message, details=error.details))
+
+
+def _summarise(errors: list[Any]) -> str:
+    parts = [f"{'.'.join(map(str, e['loc'])) or '<root>'}: {e['msg']}" for e in errors[:5]]
+    return "; ".join(parts)

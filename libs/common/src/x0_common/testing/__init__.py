@@ -1,0 +1,36 @@
+"""Test helpers that users of x0_common want too: span capture and fresh metrics.
+
+Nothing here fakes Kafka, crypto or embeddings; the echo worker in
+:mod:`x0_common.testing.echo` is a real responder on a real broker.
+"""
+
+from __future__ import annotations
+
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from x0_common.metrics import new_registry
+
+__all__ = ["SpanCapture", "new_registry"]
+
+
+class SpanCapture:
+    """Collects finished spans in memory; install with :func:`x0_common.tracing.setup_tracing`."""
+
+    def __init__(self) -> None:
+        self.exporter = InMemorySpanExporter()
+        self.processor = SimpleSpanProcessor(self.exporter)
+
+    def install(self, provider: TracerProvider) -> None:
+        """Add the capture to a tracer provider."""
+        provider.add_span_processor(self.processor)
+
+    @property
+    def spans(self) -> tuple[ReadableSpan, ...]:
+        """Every span finished so far."""
+        return tuple(self.exporter.get_finished_spans())
+
+    def clear(self) -> None:
+        """Forget the spans captured so far."""
+        self.exporter.clear()

@@ -1,0 +1,51 @@
+"""OpenTelemetry set-up from the standard ``OTEL_*`` variables.
+
+One tracing layer per service: workers trace through FastStream's
+``KafkaTelemetryMiddleware``; the gateway through the FastAPI instrumentation plus
+the requester's own producer span. Spans are exported over OTLP only when an OTLP
+endpoint is configured (``OTEL_EXPORTER_OTLP_ENDPOINT`` or
+``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT``), so a laptop without Jaeger logs no export
+errors; ``OTEL_SDK_DISABLED=true`` turns tracing off.
+"""
+
+from __future__ import annotations
+
+import os
+
+from opentelemetry import trace
+from opentelemetry.sdk.resources import SERVICE_NAME, Resource
+from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+_ENDPOINT_VARIABLES = ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+
+
+def setup_tracing(
+    service_name: str, *, extra_processors: tuple[SpanProcessor, ...] = ()
+) -> TracerProvider:
+    """Build the service's tracer provider, install it globally and return it.
+
+    ``OTEL_SERVICE_NAME`` and ``OTEL_RESOURCE_ATTRIBUTES`` win over ``service_name``,
+    as the OpenTelemetry specification says they should.
+    """
+    resource = Resource.create({SERVICE_NAME: service_name}).merge(Resource.create())
+    provider = TracerProvider(resource=resource)
+    if any(os.environ.get(name) for name in _ENDPOINT_VARIABLES):
+        # Imported here: the exporter pulls in protobuf, unneeded when nothing exports.
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import (  # noqa: PLC0415
+            OTLPSpanExporter,
+        )
+
+        provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+    for processor in extra_processors:
+        provider.add_span_processor(processor)
+    trace.set_tracer_provider(provider)
+    return provider
+
+
+def current_trace_ids() -> tuple[str, str] | None:
+    """The current ``(trace_id, span_id)`` as hex, or None outside a recorded span."""
+    context = trace.get_current_span().get_span_context()
+    if not context.is_valid:
+        return None
+    return format(context.trace_id, "032x"), format(context.span_id, "016x")
