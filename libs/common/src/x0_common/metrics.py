@@ -37,6 +37,7 @@ class RequesterMetrics:
     """What the gateway's requester counts, by message type."""
 
     def __init__(self, registry: CollectorRegistry, service: str) -> None:
+        self.registry = registry
         self.service = service
         self.requests = Counter(
             "x0_requester_requests_total",
@@ -87,6 +88,7 @@ class ResponderMetrics:
     """What a worker's responder counts, by message type."""
 
     def __init__(self, registry: CollectorRegistry, service: str) -> None:
+        self.registry = registry
         self.service = service
         self.handled = Counter(
             "x0_responder_handled_total",

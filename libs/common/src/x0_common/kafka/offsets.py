@@ -30,6 +30,9 @@ class OffsetCommitter(ConsumerRebalanceListener):  # type: ignore[misc]
         self._done: dict[TopicPartition, int] = {}
         self._task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
+        self._closed = False
+        # Set while the group assigns this consumer partitions (worker readiness).
+        self.has_partitions = asyncio.Event()
 
     def mark_done(
         self, consumer: AIOKafkaConsumer, topic: str, partition: int, offset: int
@@ -37,37 +40,46 @@ class OffsetCommitter(ConsumerRebalanceListener):  # type: ignore[misc]
         """Record that the message at ``offset`` and every one before it are done."""
         self._consumer = consumer
         self._done[TopicPartition(topic, partition)] = offset
-        if self._task is None or self._task.done():
+        if not self._closed and (self._task is None or self._task.done()):
             self._task = asyncio.create_task(self._commit_periodically(), name="x0-offsets")
 
     async def commit(self) -> None:
         """Commit what is done now (also called on revocation and at shutdown)."""
         async with self._lock:
-            if self._consumer is None or not self._done:
+            if self._closed or self._consumer is None or not self._done:
                 return
             offsets = {tp: OffsetAndMetadata(offset + 1, "") for tp, offset in self._done.items()}
             self._done.clear()
             try:
                 await self._consumer.commit(offsets)
-            except KafkaError as error:
-                # Lost the partitions to a rebalance: their new owner re-delivers from
-                # the last committed offset, and handlers are idempotent.
+            except (KafkaError, OSError) as error:
+                # Lost the partitions to a rebalance, or the broker: the next owner
+                # re-delivers from the last committed offset; handlers are idempotent.
                 logger.warning("offset commit failed: %s", type(error).__name__)
 
     async def close(self) -> None:
-        """Stop the periodic task and commit a last time."""
+        """Stop the periodic task and commit a last time.
+
+        Call it before the consumer stops: aiokafka runs no revocation callback on
+        ``stop()``, and a commit through a stopped consumer leaks a connection.
+        Whatever finishes after this is re-delivered to the next owner.
+        """
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
         await self.commit()
+        self._closed = True
 
     async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:  # noqa: ARG002
         """Commit before the group hands our partitions to another member."""
+        self.has_partitions.clear()
         await self.commit()
 
     async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
-        """Nothing to do: consumption resumes from the committed offsets."""
+        """Consumption resumes from the committed offsets; only readiness changes."""
+        if assigned:
+            self.has_partitions.set()
 
     async def _commit_periodically(self) -> None:
         while True:

@@ -72,6 +72,17 @@ class Requester:
         """True once the reply partition is assigned and its position fetched."""
         return self._assigned.is_set() and self._reader is not None and not self._reader.done()
 
+    async def kafka_reachable(self, timeout: float = 2.0) -> bool:
+        """True when the cluster answers a metadata request within ``timeout`` seconds."""
+        if self._producer is None:
+            return False
+        try:
+            async with asyncio.timeout(timeout):
+                await self._producer.client.fetch_all_metadata()
+        except (TimeoutError, KafkaError, OSError):
+            return False
+        return True
+
     @property
     def in_flight(self) -> int:
         """Requests waiting for their reply."""

@@ -107,7 +107,7 @@ class Responder:
         self._retry = retry or RetryPolicy()
         self._handlers: dict[str, tuple[type[BaseModel], Handler]] = {}
         self._offsets = OffsetCommitter(settings.commit_interval_ms / 1000)
-        broker.subscriber(
+        self._subscriber = broker.subscriber(
             topic,
             group_id=group_id,
             ack_policy=AckPolicy.MANUAL,
@@ -118,7 +118,8 @@ class Responder:
             heartbeat_interval_ms=settings.heartbeat_interval_ms,
             listener=self._offsets,
             title=topic,
-        )(self._consume)
+        )
+        self._subscriber(self._consume)
 
     def operation(self, message_type: str) -> Callable[[Handler], Handler]:
         """Register the handler for ``message_type``; its first parameter's type is the model."""
@@ -134,12 +135,25 @@ class Responder:
 
         return register
 
-    async def ensure_topics(self) -> None:
-        """Create the topic and its dead-letter topic if they are missing."""
-        await ensure_topics(self._settings, [self.topic, self.dlq_topic])
+    @property
+    def assigned(self) -> bool:
+        """True while the group gives this worker's consumer at least one partition."""
+        return self._offsets.has_partitions.is_set()
+
+    async def wait_assigned(self, timeout: float = 30.0) -> None:
+        """Wait until :attr:`assigned` (raises ``TimeoutError`` after ``timeout`` s)."""
+        async with asyncio.timeout(timeout):
+            await self._offsets.has_partitions.wait()
+
+    async def ensure_topics(self, partitions: int = 1) -> None:
+        """Create the topic and its dead-letter topic if they are missing.
+
+        Partitions bound how many workers of one group share the load.
+        """
+        await ensure_topics(self._settings, [self.topic, self.dlq_topic], partitions=partitions)
 
     async def close(self) -> None:
-        """Commit what is done; call after the broker stopped consuming."""
+        """Commit what is done; call before the broker stops (FastStream ``on_shutdown``)."""
         await self._offsets.close()
 
     async def _consume(self, message: KafkaMessage) -> None:

@@ -95,11 +95,12 @@ async def _main(topic: str, group_id: str) -> None:
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     await broker.start()
+    await responder.wait_assigned()
     sys.stdout.write("ready\n")
     sys.stdout.flush()
     await stop.wait()
-    await broker.stop()
     await responder.close()
+    await broker.stop()
 
 
 if __name__ == "__main__":

@@ -1,0 +1,133 @@
+"""Pytest plugin: the real Kafka, PostgreSQL and Redis the integration tests use.
+
+Where a Docker engine answers, the services start in containers
+(testcontainers: apache/kafka, postgres:16, redis:7). Otherwise they must already
+run locally (``make up`` / ``deploy/local-stack/stack.sh up``; ``make test`` starts
+them). A missing service fails the run loudly; integration tests never skip.
+
+Enable it from a ``conftest.py`` with ``pytest_plugins = ["x0_common.testing.stack"]``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+from collections.abc import Iterator
+from contextlib import ExitStack
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from x0_common.settings import KafkaSettings
+
+
+@dataclass(frozen=True)
+class StackEndpoints:
+    """Where the test run's services listen, and how they were provided."""
+
+    kafka_bootstrap: str
+    postgres_dsn: str
+    redis_url: str
+    provider: str
+
+    def kafka_settings(self, **overrides: Any) -> KafkaSettings:
+        """Kafka settings pointing at this stack."""
+        return KafkaSettings(bootstrap_servers=self.kafka_bootstrap, **overrides)
+
+    def environment(self) -> dict[str, str]:
+        """``X0_*`` variables for subprocesses (workers, gateways) under test."""
+        return {
+            "X0_KAFKA__BOOTSTRAP_SERVERS": self.kafka_bootstrap,
+            "X0_POSTGRES__DSN": self.postgres_dsn,
+            "X0_REDIS__URL": self.redis_url,
+        }
+
+
+def _docker_engine_answers() -> bool:
+    if shutil.which("docker") is None:
+        return False
+    try:
+        result = subprocess.run(
+            ["docker", "info"],  # noqa: S607 - docker from PATH is the point
+            capture_output=True,
+            timeout=10,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return result.returncode == 0
+
+
+def _port_answers(address: str) -> bool:
+    host, _, port = address.rpartition(":")
+    try:
+        with socket.create_connection((host, int(port)), timeout=2):
+            return True
+    except OSError:
+        return False
+
+
+def _local_endpoints() -> StackEndpoints:
+    endpoints = StackEndpoints(
+        kafka_bootstrap=os.environ.get("X0_KAFKA__BOOTSTRAP_SERVERS", "127.0.0.1:9092"),
+        postgres_dsn=os.environ.get("X0_POSTGRES__DSN", "postgresql://x0:x0@127.0.0.1:5432/x0"),
+        redis_url=os.environ.get("X0_REDIS__URL", "redis://127.0.0.1:6379/0"),
+        provider="local",
+    )
+    addresses = {
+        "Kafka": endpoints.kafka_bootstrap.split(",")[0],
+        "PostgreSQL": endpoints.postgres_dsn.rsplit("@", 1)[-1].split("/")[0],
+        "Redis": endpoints.redis_url.split("//", 1)[-1].split("/")[0],
+    }
+    missing = [
+        f"{name} at {address}" for name, address in addresses.items() if not _port_answers(address)
+    ]
+    if missing:
+        pytest.exit(
+            "integration services are not running: "
+            + ", ".join(missing)
+            + ". Start them with `make up` (deploy/local-stack/stack.sh up); "
+            "`make test` does this for you.",
+            returncode=3,
+        )
+    return endpoints
+
+
+def _container_endpoints(stack: ExitStack) -> StackEndpoints:
+    # Imported here: testcontainers is a dev dependency used only with Docker.
+    from testcontainers.kafka import KafkaContainer  # noqa: PLC0415
+    from testcontainers.postgres import PostgresContainer  # noqa: PLC0415
+    from testcontainers.redis import RedisContainer  # noqa: PLC0415
+
+    kafka = stack.enter_context(KafkaContainer("apache/kafka:4.1.1").with_kraft())
+    postgres = stack.enter_context(
+        PostgresContainer("postgres:16", username="x0", password="x0", dbname="x0")  # noqa: S106
+    )
+    redis = stack.enter_context(RedisContainer("redis:7"))
+    pg_host, pg_port = postgres.get_container_host_ip(), postgres.get_exposed_port(5432)
+    redis_host, redis_port = redis.get_container_host_ip(), redis.get_exposed_port(6379)
+    return StackEndpoints(
+        kafka_bootstrap=kafka.get_bootstrap_server(),
+        postgres_dsn=f"postgresql://x0:x0@{pg_host}:{pg_port}/x0",
+        redis_url=f"redis://{redis_host}:{redis_port}/0",
+        provider="testcontainers",
+    )
+
+
+@pytest.fixture(scope="session")
+def stack() -> Iterator[StackEndpoints]:
+    """The real services for this test session (containers with Docker, else local)."""
+    with ExitStack() as exit_stack:
+        use_containers = os.environ.get("X0_TEST_STACK") == "containers" or (
+            os.environ.get("X0_TEST_STACK") != "local" and _docker_engine_answers()
+        )
+        yield _container_endpoints(exit_stack) if use_containers else _local_endpoints()
+
+
+@pytest.fixture(scope="session")
+def kafka_settings(stack: StackEndpoints) -> KafkaSettings:
+    """Kafka settings for the session's broker."""
+    return stack.kafka_settings()

@@ -1,0 +1,23 @@
+"""Run one gateway replica: ``python -m x0_gateway``."""
+
+from __future__ import annotations
+
+import uvicorn
+
+from x0_common.logs import setup_logging
+from x0_common.tracing import setup_tracing
+from x0_gateway.app import create_app
+from x0_gateway.settings import GatewaySettings
+
+
+def main() -> None:
+    """Start uvicorn with JSON logs and tracing from the environment."""
+    settings = GatewaySettings()
+    setup_logging("gateway", settings.common.log_level)
+    provider = setup_tracing("x0-gateway")
+    app = create_app(settings, tracer_provider=provider)
+    uvicorn.run(app, host=settings.host, port=settings.port, log_config=None, access_log=False)
+
+
+if __name__ == "__main__":
+    main()

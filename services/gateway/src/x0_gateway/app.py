@@ -1,0 +1,56 @@
+"""Wiring only: settings, tracing, the requester, routes and error handling."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+from opentelemetry.sdk.trace import TracerProvider
+
+from x0_common.kafka import Requester
+from x0_common.metrics import RequesterMetrics, new_registry
+from x0_gateway.http_metrics import HttpMetrics, HttpMetricsMiddleware
+from x0_gateway.problems import install_problem_handlers
+from x0_gateway.routes import health
+from x0_gateway.settings import GatewaySettings
+
+SERVICE = "gateway"
+
+
+def create_app(settings: GatewaySettings, tracer_provider: TracerProvider | None = None) -> FastAPI:
+    """Build the gateway; Kafka clients start in the lifespan."""
+    registry = new_registry()
+    requester = Requester(
+        settings.common.kafka,
+        reply_topic=settings.reply_topic,
+        metrics=RequesterMetrics(registry, SERVICE),
+        max_in_flight=settings.max_in_flight,
+    )
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        await requester.start()
+        try:
+            yield
+        finally:
+            await requester.stop()
+
+    app = FastAPI(
+        title="x0tta6bl4 gateway",
+        version="0.1.0",
+        summary="Post-quantum key exchange and retrieval services over Kafka.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.registry = registry
+    app.state.requester = requester
+    install_problem_handlers(app)
+    app.include_router(health.router)
+    app.add_middleware(HttpMetricsMiddleware, metrics=HttpMetrics(registry, SERVICE))
+    # The one tracing layer of the gateway; the requester adds the Kafka producer span.
+    FastAPIInstrumentor.instrument_app(
+        app, tracer_provider=tracer_provider, excluded_urls="/health/.*,/metrics"
+    )
+    return app

@@ -1,0 +1,76 @@
+"""Errors as ``application/problem+json`` (RFC 9457), the one error shape of the API."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from x0_common.errors import X0Error
+from x0_common.tracing import current_trace_ids
+
+logger = logging.getLogger(__name__)
+
+PROBLEM_JSON = "application/problem+json"
+
+
+class ProblemResponse(JSONResponse):
+    """A JSON response with the problem+json media type."""
+
+    media_type = PROBLEM_JSON
+
+
+def problem(
+    request: Request, status: int, code: str, title: str, details: dict[str, Any] | None = None
+) -> ProblemResponse:
+    """Build a problem document; ``code`` is the stable machine-readable error name."""
+    body: dict[str, Any] = {
+        "type": f"urn:x0:problem:{code}",
+        "title": title,
+        "status": status,
+        "code": code,
+        "instance": request.url.path,
+    }
+    if details:
+        body["details"] = details
+    ids = current_trace_ids()
+    if ids:
+        body["trace_id"] = ids[0]
+    return ProblemResponse(body, status_code=status)
+
+
+async def _x0_error(request: Request, error: Exception) -> ProblemResponse:
+    assert isinstance(error, X0Error)
+    return problem(request, error.http_status, error.code, error.message, error.details)
+
+
+async def _validation_error(request: Request, error: Exception) -> ProblemResponse:
+    assert isinstance(error, RequestValidationError)
+    # Inputs are left out: a rejected body may hold key material.
+    errors = [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in error.errors()]
+    return problem(request, 422, "validation", "the request is not valid", {"errors": errors})
+
+
+async def _http_error(request: Request, error: Exception) -> ProblemResponse:
+    assert isinstance(error, StarletteHTTPException)
+    code = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}.get(
+        error.status_code, "http_error"
+    )
+    return problem(request, error.status_code, code, str(error.detail))
+
+
+async def _unexpected_error(request: Request, error: Exception) -> ProblemResponse:
+    logger.error("unhandled error", exc_info=error)
+    return problem(request, 500, "internal", "internal error")
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    """Answer every error the API can raise as problem+json."""
+    app.add_exception_handler(X0Error, _x0_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected_error)

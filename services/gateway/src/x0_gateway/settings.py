@@ -1,0 +1,32 @@
+"""Gateway settings, from ``X0_GATEWAY_*`` (infrastructure from ``X0_*``)."""
+
+from __future__ import annotations
+
+import socket
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from x0_common.settings import CommonSettings
+
+
+class GatewaySettings(BaseSettings):
+    """What one gateway replica needs to know."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="X0_GATEWAY_", env_nested_delimiter="__", env_ignore_empty=True, extra="ignore"
+    )
+
+    common: CommonSettings = Field(default_factory=CommonSettings)
+    host: str = "127.0.0.1"
+    port: int = 8000
+    # Names this replica's reply topic; must be unique among running replicas and
+    # stable across restarts (a StatefulSet pod name), so topics do not pile up.
+    replica_id: str = Field(default_factory=socket.gethostname, pattern=r"^[A-Za-z0-9._-]+$")
+    request_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
+    max_in_flight: int = Field(default=10_000, gt=0)
+
+    @property
+    def reply_topic(self) -> str:
+        """The topic workers answer this replica on."""
+        return f"x0.gateway.replies.{self.replica_id}"
