@@ -118,6 +118,9 @@ class Processes:
             if process.poll() is None:
                 process.kill()
             process.wait(timeout=30)
+            for pipe in (process.stdin, process.stdout):
+                if pipe is not None:
+                    pipe.close()
 
 
 @pytest.fixture

@@ -8,12 +8,13 @@ import time
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-
 from tests.integration.conftest import EchoWorker, RequesterUnderTest, start_requester
+
 from x0_common.errors import DeadlineExceeded, InvalidInput, Overloaded, ValidationFailed
 from x0_common.events.envelope import Headers
 from x0_common.kafka.clients import producer_options
 from x0_common.settings import KafkaSettings
+from x0_common.testing import wait_until
 from x0_common.testing.echo import ECHO_TYPE, EchoRequest
 
 pytestmark = pytest.mark.integration
@@ -40,9 +41,10 @@ async def test_a_typed_error_travels_back_as_the_same_error(
         )
 
     assert raised.value.details == {"field": "invalid"}
-    assert echo_worker.sample(
-        "x0_responder_handled_total", type=ECHO_TYPE, outcome="invalid_input"
-    ) == 1
+    assert (
+        echo_worker.sample("x0_responder_handled_total", type=ECHO_TYPE, outcome="invalid_input")
+        == 1
+    )
 
 
 async def test_transient_failures_are_retried_with_backoff(
@@ -70,9 +72,9 @@ async def test_timeout_raises_in_time_and_the_late_reply_is_counted_not_delivere
     assert timeout <= elapsed < timeout + 0.25
     assert requester.sample("x0_requester_timeouts_total", type=ECHO_TYPE) == 1
     # The worker still answers after 1.5 s; the requester must drop that reply.
-    async with asyncio.timeout(10):
-        while requester.sample("x0_requester_unmatched_replies_total", reason="late") < 1:
-            await asyncio.sleep(0.05)
+    await wait_until(
+        lambda: requester.sample("x0_requester_unmatched_replies_total", reason="late") == 1
+    )
     assert requester.sample("x0_requester_replies_total", type=ECHO_TYPE, outcome="ok") == 0
     assert requester.requester.in_flight == 0
 
@@ -118,9 +120,7 @@ async def test_an_expired_request_is_dropped_and_counted(
     finally:
         await producer.stop()
 
-    async with asyncio.timeout(10):
-        while echo_worker.sample("x0_responder_expired_total", type=ECHO_TYPE) < 1:
-            await asyncio.sleep(0.05)
+    await wait_until(lambda: echo_worker.sample("x0_responder_expired_total", type=ECHO_TYPE) == 1)
     assert echo_worker.sample("x0_responder_handled_total", type=ECHO_TYPE, outcome="ok") == 0
 
 
@@ -137,10 +137,12 @@ async def _dead_letters(kafka_settings: KafkaSettings, topic: str, count: int) -
         async with asyncio.timeout(15):
             while len(letters) < count:
                 record = await consumer.getone()
-                letters.append({
-                    "headers": {k: v.decode() for k, v in record.headers},
-                    "value": record.value,
-                })
+                letters.append(
+                    {
+                        "headers": {k: v.decode() for k, v in record.headers},
+                        "value": record.value,
+                    }
+                )
     finally:
         await consumer.stop()
     return letters
@@ -180,9 +182,10 @@ async def test_poison_messages_go_to_the_dlq_and_the_next_message_is_processed(
     for letter in letters:
         assert letter["headers"][Headers.DLQ_ORIGIN].startswith(f"{topic}/0/")
     assert "text" in letters[1]["headers"][Headers.DLQ_DETAIL]
-    assert echo_worker.sample(
-        "x0_responder_dead_lettered_total", topic=topic, reason="undecodable"
-    ) == 1
+    assert (
+        echo_worker.sample("x0_responder_dead_lettered_total", topic=topic, reason="undecodable")
+        == 1
+    )
 
 
 async def test_a_caller_learns_at_once_that_its_payload_was_poison(

@@ -6,13 +6,28 @@ Nothing here fakes Kafka, crypto or embeddings; the echo worker in
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
+
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from x0_common.metrics import new_registry
 
-__all__ = ["SpanCapture", "new_registry"]
+__all__ = ["SpanCapture", "new_registry", "wait_until"]
+
+
+async def wait_until(
+    condition: Callable[[], bool], *, timeout: float = 10.0, interval: float = 0.02
+) -> None:
+    """Poll ``condition`` until it holds; ``TimeoutError`` after ``timeout`` seconds.
+
+    For conditions nothing signals, such as a metric another task increments.
+    """
+    async with asyncio.timeout(timeout):
+        while not condition():  # noqa: ASYNC110 - the condition has no event to await
+            await asyncio.sleep(interval)
 
 
 class SpanCapture:

@@ -10,11 +10,13 @@ Enable it from a ``conftest.py`` with ``pytest_plugins = ["x0_common.testing.sta
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import socket
 import subprocess
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import Any
@@ -117,14 +119,62 @@ def _container_endpoints(stack: ExitStack) -> StackEndpoints:
     )
 
 
+async def _probe(endpoints: StackEndpoints) -> list[str]:
+    """Ask each service who it is, so the run's output shows what it really used."""
+    # Imported here: asyncpg and redis are the services' dependencies, not x0_common's.
+    import asyncpg  # noqa: PLC0415
+    import redis.asyncio as aioredis  # noqa: PLC0415
+    from aiokafka.admin import AIOKafkaAdminClient  # noqa: PLC0415
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=endpoints.kafka_bootstrap)
+    await admin.start()
+    try:
+        cluster = await admin.describe_cluster()
+    finally:
+        await admin.close()
+    connection = await asyncpg.connect(endpoints.postgres_dsn)
+    try:
+        postgres_version = await connection.fetchval("SHOW server_version")
+    finally:
+        await connection.close()
+    client = aioredis.from_url(endpoints.redis_url)
+    try:
+        redis_version = (await client.info("server"))["redis_version"]
+    finally:
+        await client.aclose()
+    return [
+        f"Apache Kafka at {endpoints.kafka_bootstrap}: cluster {cluster['cluster_id']}, "
+        f"{len(cluster['brokers'])} broker(s)",
+        f"PostgreSQL {postgres_version} at {endpoints.postgres_dsn.rsplit('@', 1)[-1]}",
+        f"Redis {redis_version} at {endpoints.redis_url.split('//', 1)[-1]}",
+    ]
+
+
+_PROBED = pytest.StashKey[list[str]]()
+
+
 @pytest.fixture(scope="session")
-def stack() -> Iterator[StackEndpoints]:
+def stack(request: pytest.FixtureRequest) -> Iterator[StackEndpoints]:
     """The real services for this test session (containers with Docker, else local)."""
     with ExitStack() as exit_stack:
         use_containers = os.environ.get("X0_TEST_STACK") == "containers" or (
             os.environ.get("X0_TEST_STACK") != "local" and _docker_engine_answers()
         )
-        yield _container_endpoints(exit_stack) if use_containers else _local_endpoints()
+        endpoints = _container_endpoints(exit_stack) if use_containers else _local_endpoints()
+        # A thread of its own: the session's event loop may be running already.
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            probed = pool.submit(asyncio.run, _probe(endpoints)).result(timeout=60)
+        request.config.stash[_PROBED] = [f"({endpoints.provider}) {line}" for line in probed]
+        yield endpoints
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    """Say which real services the integration tests ran against."""
+    probed = config.stash.get(_PROBED, None)
+    if probed:
+        terminalreporter.section("x0 stack: the real services these tests used")
+        for line in probed:
+            terminalreporter.write_line(line)
 
 
 @pytest.fixture(scope="session")

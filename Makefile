@@ -1,0 +1,49 @@
+# x0tta6bl4: the two commands that matter are `make up` (run the system) and
+# `make test` (run every test). Both set up what they need on a fresh machine.
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+# uv runs as a module of the machine's Python, so no PATH change is needed.
+PYTHON ?= python3
+UV := $(PYTHON) -m uv
+STACK := deploy/local-stack/stack.sh
+SERVICES := deploy/local-stack/services.sh
+PYTEST_ARGS ?=
+ONLY ?=
+
+.PHONY: help setup up down status test test-unit lint bench
+
+help:  ## List the targets.
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
+
+setup:  ## Install uv and the locked Python workspace.
+	$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet 'uv>=0.5'
+	$(UV) sync --frozen --all-packages
+
+up: setup  ## Run the system: Kafka, PostgreSQL, Redis, then the services in the background.
+	$(STACK) up
+	$(SERVICES) up
+
+down:  ## Stop the services and the stack (data stays in .stack/).
+	$(SERVICES) down
+	$(STACK) down
+
+status:  ## One line per stack service and x0 service.
+	$(STACK) status; $(SERVICES) status
+
+test: setup  ## Run every test (unit, integration, e2e) against the real stack.
+	$(STACK) up
+	$(UV) run --frozen pytest $(PYTEST_ARGS)
+
+test-unit: setup  ## Only the tests that need no running services.
+	$(UV) run --frozen pytest -m unit $(PYTEST_ARGS)
+
+lint: setup  ## ruff (lint + format check) and mypy (strict on libs/common).
+	$(UV) run --frozen ruff check .
+	$(UV) run --frozen ruff format --check .
+	$(UV) run --frozen mypy libs/common/src services/gateway/src
+
+bench: setup  ## Benchmarks against baselines measured in the same run (ONLY=<section>).
+	$(STACK) up
+	$(UV) run --frozen python -m bench $(if $(ONLY),--only $(ONLY),)
