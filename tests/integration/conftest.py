@@ -14,10 +14,11 @@ from faststream.kafka import KafkaBroker
 from prometheus_client import CollectorRegistry
 
 from x0_common.kafka import Requester, Responder
+from x0_common.kafka.broker import new_broker
 from x0_common.kafka.clients import ensure_topics
 from x0_common.metrics import RequesterMetrics, ResponderMetrics, new_registry
 from x0_common.settings import KafkaSettings
-from x0_common.testing.echo import build_echo_responder, new_broker
+from x0_common.testing.echo import build_echo_responder
 from x0_common.testing.stack import StackEndpoints
 
 

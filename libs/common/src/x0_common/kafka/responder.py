@@ -14,7 +14,8 @@ model their first parameter names. For every message, in order:
    exception is a bug: a generic ``internal`` error reply, and the message is
    dead-lettered for inspection.
 4. The reply is published (``acks=all``, idempotent) to ``reply_to`` with the
-   correlation id echoed; only then is the offset marked for commit.
+   correlation id echoed, in a task, so the next message need not wait for the
+   broker; the offset is committed only once that publish is acknowledged.
 
 FastStream's own acknowledgement is off (``AckPolicy.MANUAL``): offsets are
 committed by :class:`~x0_common.kafka.offsets.OffsetCommitter`.
@@ -33,6 +34,7 @@ from typing import Any
 
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker, KafkaMessage
+from faststream.message import StreamMessage
 from pydantic import BaseModel, ValidationError
 
 from x0_common.errors import InternalError, Unavailable, ValidationFailed, X0Error
@@ -117,6 +119,8 @@ class Responder:
             session_timeout_ms=settings.session_timeout_ms,
             heartbeat_interval_ms=settings.heartbeat_interval_ms,
             listener=self._offsets,
+            # The handler gets the message itself; it decodes and validates the body.
+            decoder=_the_message_itself,
             title=topic,
         )
         self._subscriber(self._consume)
@@ -160,30 +164,38 @@ class Responder:
         record = message.raw_message
         assert not isinstance(record, tuple)
         headers = message.headers
-        message_type = headers.get(Headers.TYPE, "")
         try:
-            await self._process(message, message_type, headers)
+            work = await self._process(message, headers.get(Headers.TYPE, ""), headers)
         except Exception:
-            # Never leave a message unmarked: the committer would skip past it.
+            # Never leave a message untracked: the committer would skip past it.
             logger.exception("dead-lettering a message that could not be processed")
-            await self._dead_letter(message, "handler_error", "unexpected failure")
-        self._offsets.mark_done(message.consumer, record.topic, record.partition, record.offset)
+            work = await self._dead_letter(message, "handler_error", "unexpected failure")
+        await self._offsets.track(
+            message.consumer, record.topic, record.partition, record.offset, work
+        )
 
     async def _process(
         self, message: KafkaMessage, message_type: str, headers: Mapping[str, str]
-    ) -> None:
+    ) -> asyncio.Task[None] | None:
+        """Handle one message; return the task confirming its outcome's publish, if any.
+
+        Replies are handed to the producer at once but their acknowledgement is
+        awaited in a task, so the next message need not wait for the broker and
+        many replies share one produce request; the offset committer waits instead.
+        """
         type_label = message_type if message_type in self._handlers else "unknown"
         try:
             handler, payload, context = self._decode(message, message_type, headers)
         except _Poison as poison:
+            replied: asyncio.Task[None] | None = None
             if poison.reply_error is not None:
-                await self._reply(headers, message_type, _error_reply(poison.reply_error), None)
-            await self._dead_letter(message, poison.reason, poison.detail)
-            return
+                replied = await self._reply(headers, _error_reply(poison.reply_error), None)
+            parked = await self._dead_letter(message, poison.reason, poison.detail)
+            return _both(replied, parked)
 
         if context.deadline is not None and context.deadline < time.time():
             self._metrics.expired.labels(self._metrics.service, type_label).inc()
-            return
+            return None
 
         started = time.perf_counter()
         reply, dead_letter_reason = await self._run(handler, payload, context)
@@ -192,10 +204,11 @@ class Responder:
         )
         outcome = "ok" if reply.error is None else reply.error.code
         self._metrics.handled.labels(self._metrics.service, type_label, outcome).inc()
-        if self._replies:
-            await self._reply(headers, message_type, reply, context.deadline)
+        replied = await self._reply(headers, reply, context.deadline) if self._replies else None
+        parked = None
         if dead_letter_reason is not None:
-            await self._dead_letter(message, dead_letter_reason, outcome)
+            parked = await self._dead_letter(message, dead_letter_reason, outcome)
+        return _both(replied, parked)
 
     def _decode(
         self, message: KafkaMessage, message_type: str, headers: Mapping[str, str]
@@ -266,21 +279,26 @@ class Responder:
             return Reply(result=body), None
 
     async def _reply(
-        self, headers: Mapping[str, str], message_type: str, reply: Reply, deadline: float | None
-    ) -> None:
+        self, headers: Mapping[str, str], reply: Reply, deadline: float | None
+    ) -> asyncio.Task[None] | None:
         reply_to = headers.get(Headers.REPLY_TO)
         correlation_id = headers.get(Headers.CORRELATION_ID)
         if not reply_to or not correlation_id:
-            return
-        await self._publish_durably(
+            return None
+        return await self._send(
             reply.model_dump_json(exclude_none=True).encode(),
             reply_to,
             correlation_id=correlation_id,
-            headers={Headers.TYPE: f"{message_type}.reply", "content-type": "application/json"},
+            headers={
+                Headers.TYPE: f"{headers.get(Headers.TYPE, '')}.reply",
+                "content-type": "application/json",
+            },
             give_up_at=deadline,
         )
 
-    async def _dead_letter(self, message: KafkaMessage, reason: str, detail: str) -> None:
+    async def _dead_letter(
+        self, message: KafkaMessage, reason: str, detail: str
+    ) -> asyncio.Task[None]:
         record = message.raw_message
         assert not isinstance(record, tuple)
         headers = {
@@ -289,16 +307,16 @@ class Responder:
             Headers.DLQ_DETAIL: detail[:500],
             Headers.DLQ_ORIGIN: f"{record.topic}/{record.partition}/{record.offset}",
         }
-        await self._publish_durably(
-            message.body, self.dlq_topic, correlation_id=message.correlation_id, headers=headers
-        )
         self._metrics.dead_lettered.labels(self._metrics.service, self.topic, reason).inc()
         logger.warning(
             "message dead-lettered",
             extra={"reason": reason, "origin": headers[Headers.DLQ_ORIGIN]},
         )
+        return await self._send(
+            message.body, self.dlq_topic, correlation_id=message.correlation_id, headers=headers
+        )
 
-    async def _publish_durably(
+    async def _send(
         self,
         body: bytes,
         topic: str,
@@ -306,32 +324,81 @@ class Responder:
         correlation_id: str | None,
         headers: dict[str, str],
         give_up_at: float | None = None,
-    ) -> None:
-        """Publish, retrying with backoff while Kafka is unreachable.
+    ) -> asyncio.Task[None]:
+        """Hand the message to the producer now; return a task that ends once it is durable."""
+        try:
+            delivery = await self._broker.publish(
+                body, topic, correlation_id=correlation_id, headers=headers, no_confirm=True
+            )
+        except Exception:  # noqa: BLE001 - the task below retries every failure
+            delivery = None
+        return asyncio.get_running_loop().create_task(
+            self._confirm(
+                delivery,
+                body,
+                topic,
+                correlation_id=correlation_id,
+                headers=headers,
+                give_up_at=give_up_at,
+            )
+        )
 
-        The offset must not be committed before this succeeds, and nothing after
-        this message may be processed first, so the only way out is success, or
-        (for a reply) the caller's deadline passing: then nobody waits for it.
+    async def _confirm(
+        self,
+        delivery: asyncio.Future[Any] | None,
+        body: bytes,
+        topic: str,
+        *,
+        correlation_id: str | None,
+        headers: dict[str, str],
+        give_up_at: float | None,
+    ) -> None:
+        """Wait for the broker's acknowledgement; publish again with backoff until one comes.
+
+        The offset must not be committed before this ends, so the only ways out
+        are success, or (for a reply) the caller's deadline passing: then nobody
+        waits for it any more.
         """
+        if delivery is not None:
+            try:
+                await delivery
+            except Exception:  # noqa: BLE001 - retried below, whatever it was
+                logger.warning("publish failed, retrying", extra={"topic": topic})
+            else:
+                return
         attempt = 0
-        while True:
+        while give_up_at is None or time.time() < give_up_at:
             attempt += 1
+            await asyncio.sleep(self._retry.delay(min(attempt, 10)))
             try:
                 await self._broker.publish(
                     body, topic, correlation_id=correlation_id, headers=headers
                 )
             except Exception as error:  # noqa: BLE001 - any publish failure is retried
-                if give_up_at is not None and time.time() > give_up_at:
-                    logger.warning("reply dropped after its deadline", extra={"topic": topic})
-                    return
-                delay = self._retry.delay(min(attempt, 10))
                 logger.warning(
                     "publish failed, retrying",
-                    extra={"topic": topic, "error": type(error).__name__, "delay": delay},
+                    extra={"topic": topic, "error": type(error).__name__, "attempt": attempt},
                 )
-                await asyncio.sleep(delay)
             else:
                 return
+        logger.warning("reply dropped after its deadline", extra={"topic": topic})
+
+
+def _both(
+    first: asyncio.Task[None] | None, second: asyncio.Task[None] | None
+) -> asyncio.Task[None] | None:
+    """One task that ends when both (either may be None) have ended."""
+    if first is None or second is None:
+        return first or second
+
+    async def wait_both() -> None:
+        await asyncio.gather(first, second)
+
+    return asyncio.get_running_loop().create_task(wait_both())
+
+
+async def _the_message_itself(message: StreamMessage[Any]) -> Any:
+    return message
 
 
 def _error_reply(error: X0Error) -> Reply:

@@ -9,17 +9,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import os
 import signal
 import sys
 
 from faststream.kafka import KafkaBroker
-from faststream.kafka.opentelemetry import KafkaTelemetryMiddleware
 from pydantic import BaseModel, Field
 
 from x0_common.errors import InvalidInput, Unavailable
-from x0_common.kafka.clients import producer_options
+from x0_common.kafka.broker import new_broker
 from x0_common.kafka.responder import RequestContext, Responder
 from x0_common.logs import setup_logging
 from x0_common.metrics import ResponderMetrics, new_registry
@@ -69,18 +67,6 @@ def build_echo_responder(
         return EchoResult(text=request.text, worker_pid=os.getpid())
 
     return responder, metrics
-
-
-def new_broker(settings: KafkaSettings, *, traced: bool = True) -> KafkaBroker:
-    """A FastStream broker with the x0 producer options and one tracing layer."""
-    middlewares = (KafkaTelemetryMiddleware(),) if traced else ()
-    # Per-message access logs at DEBUG: at INFO they would drown everything else.
-    return KafkaBroker(
-        **producer_options(settings),
-        middlewares=middlewares,
-        logger=logging.getLogger("x0.faststream"),
-        log_level=logging.DEBUG,
-    )
 
 
 async def _main(topic: str, group_id: str) -> None:

@@ -1,0 +1,77 @@
+"""The two interfaces every algorithm implementation satisfies.
+
+A backend may assume its inputs already have the lengths its ``sizes`` advertise:
+``x0_crypto.domain.checked`` enforces them in one place before any backend runs. A
+backend still maps its library's own rejections (an ML-KEM public key failing the
+FIPS 203 modulus check, a missing algorithm) onto ``x0_crypto.domain.errors``.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
+
+from x0_crypto.domain.algorithms import KemSizes, SignatureSizes
+
+
+@runtime_checkable
+class KemBackend(Protocol):
+    """A key-encapsulation mechanism."""
+
+    @property
+    def algorithm(self) -> str:
+        """Algorithm name, e.g. ``ML-KEM-768``."""
+        ...
+
+    @property
+    def backend(self) -> str:
+        """Which library serves it: ``openssl``, ``pqcrypto`` or ``liboqs``."""
+        ...
+
+    @property
+    def sizes(self) -> KemSizes:
+        """Lengths of the bytes this backend takes and returns."""
+        ...
+
+    def keypair(self) -> tuple[bytes, bytes]:
+        """A fresh ``(public_key, secret_key)``."""
+        ...
+
+    def encapsulate(self, public_key: bytes) -> tuple[bytes, bytes]:
+        """``(ciphertext, shared_secret)`` for the holder of ``public_key``."""
+        ...
+
+    def decapsulate(self, secret_key: bytes, ciphertext: bytes) -> bytes:
+        """The shared secret; a tampered ciphertext gives an unrelated one (no error)."""
+        ...
+
+
+@runtime_checkable
+class SignatureBackend(Protocol):
+    """A digital-signature scheme."""
+
+    @property
+    def algorithm(self) -> str:
+        """Algorithm name, e.g. ``ML-DSA-65``."""
+        ...
+
+    @property
+    def backend(self) -> str:
+        """Which library serves it."""
+        ...
+
+    @property
+    def sizes(self) -> SignatureSizes:
+        """Lengths of the bytes this backend takes and returns."""
+        ...
+
+    def keypair(self) -> tuple[bytes, bytes]:
+        """A fresh ``(public_key, secret_key)``."""
+        ...
+
+    def sign(self, secret_key: bytes, message: bytes) -> bytes:
+        """A signature over ``message``."""
+        ...
+
+    def verify(self, public_key: bytes, message: bytes, signature: bytes) -> bool:
+        """Whether ``signature`` is valid for ``message`` under ``public_key``."""
+        ...

@@ -1,0 +1,95 @@
+"""The one place where input lengths are checked, in front of every backend.
+
+The registry hands out only these wrappers. Checking here rather than in each backend
+keeps the rule uniform (same error, same fields, whatever library serves the
+algorithm) and matters for safety: liboqs-python silently pads or truncates
+wrong-length inputs to the expected size instead of rejecting them.
+"""
+
+from __future__ import annotations
+
+from x0_crypto.domain.algorithms import KemSizes, SignatureSizes
+from x0_crypto.domain.backends.base import KemBackend, SignatureBackend
+from x0_crypto.domain.errors import InvalidInput
+
+
+def require_length(algorithm: str, field: str, value: bytes, expected: int) -> None:
+    """Raise :class:`InvalidInput` unless ``value`` is ``expected`` bytes long.
+
+    The error records the field and both lengths; never the value.
+    """
+    if len(value) != expected:
+        raise InvalidInput(algorithm, field, expected=expected, actual=len(value))
+
+
+class CheckedKem:
+    """A :class:`KemBackend` whose inputs are length-checked before the backend runs."""
+
+    def __init__(self, inner: KemBackend) -> None:
+        self.inner = inner
+
+    @property
+    def algorithm(self) -> str:
+        return self.inner.algorithm
+
+    @property
+    def backend(self) -> str:
+        return self.inner.backend
+
+    @property
+    def sizes(self) -> KemSizes:
+        return self.inner.sizes
+
+    def keypair(self) -> tuple[bytes, bytes]:
+        """A fresh ``(public_key, secret_key)``."""
+        return self.inner.keypair()
+
+    def encapsulate(self, public_key: bytes) -> tuple[bytes, bytes]:
+        """``(ciphertext, shared_secret)``; :class:`InvalidInput` for a malformed key."""
+        require_length(self.algorithm, "public_key", public_key, self.sizes.public_key)
+        return self.inner.encapsulate(public_key)
+
+    def decapsulate(self, secret_key: bytes, ciphertext: bytes) -> bytes:
+        """The shared secret (implicit rejection: a tampered ciphertext is no error)."""
+        require_length(self.algorithm, "secret_key", secret_key, self.sizes.secret_key)
+        require_length(self.algorithm, "ciphertext", ciphertext, self.sizes.ciphertext)
+        return self.inner.decapsulate(secret_key, ciphertext)
+
+
+class CheckedSignature:
+    """A :class:`SignatureBackend` whose inputs are length-checked first."""
+
+    def __init__(self, inner: SignatureBackend) -> None:
+        self.inner = inner
+
+    @property
+    def algorithm(self) -> str:
+        return self.inner.algorithm
+
+    @property
+    def backend(self) -> str:
+        return self.inner.backend
+
+    @property
+    def sizes(self) -> SignatureSizes:
+        return self.inner.sizes
+
+    def keypair(self) -> tuple[bytes, bytes]:
+        """A fresh ``(public_key, secret_key)``."""
+        return self.inner.keypair()
+
+    def sign(self, secret_key: bytes, message: bytes) -> bytes:
+        """A signature over ``message``; :class:`InvalidInput` for a malformed key."""
+        require_length(self.algorithm, "secret_key", secret_key, self.sizes.secret_key)
+        return self.inner.sign(secret_key, message)
+
+    def verify(self, public_key: bytes, message: bytes, signature: bytes) -> bool:
+        """Whether the signature is valid.
+
+        A wrong-length *public key* is the caller's mistake and raises; a wrong-length
+        *signature* is just an invalid signature, but it raises too, so that a caller
+        who mixed up algorithms learns why rather than seeing a silent ``False``.
+        """
+        require_length(self.algorithm, "public_key", public_key, self.sizes.public_key)
+        require_length(self.algorithm, "signature", signature, self.sizes.signature)
+        return self.inner.verify(public_key, message, signature)

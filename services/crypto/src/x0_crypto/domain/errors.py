@@ -1,0 +1,103 @@
+"""The crypto domain's one exception tree.
+
+    CryptoError                  code               meaning
+    ├── UnknownAlgorithm         unknown_algorithm  no algorithm by that name
+    ├── InvalidInput             invalid_input      a key, ciphertext or signature of the wrong
+    │                                               length, or one the standard's checks reject
+    ├── BackendUnavailable       unavailable        the library behind an algorithm is missing
+    └── DecryptionFailed         decryption_failed  authenticated decryption rejected its input
+
+KEM decapsulation never raises ``DecryptionFailed``: ML-KEM and X-Wing use implicit
+rejection, so a tampered ciphertext yields an unrelated shared secret, not an error.
+``DecryptionFailed`` is for the AEAD layer (managed keys). A failed signature check is
+not an error either: ``verify`` returns ``False``.
+
+Messages and ``details`` may reach callers and logs, so they name fields, algorithms
+and lengths only, never key bytes, ciphertexts or shared secrets. The constructor
+signature (``message``, keyword ``details``) matches ``x0_common.errors.X0Error`` so the
+tree can later be re-rooted there without touching the raisers.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+
+class CryptoError(Exception):
+    """Base of every crypto-domain error; ``code`` is the stable machine-readable name."""
+
+    code: ClassVar[str] = "internal"
+
+    def __init__(self, message: str, *, details: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details: dict[str, Any] = details or {}
+
+
+class UnknownAlgorithm(CryptoError):
+    """The algorithm name is not one this service offers."""
+
+    code = "unknown_algorithm"
+
+    def __init__(self, algorithm: str, *, known: tuple[str, ...] = ()) -> None:
+        # repr() keeps control characters in a caller-chosen name from forging log lines.
+        super().__init__(
+            f"unknown algorithm {algorithm!r}", details={"algorithm": algorithm, "known": known}
+        )
+        self.algorithm = algorithm
+
+
+class InvalidInput(CryptoError):
+    """An input is malformed: wrong length, or rejected by the standard's input checks.
+
+    ``field`` names the argument (``public_key``, ``secret_key``, ``ciphertext``,
+    ``signature``); ``expected``/``actual`` are byte lengths when the length is wrong.
+    The offending bytes themselves are never stored.
+    """
+
+    code = "invalid_input"
+
+    def __init__(
+        self,
+        algorithm: str,
+        field: str,
+        *,
+        expected: int | None = None,
+        actual: int | None = None,
+        reason: str | None = None,
+    ) -> None:
+        if reason is None:
+            reason = f"must be {expected} bytes, got {actual}"
+        details: dict[str, Any] = {"algorithm": algorithm, "field": field, "reason": reason}
+        if expected is not None:
+            details |= {"expected": expected, "actual": actual}
+        super().__init__(f"{algorithm} {field}: {reason}", details=details)
+        self.algorithm = algorithm
+        self.field = field
+        self.expected = expected
+        self.actual = actual
+        self.reason = reason
+
+
+class BackendUnavailable(CryptoError):
+    """The library that implements an algorithm is not installed or lacks it."""
+
+    code = "unavailable"
+
+    def __init__(self, backend: str, reason: str, *, algorithm: str | None = None) -> None:
+        subject = f"{algorithm} via {backend}" if algorithm else backend
+        super().__init__(
+            f"{subject} unavailable: {reason}",
+            details={"backend": backend, "algorithm": algorithm, "reason": reason},
+        )
+        self.backend = backend
+        self.algorithm = algorithm
+
+
+class DecryptionFailed(CryptoError):
+    """Authenticated decryption rejected the ciphertext (tampered, or the wrong key)."""
+
+    code = "decryption_failed"
+
+    def __init__(self, message: str = "authenticated decryption failed") -> None:
+        super().__init__(message)

@@ -1,0 +1,1 @@
+"""Test-only reference implementations; nothing in the service imports them."""
