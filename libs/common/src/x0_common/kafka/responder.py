@@ -187,11 +187,10 @@ class Responder:
         try:
             handler, payload, context = self._decode(message, message_type, headers)
         except _Poison as poison:
-            replied: asyncio.Task[None] | None = None
+            replied = None
             if poison.reply_error is not None:
                 replied = await self._reply(headers, _error_reply(poison.reply_error), None)
-            parked = await self._dead_letter(message, poison.reason, poison.detail)
-            return _both(replied, parked)
+            return _both(replied, await self._dead_letter(message, poison.reason, poison.detail))
 
         if context.deadline is not None and context.deadline < time.time():
             self._metrics.expired.labels(self._metrics.service, type_label).inc()
@@ -205,7 +204,7 @@ class Responder:
         outcome = "ok" if reply.error is None else reply.error.code
         self._metrics.handled.labels(self._metrics.service, type_label, outcome).inc()
         replied = await self._reply(headers, reply, context.deadline) if self._replies else None
-        parked = None
+        parked: asyncio.Task[None] | None = None
         if dead_letter_reason is not None:
             parked = await self._dead_letter(message, dead_letter_reason, outcome)
         return _both(replied, parked)
