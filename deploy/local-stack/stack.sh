@@ -1,0 +1,822 @@
+#!/usr/bin/env bash
+# Local infrastructure for x0tta6bl4 without Docker: Apache Kafka (KRaft, single
+# node), PostgreSQL and Redis, run as plain processes on 127.0.0.1.
+#
+#   stack.sh up             start what is not running, wait until each answers
+#   stack.sh down [--purge] stop everything (data stays unless --purge)
+#   stack.sh purge          stop everything and delete .stack/
+#   stack.sh status         one line per service; exit 0 only if all run
+#   stack.sh env            print the X0_* variables that point at this stack
+#   stack.sh smoke          check a running stack with psql, redis-cli, aiokafka
+#
+# Every pid, log and byte of data lives in <repo>/.stack (git-ignored), so a
+# checkout never touches another checkout's stack or the system's services. The
+# Kafka jars are cached outside the repo (they are the same for every checkout).
+#
+# Environment knobs (all optional):
+#   X0_KAFKA_VERSION          Kafka release from Maven Central (default below)
+#   X0_STACK_CACHE            jar cache root        (default ~/.cache/x0-stack)
+#   X0_STACK_DIR              state folder          (default <repo>/.stack)
+#   X0_STACK_KAFKA_PORT       broker port           (default 9092)
+#   X0_STACK_KAFKA_CONTROLLER_PORT  KRaft controller port (default 9093)
+#   X0_STACK_PG_PORT          PostgreSQL port       (default 5432)
+#   X0_STACK_REDIS_PORT       Redis port            (default 6379)
+#   X0_STACK_KAFKA_TIMEOUT    seconds to wait for Kafka to serve metadata (90)
+set -euo pipefail
+
+SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+REPO_ROOT="$(cd "$SCRIPT_DIR/../.." && pwd)"
+STACK_DIR="${X0_STACK_DIR:-$REPO_ROOT/.stack}"
+CACHE_ROOT="${X0_STACK_CACHE:-$HOME/.cache/x0-stack}"
+
+# Kafka 4.1.x: aiokafka 0.14 was checked against it (deploy/local-stack/smoke.py:
+# idempotent acks=all producer, group consumer with commits, admin create_topics
+# and list_consumer_group_offsets). 4.x dropped the pre-2.1 protocol versions
+# (KIP-896); aiokafka 0.14 negotiates versions that 4.1 still serves.
+KAFKA_VERSION="${X0_KAFKA_VERSION:-4.1.2}"
+KAFKA_PORT="${X0_STACK_KAFKA_PORT:-9092}"
+KAFKA_CONTROLLER_PORT="${X0_STACK_KAFKA_CONTROLLER_PORT:-9093}"
+KAFKA_TIMEOUT="${X0_STACK_KAFKA_TIMEOUT:-90}"
+PG_PORT="${X0_STACK_PG_PORT:-5432}"
+REDIS_PORT="${X0_STACK_REDIS_PORT:-6379}"
+HOST=127.0.0.1
+
+KAFKA_DIR="$STACK_DIR/kafka"
+KAFKA_DATA="$KAFKA_DIR/data"
+KAFKA_PID="$KAFKA_DIR/kafka.pid"
+KAFKA_OUT="$KAFKA_DIR/kafka.out"        # JVM stdout/stderr (crashes before log4j starts)
+KAFKA_PROPS="$KAFKA_DIR/server.properties"
+KAFKA_LIBS="$CACHE_ROOT/kafka-$KAFKA_VERSION/libs"
+
+REDIS_DIR="$STACK_DIR/redis"
+REDIS_PID="$REDIS_DIR/redis.pid"
+REDIS_LOG="$REDIS_DIR/redis.log"
+
+# PG_DIR, PG_DATA, PG_SOCK, PG_LOG and PG_BIN are set by pg_paths (they depend on
+# which PostgreSQL is installed and on whether the postgres user can reach .stack).
+
+log() { printf '%s\n' "$*"; }
+die() { printf 'stack.sh: error: %s\n' "$*" >&2; exit 1; }
+
+is_root() { [[ $EUID -eq 0 ]]; }
+
+# ---------------------------------------------------------------- helpers ----
+
+# Pids of the processes listening on TCP port $1 (any address), one per line.
+# ss needs root (or the same user) to show the owning process; as a normal user
+# a foreign listener shows up without a pid, which still counts as "taken".
+listener_pids() {
+  ss -Hltnp "sport = :$1" 2>/dev/null | grep -o 'pid=[0-9]*' | cut -d= -f2 | sort -u || true
+}
+
+port_listening() {
+  [[ -n "$(ss -Hltn "sport = :$1" 2>/dev/null)" ]]
+}
+
+# True when pid $1 listens on port $2, i.e. the port is served by our process.
+pid_listens_on() {
+  # (No `| grep -q`: under pipefail an early grep exit can fail the pipeline.)
+  [[ $'\n'"$(listener_pids "$2")"$'\n' == *$'\n'"$1"$'\n'* ]]
+}
+
+pid_alive() { [[ -n "${1:-}" ]] && kill -0 "$1" 2>/dev/null; }
+
+# The command line of pid $1, NULs turned to spaces (empty when gone).
+pid_cmdline() { tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null || true; }
+
+# Reads a pid file; prints the pid only when that process is alive and its
+# command line contains $2, so a recycled pid is never mistaken for ours.
+live_pid_from() {
+  local file=$1 needle=$2 pid
+  [[ -f "$file" ]] || return 1
+  pid="$(head -n1 "$file" 2>/dev/null | tr -dc '0-9')"
+  pid_alive "$pid" || return 1
+  [[ "$(pid_cmdline "$pid")" == *"$needle"* ]] || return 1
+  printf '%s\n' "$pid"
+}
+
+# Fails loudly, naming the process, when port $1 is taken by someone else.
+ensure_port_free() {
+  local port=$1 what=$2
+  port_listening "$port" || return 0
+  {
+    printf 'stack.sh: error: port %s (%s) is already in use by a process that is not this stack:\n' "$port" "$what"
+    ss -Hltnp "sport = :$port" | sed 's/^/    /'
+    local p
+    for p in $(listener_pids "$port"); do
+      printf '    pid %s: %s\n' "$p" "$(pid_cmdline "$p")"
+    done
+    printf '  Stop it, or pick another port (X0_STACK_*_PORT, see the head of %s).\n' "$0"
+  } >&2
+  exit 1
+}
+
+# Prints the last lines of each given log file that exists, for a failed start.
+show_logs() {
+  local f
+  for f in "$@"; do
+    [[ -s "$f" ]] || continue
+    printf -- '----- last lines of %s -----\n' "$f" >&2
+    tail -n 40 "$f" >&2
+  done
+}
+
+tcp_open() { (exec 3<>"/dev/tcp/$HOST/$1") 2>/dev/null; }
+
+# Waits for pid $1 to exit, up to $2 seconds; SIGKILL after that.
+wait_exit_or_kill() {
+  local pid=$1 secs=$2 name=$3 i
+  for ((i = 0; i < secs * 10; i++)); do
+    pid_alive "$pid" || return 0
+    sleep 0.1
+  done
+  log "$name: pid $pid still alive after ${secs}s, sending SIGKILL"
+  kill -KILL "$pid" 2>/dev/null || true
+  for ((i = 0; i < 50; i++)); do
+    pid_alive "$pid" || return 0
+    sleep 0.1
+  done
+  die "$name: pid $pid survived SIGKILL"
+}
+
+# apt-get install for a missing service. The package lists may be empty on a
+# fresh machine, so update them only when apt knows no candidate.
+apt_install() {
+  is_root || die "$* is not installed; install it (sudo apt-get install -y $*) or run this script as root"
+  command -v apt-get >/dev/null || die "$* is not installed and there is no apt-get here"
+  local pkg
+  for pkg in "$@"; do
+    if [[ "$(apt-cache policy "$pkg" 2>/dev/null)" != *"Candidate: "[0-9]* ]]; then
+      log "apt-get update (no candidate for $pkg yet)"
+      apt-get update -qq
+      break
+    fi
+  done
+  log "installing $* with apt-get"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+
+# ------------------------------------------------------------------ kafka ----
+
+# Version of jar $2 in folder $1 (log4j-core-2.25.3.jar -> 2.25.3), or nothing.
+jar_version() {
+  local f
+  for f in "$1/$2"-[0-9]*.jar; do
+    [[ -e "$f" ]] || return 0
+    f="${f##*/"$2"-}"
+    printf '%s\n' "${f%.jar}"
+    return 0
+  done
+}
+
+# Fetches Kafka and its runtime dependencies from Maven Central into the cache,
+# once per version. The broker needs kafka_2.13; kafka-tools brings TopicCommand
+# (used for the readiness probe), as in Kafka's own tarball. Kafka declares
+# log4j-core but no SLF4J binding, so without one the broker would log nothing:
+# the binding matching the resolved slf4j-api/log4j versions is added afterwards.
+kafka_fetch() {
+  [[ -f "$KAFKA_LIBS/kafka_2.13-$KAFKA_VERSION.jar" ]] && return 0
+  command -v mvn >/dev/null || die "Maven (mvn) is needed to fetch Kafka $KAFKA_VERSION (apt-get install maven)"
+  command -v java >/dev/null || die "Java 17+ is needed to run Kafka (apt-get install openjdk-17-jre-headless)"
+  local base="$CACHE_ROOT/kafka-$KAFKA_VERSION" tmp
+  mkdir -p "$base"
+  tmp="$(mktemp -d "$base/libs.tmp.XXXXXX")"
+  log "kafka: fetching kafka_2.13:$KAFKA_VERSION and its dependencies from Maven Central"
+  cat >"$base/pom.xml" <<EOF
+<?xml version="1.0" encoding="UTF-8"?>
+<!-- Generated by deploy/local-stack/stack.sh: only used to resolve Kafka's jars. -->
+<project xmlns="http://maven.apache.org/POM/4.0.0">
+  <modelVersion>4.0.0</modelVersion>
+  <groupId>x0.local-stack</groupId>
+  <artifactId>kafka-libs</artifactId>
+  <version>1</version>
+  <packaging>pom</packaging>
+  <dependencies>
+    <dependency>
+      <groupId>org.apache.kafka</groupId>
+      <artifactId>kafka_2.13</artifactId>
+      <version>$KAFKA_VERSION</version>
+    </dependency>
+    <dependency>
+      <groupId>org.apache.kafka</groupId>
+      <artifactId>kafka-tools</artifactId>
+      <version>$KAFKA_VERSION</version>
+    </dependency>
+  </dependencies>
+</project>
+EOF
+  local dep_plugin=org.apache.maven.plugins:maven-dependency-plugin:3.8.1
+  # Maven's own output goes to a log: it is noise unless something fails.
+  if ! mvn -B -Dstyle.color=never -f "$base/pom.xml" "$dep_plugin:copy-dependencies" \
+      -DincludeScope=runtime -DoutputDirectory="$tmp" >"$base/mvn.log" 2>&1; then
+    rm -rf "$tmp"
+    show_logs "$base/mvn.log"
+    die "kafka: Maven could not resolve org.apache.kafka:kafka_2.13:$KAFKA_VERSION"
+  fi
+
+  # Pick the SLF4J binding: Kafka 4.x ships log4j2 (log4j-core) with slf4j-api
+  # 1.7 (-> log4j-slf4j-impl) or 2.x (-> log4j-slf4j2-impl); Kafka 3.x uses
+  # reload4j (log4j 1 API) and needs slf4j-reload4j.
+  local log4j_core slf4j binding
+  log4j_core="$(jar_version "$tmp" log4j-core)"
+  slf4j="$(jar_version "$tmp" slf4j-api)"
+  if [[ -n "$log4j_core" ]]; then
+    if [[ "$slf4j" == 1.* ]]; then
+      binding="org.apache.logging.log4j:log4j-slf4j-impl:$log4j_core"
+    else
+      binding="org.apache.logging.log4j:log4j-slf4j2-impl:$log4j_core"
+    fi
+  elif [[ -n "$slf4j" ]]; then
+    binding="org.slf4j:slf4j-reload4j:$slf4j"
+  fi
+  if [[ -n "${binding:-}" ]] && ! compgen -G "$tmp/log4j-slf4j*.jar" >/dev/null &&
+      ! compgen -G "$tmp/slf4j-reload4j-*.jar" >/dev/null; then
+    # dependency:copy takes just this one jar (no transitive slf4j-api override).
+    if ! mvn -B -Dstyle.color=never -f "$base/pom.xml" "$dep_plugin:copy" \
+        -Dartifact="$binding" -DoutputDirectory="$tmp" >>"$base/mvn.log" 2>&1; then
+      rm -rf "$tmp"
+      show_logs "$base/mvn.log"
+      die "kafka: Maven could not resolve the logging binding $binding"
+    fi
+  fi
+  # Publish atomically: an interrupted download never leaves a half-filled libs/
+  # that the next run would take as complete.
+  rm -rf "$KAFKA_LIBS"
+  mv "$tmp" "$KAFKA_LIBS"
+  local jars=("$KAFKA_LIBS"/*.jar)
+  log "kafka: ${#jars[@]} jars cached in $KAFKA_LIBS"
+}
+
+kafka_uses_log4j2() { compgen -G "$KAFKA_LIBS/log4j-core-*.jar" >/dev/null; }
+
+# JVM flag pointing Kafka (or a Kafka tool) at logging config $1 (a log4j2 XML
+# or, for Kafka 3.x, a log4j 1 properties file).
+kafka_log_flag() {
+  if kafka_uses_log4j2; then
+    printf -- '-Dlog4j2.configurationFile=%s' "$1.xml"
+  else
+    printf -- '-Dlog4j.configuration=file:%s' "$1.properties"
+  fi
+}
+
+# Writes server.properties and the logging configs on every `up`, so a change
+# in this script takes effect on the next start (the data stays).
+kafka_write_config() {
+  mkdir -p "$KAFKA_DATA"
+  cat >"$KAFKA_PROPS" <<EOF
+# Generated by deploy/local-stack/stack.sh on every 'up'; edit the script, not this.
+# One KRaft node that is both broker and controller.
+process.roles=broker,controller
+node.id=1
+controller.quorum.bootstrap.servers=$HOST:$KAFKA_CONTROLLER_PORT
+controller.listener.names=CONTROLLER
+listeners=PLAINTEXT://$HOST:$KAFKA_PORT,CONTROLLER://$HOST:$KAFKA_CONTROLLER_PORT
+advertised.listeners=PLAINTEXT://$HOST:$KAFKA_PORT
+inter.broker.listener.name=PLAINTEXT
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+log.dirs=$KAFKA_DATA
+
+# A single node can hold only one replica of anything, internal topics included.
+num.partitions=1
+default.replication.factor=1
+min.insync.replicas=1
+offsets.topic.replication.factor=1
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+share.coordinator.state.topic.replication.factor=1
+share.coordinator.state.topic.min.isr=1
+
+# New consumer groups would otherwise wait 3 s for more members before the
+# first assignment; with tests creating groups all the time that adds up.
+group.initial.rebalance.delay.ms=0
+auto.create.topics.enable=true
+delete.topic.enable=true
+
+# After a kill -9 the restarted node must wait until its own previous broker
+# registration expires (DUPLICATE_BROKER_REGISTRATION until then): 9 s by
+# default. Shorter here so chaos tests that kill the broker get it back in ~5 s;
+# the heartbeat is local, so the margin for a GC pause is still ample.
+broker.heartbeat.interval.ms=1000
+broker.session.timeout.ms=5000
+EOF
+
+  # Broker log: INFO to a file in the data folder; the chattiest loggers at WARN.
+  cat >"$KAFKA_DIR/broker-logging.xml" <<EOF
+<?xml version="1.0" encoding="UTF-8"?>
+<!-- Generated by deploy/local-stack/stack.sh. -->
+<Configuration status="WARN">
+  <Appenders>
+    <RollingFile name="server" fileName="$KAFKA_DIR/server.log" filePattern="$KAFKA_DIR/server.log.%i">
+      <PatternLayout pattern="[%d] %p %m (%c)%n"/>
+      <Policies><SizeBasedTriggeringPolicy size="50 MB"/></Policies>
+      <DefaultRolloverStrategy max="3"/>
+    </RollingFile>
+  </Appenders>
+  <Loggers>
+    <Root level="INFO"><AppenderRef ref="server"/></Root>
+    <Logger name="kafka.request.logger" level="WARN"/>
+    <Logger name="kafka.network.RequestChannel\$" level="WARN"/>
+    <Logger name="kafka.log.LogCleaner" level="WARN"/>
+    <Logger name="state.change.logger" level="WARN"/>
+    <Logger name="org.apache.kafka.storage.internals.log" level="WARN"/>
+    <Logger name="kafka.authorizer.logger" level="WARN"/>
+  </Loggers>
+</Configuration>
+EOF
+  # Tools (format, readiness probe): warnings only, on stderr.
+  cat >"$KAFKA_DIR/tools-logging.xml" <<'EOF'
+<?xml version="1.0" encoding="UTF-8"?>
+<Configuration status="WARN">
+  <Appenders><Console name="stderr" target="SYSTEM_ERR"><PatternLayout pattern="[%d] %p %m (%c)%n"/></Console></Appenders>
+  <Loggers><Root level="WARN"><AppenderRef ref="stderr"/></Root></Loggers>
+</Configuration>
+EOF
+  # The same two for Kafka 3.x, which logs through reload4j (log4j 1).
+  cat >"$KAFKA_DIR/broker-logging.properties" <<EOF
+log4j.rootLogger=INFO, server
+log4j.appender.server=org.apache.log4j.RollingFileAppender
+log4j.appender.server.File=$KAFKA_DIR/server.log
+log4j.appender.server.MaxFileSize=50MB
+log4j.appender.server.MaxBackupIndex=3
+log4j.appender.server.layout=org.apache.log4j.PatternLayout
+log4j.appender.server.layout.ConversionPattern=[%d] %p %m (%c)%n
+log4j.logger.kafka.request.logger=WARN
+log4j.logger.kafka.log.LogCleaner=WARN
+log4j.logger.state.change.logger=WARN
+EOF
+  cat >"$KAFKA_DIR/tools-logging.properties" <<'EOF'
+log4j.rootLogger=WARN, stderr
+log4j.appender.stderr=org.apache.log4j.ConsoleAppender
+log4j.appender.stderr.Target=System.err
+log4j.appender.stderr.layout=org.apache.log4j.PatternLayout
+log4j.appender.stderr.layout.ConversionPattern=[%d] %p %m (%c)%n
+EOF
+  # Short timeouts for the readiness probe, so one try answers within seconds.
+  cat >"$KAFKA_DIR/probe.properties" <<'EOF'
+request.timeout.ms=3000
+default.api.timeout.ms=5000
+EOF
+}
+
+# Runs a Kafka tool class with the cached jars (what bin/kafka-run-class.sh does).
+kafka_tool() {
+  java -Xmx256m -XX:+UseSerialGC -XX:TieredStopAtLevel=1 -Djava.awt.headless=true \
+    "$(kafka_log_flag "$KAFKA_DIR/tools-logging")" \
+    -cp "$KAFKA_LIBS/*" "$@"
+}
+
+# Formats the log dir once: a formatted dir holds meta.properties. The cluster
+# id is kept in a file so a reformat after a partial purge keeps the same id.
+kafka_format() {
+  [[ -f "$KAFKA_DATA/meta.properties" ]] && return 0
+  local id_file="$KAFKA_DIR/cluster-id" id
+  if [[ ! -s "$id_file" ]]; then
+    # A Kafka cluster id is a UUID as 22 characters of unpadded base64url.
+    head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n' >"$id_file"
+  fi
+  id="$(cat "$id_file")"
+  log "kafka: formatting $KAFKA_DATA (cluster id $id)"
+  if ! kafka_tool kafka.tools.StorageTool format --standalone -t "$id" -c "$KAFKA_PROPS" \
+      >"$KAFKA_DIR/format.log" 2>&1; then
+    show_logs "$KAFKA_DIR/format.log"
+    die "kafka: formatting the log dir failed"
+  fi
+}
+
+kafka_pid() { live_pid_from "$KAFKA_PID" "$KAFKA_PROPS"; }
+
+# Ready = the port accepts connections AND the broker answers a metadata request
+# (TopicCommand --list), i.e. the controller has elected itself and the broker
+# has caught up with the metadata log.
+kafka_wait_ready() {
+  local pid=$1 deadline=$((SECONDS + KAFKA_TIMEOUT))
+  while ! tcp_open "$KAFKA_PORT"; do
+    if ! pid_alive "$pid"; then
+      show_logs "$KAFKA_OUT" "$KAFKA_DIR/server.log"
+      die "kafka: the broker exited during start-up (logs above)"
+    fi
+    if ((SECONDS >= deadline)); then
+      show_logs "$KAFKA_OUT" "$KAFKA_DIR/server.log"
+      die "kafka: port $KAFKA_PORT did not open within ${KAFKA_TIMEOUT}s (pid $pid left running; 'stack.sh down' stops it)"
+    fi
+    sleep 0.5
+  done
+  while ! kafka_tool org.apache.kafka.tools.TopicCommand --bootstrap-server "$HOST:$KAFKA_PORT" \
+      --command-config "$KAFKA_DIR/probe.properties" --list >/dev/null 2>"$KAFKA_DIR/probe.err"; do
+    if ! pid_alive "$pid"; then
+      show_logs "$KAFKA_OUT" "$KAFKA_DIR/server.log"
+      die "kafka: the broker exited during start-up (logs above)"
+    fi
+    if ((SECONDS >= deadline)); then
+      show_logs "$KAFKA_DIR/probe.err" "$KAFKA_DIR/server.log"
+      die "kafka: no metadata answer from $HOST:$KAFKA_PORT within ${KAFKA_TIMEOUT}s (pid $pid left running; 'stack.sh down' stops it)"
+    fi
+    sleep 1
+  done
+}
+
+kafka_up() {
+  local pid
+  if pid="$(kafka_pid)"; then
+    if pid_listens_on "$pid" "$KAFKA_PORT"; then
+      log "kafka: already running (pid $pid, $HOST:$KAFKA_PORT)"
+      return 0
+    fi
+    log "kafka: pid $pid is starting, waiting for it"
+    kafka_wait_ready "$pid"
+    log "kafka: ready (pid $pid, $HOST:$KAFKA_PORT)"
+    return 0
+  fi
+  rm -f "$KAFKA_PID"
+  ensure_port_free "$KAFKA_PORT" "Kafka broker"
+  ensure_port_free "$KAFKA_CONTROLLER_PORT" "Kafka controller"
+  kafka_fetch
+  kafka_write_config
+  kafka_format
+
+  # The flags bin/kafka-server-start.sh would pass, with a smaller heap for a
+  # 2-core dev machine. nohup + setsid: the broker outlives this shell and a
+  # Ctrl-C in the terminal that ran `up` does not reach it.
+  log "kafka: starting $KAFKA_VERSION on $HOST:$KAFKA_PORT"
+  nohup setsid java -Xms256m -Xmx1g \
+    -server -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:InitiatingHeapOccupancyPercent=35 \
+    -XX:+ExplicitGCInvokesConcurrent -Djava.awt.headless=true \
+    "$(kafka_log_flag "$KAFKA_DIR/broker-logging")" -Dkafka.logs.dir="$KAFKA_DIR" \
+    -cp "$KAFKA_LIBS/*" kafka.Kafka "$KAFKA_PROPS" \
+    >"$KAFKA_OUT" 2>&1 </dev/null 9>&- &
+  pid=$!
+  echo "$pid" >"$KAFKA_PID"
+  kafka_wait_ready "$pid"
+  log "kafka: ready (pid $pid, $HOST:$KAFKA_PORT)"
+}
+
+kafka_down() {
+  local pid
+  if ! pid="$(kafka_pid)"; then
+    rm -f "$KAFKA_PID"
+    log "kafka: not running"
+    return 0
+  fi
+  # SIGTERM makes the broker flush and close its logs (a clean shutdown skips
+  # log recovery on the next start).
+  log "kafka: stopping pid $pid"
+  kill -TERM "$pid" 2>/dev/null || true
+  wait_exit_or_kill "$pid" 30 kafka
+  rm -f "$KAFKA_PID"
+  log "kafka: stopped"
+}
+
+kafka_status() {
+  local pid
+  if pid="$(kafka_pid)" && pid_listens_on "$pid" "$KAFKA_PORT"; then
+    printf '%-9s running  pid %-8s %s:%s (kafka %s)\n' kafka "$pid" "$HOST" "$KAFKA_PORT" "$KAFKA_VERSION"
+    return 0
+  elif [[ -n "${pid:-}" ]]; then
+    printf '%-9s starting pid %-8s %s:%s not open yet\n' kafka "$pid" "$HOST" "$KAFKA_PORT"
+  else
+    printf '%-9s stopped\n' kafka
+  fi
+  return 1
+}
+
+# ------------------------------------------------------------- postgresql ----
+
+# Finds the PostgreSQL binaries (15 preferred, else the newest installed) and
+# the data paths. Installs postgresql-15 when none is present.
+pg_paths() {
+  local newest=""
+  if [[ -x /usr/lib/postgresql/15/bin/postgres ]]; then
+    PG_BIN=/usr/lib/postgresql/15/bin
+  else
+    newest="$(printf '%s\n' /usr/lib/postgresql/*/bin/postgres | sort -V | tail -n1)"
+    if [[ -x "$newest" ]]; then
+      PG_BIN="${newest%/postgres}"
+    elif [[ "${1:-}" == install ]]; then
+      pg_install
+      PG_BIN=/usr/lib/postgresql/15/bin
+    else
+      PG_BIN=""
+    fi
+  fi
+
+  PG_DIR="$STACK_DIR/postgres"
+  # PostgreSQL runs as the postgres user (it refuses root). That user must be
+  # able to reach .stack; when the checkout sits under a private folder (e.g.
+  # /root) it cannot, and the cluster lives under /var/lib/x0-stack instead
+  # (named after the checkout, so checkouts do not share it).
+  if is_root && [[ -d "$STACK_DIR" ]] && ! runuser -u postgres -- test -x "$STACK_DIR" 2>/dev/null; then
+    PG_DIR="/var/lib/x0-stack/$(printf '%s' "$STACK_DIR" | sha1sum | cut -c1-12)/postgres"
+  fi
+  PG_DATA="$PG_DIR/data"
+  PG_LOG="$PG_DIR/postgres.log"
+  PG_SOCK="$PG_DIR/run"
+  # A Unix socket path is limited to 107 bytes; a deep checkout would exceed it.
+  if (( ${#PG_SOCK} + 20 > 107 )); then
+    PG_SOCK="/tmp/x0-pg-$(printf '%s' "$PG_DIR" | sha1sum | cut -c1-12)"
+  fi
+}
+
+pg_install() {
+  apt_install postgresql-15
+  # The Debian package creates a "15/main" cluster on 5432 and, where services
+  # may start, starts it: that would sit on our port. We just installed it, so
+  # stopping it is ours to do. Our cluster never uses pg_ctlcluster.
+  if command -v pg_lsclusters >/dev/null && [[ -n "$(pg_lsclusters -h 2>/dev/null | awk '$4 == "online"')" ]]; then
+    log "postgres: stopping the Debian package's default cluster (it would hold port $PG_PORT)"
+    pg_lsclusters -h | awk '$4 == "online" {print $1, $2}' | while read -r ver name; do
+      pg_ctlcluster "$ver" "$name" stop || true
+    done
+  fi
+}
+
+# Runs a command as the database's OS user (postgres when we are root).
+as_pg() {
+  if is_root; then
+    runuser -u postgres -- "$@"
+  else
+    "$@"
+  fi
+}
+
+pg_pid() { live_pid_from "$PG_DATA/postmaster.pid" "$PG_DATA"; }
+
+# Role x0 (password x0, may create databases: tests make their own) and its
+# database x0. Safe to run on every `up`.
+pg_bootstrap() {
+  as_pg "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -h "$PG_SOCK" -p "$PG_PORT" -U postgres -d postgres \
+    <<'SQL' >/dev/null
+DO $$
+BEGIN
+  IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'x0') THEN
+    CREATE ROLE x0 LOGIN CREATEDB PASSWORD 'x0';
+  END IF;
+END
+$$;
+SELECT 'CREATE DATABASE x0 OWNER x0'
+WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = 'x0')
+\gexec
+SQL
+}
+
+pg_up() {
+  pg_paths install
+  local pid
+  if pid="$(pg_pid)"; then
+    if pid_listens_on "$pid" "$PG_PORT"; then
+      log "postgres: already running (pid $pid, $HOST:$PG_PORT)"
+      pg_bootstrap
+      return 0
+    fi
+  fi
+  mkdir -p "$PG_DIR" "$PG_SOCK"
+  if is_root; then chown postgres:postgres "$PG_DIR" "$PG_SOCK"; fi
+  chmod 700 "$PG_DIR"
+  # The Debian cluster is never used: ours is its own initdb in .stack, with
+  # peer auth on the socket (for this script, as postgres) and passwords on TCP.
+  if [[ ! -f "$PG_DATA/PG_VERSION" ]]; then
+    log "postgres: initdb $PG_DATA"
+    if ! as_pg "$PG_BIN/initdb" -D "$PG_DATA" -U postgres -E UTF8 --no-locale \
+        --auth-local=peer --auth-host=scram-sha-256 >"$PG_DIR/initdb.log" 2>&1; then
+      show_logs "$PG_DIR/initdb.log"
+      die "postgres: initdb failed"
+    fi
+  fi
+  local data_ver bin_ver
+  data_ver="$(cat "$PG_DATA/PG_VERSION")"
+  bin_ver="$(basename "$(dirname "$PG_BIN")")"
+  [[ "$data_ver" == "$bin_ver" ]] ||
+    die "postgres: $PG_DATA was made by PostgreSQL $data_ver but $PG_BIN is $bin_ver (stack.sh purge to start over)"
+
+  if ! pid="$(pg_pid)"; then
+    ensure_port_free "$PG_PORT" "PostgreSQL"
+    log "postgres: starting on $HOST:$PG_PORT"
+    # pg_ctl -w waits until the server accepts connections (or gives up).
+    if ! as_pg "$PG_BIN/pg_ctl" -D "$PG_DATA" -l "$PG_LOG" -w -t 60 \
+        -o "-c listen_addresses=$HOST -p $PG_PORT -c unix_socket_directories=$PG_SOCK" \
+        start >/dev/null 9>&-; then
+      show_logs "$PG_LOG"
+      die "postgres: did not start (log above)"
+    fi
+  fi
+  local i
+  for ((i = 0; i < 60; i++)); do
+    "$PG_BIN/pg_isready" -q -h "$HOST" -p "$PG_PORT" -t 1 && break
+    sleep 1
+  done
+  if ! "$PG_BIN/pg_isready" -q -h "$HOST" -p "$PG_PORT" -t 1; then
+    show_logs "$PG_LOG"
+    die "postgres: pg_isready does not answer on $HOST:$PG_PORT"
+  fi
+  pg_bootstrap
+  log "postgres: ready (pid $(pg_pid), $HOST:$PG_PORT, role/db x0)"
+}
+
+pg_down() {
+  pg_paths
+  local pid
+  if ! pid="$(pg_pid)"; then
+    log "postgres: not running"
+    return 0
+  fi
+  log "postgres: stopping pid $pid"
+  # Fast: roll back open transactions and disconnect clients, then a clean
+  # checkpoint (unlike immediate, which needs crash recovery on the next start).
+  as_pg "$PG_BIN/pg_ctl" -D "$PG_DATA" -m fast -w -t 30 stop >/dev/null ||
+    { kill -TERM "$pid" 2>/dev/null || true; wait_exit_or_kill "$pid" 30 postgres; }
+  log "postgres: stopped"
+}
+
+pg_status() {
+  pg_paths
+  local pid
+  if pid="$(pg_pid)" && pid_listens_on "$pid" "$PG_PORT"; then
+    printf '%-9s running  pid %-8s %s:%s (postgresql %s)\n' postgres "$pid" "$HOST" "$PG_PORT" "$(cat "$PG_DATA/PG_VERSION")"
+    return 0
+  fi
+  printf '%-9s stopped\n' postgres
+  return 1
+}
+
+# ------------------------------------------------------------------ redis ----
+
+redis_pid() { live_pid_from "$REDIS_PID" "redis-server"; }
+
+redis_up() {
+  if ! command -v redis-server >/dev/null; then
+    apt_install redis-server
+    # Where services may start, the package starts its own redis on 6379.
+    # We just installed it, so stopping it is ours to do.
+    if [[ -f /run/redis/redis-server.pid ]] && pid_alive "$(cat /run/redis/redis-server.pid)"; then
+      log "redis: stopping the Debian package's redis-server service (it would hold port $REDIS_PORT)"
+      service redis-server stop >/dev/null 2>&1 || kill -TERM "$(cat /run/redis/redis-server.pid)" || true
+    fi
+  fi
+  local pid
+  if pid="$(redis_pid)" && pid_listens_on "$pid" "$REDIS_PORT"; then
+    log "redis: already running (pid $pid, $HOST:$REDIS_PORT)"
+    return 0
+  fi
+  rm -f "$REDIS_PID"
+  ensure_port_free "$REDIS_PORT" "Redis"
+  mkdir -p "$REDIS_DIR"
+  log "redis: starting on $HOST:$REDIS_PORT"
+  # A cache: no RDB snapshots, no AOF. --daemonize returns once it forked.
+  if ! redis-server --bind "$HOST" --port "$REDIS_PORT" --dir "$REDIS_DIR" \
+      --daemonize yes --pidfile "$REDIS_PID" --logfile "$REDIS_LOG" \
+      --save '' --appendonly no 9>&-; then
+    show_logs "$REDIS_LOG"
+    die "redis: redis-server refused to start"
+  fi
+  local i
+  for ((i = 0; i < 100; i++)); do
+    [[ "$(redis-cli -h "$HOST" -p "$REDIS_PORT" ping 2>/dev/null)" == PONG ]] && break
+    sleep 0.1
+  done
+  if [[ "$(redis-cli -h "$HOST" -p "$REDIS_PORT" ping 2>/dev/null)" != PONG ]]; then
+    show_logs "$REDIS_LOG"
+    die "redis: no PONG from $HOST:$REDIS_PORT"
+  fi
+  log "redis: ready (pid $(redis_pid || echo '?'), $HOST:$REDIS_PORT)"
+}
+
+redis_down() {
+  local pid
+  if ! pid="$(redis_pid)"; then
+    rm -f "$REDIS_PID"
+    log "redis: not running"
+    return 0
+  fi
+  log "redis: stopping pid $pid"
+  redis-cli -h "$HOST" -p "$REDIS_PORT" shutdown nosave >/dev/null 2>&1 || kill -TERM "$pid" 2>/dev/null || true
+  wait_exit_or_kill "$pid" 10 redis
+  rm -f "$REDIS_PID"
+  log "redis: stopped"
+}
+
+redis_status() {
+  local pid
+  if pid="$(redis_pid)" && pid_listens_on "$pid" "$REDIS_PORT"; then
+    printf '%-9s running  pid %-8s %s:%s\n' redis "$pid" "$HOST" "$REDIS_PORT"
+    return 0
+  fi
+  printf '%-9s stopped\n' redis
+  return 1
+}
+
+# ------------------------------------------------------------------- main ----
+
+print_env() {
+  cat <<EOF
+export X0_KAFKA__BOOTSTRAP_SERVERS=$HOST:$KAFKA_PORT
+export X0_POSTGRES__DSN=postgresql://x0:x0@$HOST:$PG_PORT/x0
+export X0_REDIS__URL=redis://$HOST:$REDIS_PORT/0
+EOF
+}
+
+# One `up`/`down` at a time per checkout: two overlapping runs (e.g. two make
+# targets) would otherwise race on pid files and ports. The lock is fd 9; every
+# service is started with 9>&- so a daemon never inherits (and keeps) the lock.
+take_lock() {
+  mkdir -p "$STACK_DIR"
+  exec 9>"$STACK_DIR/stack.lock"
+  flock -w 300 9 || die "another stack.sh still holds $STACK_DIR/stack.lock after 300s"
+}
+
+# Before starting anything: every port a stopped service will need must be
+# free, so a conflict fails `up` at once instead of after half the stack started.
+preflight_ports() {
+  redis_pid >/dev/null || ensure_port_free "$REDIS_PORT" "Redis"
+  pg_paths
+  pg_pid >/dev/null || ensure_port_free "$PG_PORT" "PostgreSQL"
+  if ! kafka_pid >/dev/null; then
+    ensure_port_free "$KAFKA_PORT" "Kafka broker"
+    ensure_port_free "$KAFKA_CONTROLLER_PORT" "Kafka controller"
+  fi
+}
+
+cmd_up() {
+  take_lock
+  local start=$SECONDS
+  preflight_ports
+  redis_up
+  pg_up
+  kafka_up
+  log "stack up in $((SECONDS - start))s; state in $STACK_DIR"
+  print_env | sed 's/^export /  /'
+}
+
+cmd_down() {
+  local purge=${1:-}
+  take_lock
+  # Reverse order of `up`; each step is a no-op when that service is not running.
+  kafka_down
+  pg_down
+  redis_down
+  if [[ "$purge" == --purge ]]; then
+    pg_paths
+    log "purging $STACK_DIR"
+    # PG_DIR may live outside .stack (see pg_paths); PG_SOCK may be in /tmp.
+    if [[ "$PG_DIR" != "$STACK_DIR/postgres" ]]; then rm -rf "$(dirname "$PG_DIR")"; fi
+    if [[ "$PG_SOCK" != "$PG_DIR/run" ]]; then rm -rf "$PG_SOCK"; fi
+    rm -rf "$STACK_DIR"
+    log "purged (the Kafka jar cache in $CACHE_ROOT stays)"
+  fi
+}
+
+# End-to-end check of a running stack with the clients the project uses: psql
+# over TCP with the x0 password, redis-cli SET/GET, and smoke.py (aiokafka).
+cmd_smoke() {
+  pg_paths
+  [[ -n "$PG_BIN" ]] || die "PostgreSQL is not installed (stack.sh up installs it)"
+  local py="$REPO_ROOT/.venv/bin/python" out
+  log "postgres smoke: psql as x0 over TCP"
+  out="$(PGPASSWORD=x0 "$PG_BIN/psql" -X -q -At -h "$HOST" -p "$PG_PORT" -U x0 -d x0 \
+    -c "CREATE TEMP TABLE smoke(v int); INSERT INTO smoke VALUES (42); SELECT current_user || ' ' || v FROM smoke;")" ||
+    die "postgres smoke failed"
+  [[ "$out" == "x0 42" ]] || die "postgres smoke: unexpected answer '$out'"
+  log "  ok ($out)"
+  log "redis smoke: redis-cli SET/GET"
+  out="$(redis-cli -h "$HOST" -p "$REDIS_PORT" set x0:smoke ok EX 10 && redis-cli -h "$HOST" -p "$REDIS_PORT" get x0:smoke)" ||
+    die "redis smoke failed"
+  [[ "$out" == $'OK\nok' ]] || die "redis smoke: unexpected answer '$out'"
+  log "  ok"
+  [[ -x "$py" ]] || py="$(command -v python3)"
+  if ! "$py" -c 'import aiokafka' 2>/dev/null; then
+    die "kafka smoke needs aiokafka: create the workspace venv first (uv sync)"
+  fi
+  X0_KAFKA__BOOTSTRAP_SERVERS="$HOST:$KAFKA_PORT" "$py" "$SCRIPT_DIR/smoke.py"
+}
+
+cmd_status() {
+  local rc=0
+  kafka_status || rc=1
+  pg_status || rc=1
+  redis_status || rc=1
+  return "$rc"
+}
+
+usage() {
+  sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'
+}
+
+main() {
+  local cmd=${1:-}
+  shift || true
+  case "$cmd" in
+    up) cmd_up ;;
+    down)
+      case "${1:-}" in
+        "" | --purge) cmd_down "${1:-}" ;;
+        *) die "down: unknown option ${1}" ;;
+      esac
+      ;;
+    purge) cmd_down --purge ;;
+    status) cmd_status ;;
+    smoke) cmd_smoke ;;
+    env) print_env ;;
+    -h | --help | help) usage ;;
+    *) usage >&2; exit 2 ;;
+  esac
+}
+
+main "$@"
