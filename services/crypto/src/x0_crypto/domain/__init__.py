@@ -3,17 +3,19 @@
 No I/O and no framework imports (faststream, fastapi, asyncpg, redis) here: handlers
 call this layer and translate its :mod:`errors` into typed replies.
 
-=================== ======== ========= ==================================== ========
-algorithm           kind     backend   secret key stored                    sk bytes
-=================== ======== ========= ==================================== ========
-ML-KEM-512          kem      liboqs or expanded FIPS 203 dk                 1632
-                             pqcrypto
-ML-KEM-768          kem      openssl   FIPS 203 seed d || z                 64
-ML-KEM-1024         kem      openssl   FIPS 203 seed d || z                 64
-X-Wing              kem      openssl   draft-10 seed                        32
-ML-DSA-44/65/87     sig      openssl   FIPS 204 seed xi                     32
-Ed25519+ML-DSA-65   sig      openssl   Ed25519 seed || ML-DSA-65 seed xi    64
-=================== ======== ========= ==================================== ========
+=================== ========= ========= ================================== ========
+algorithm           kind      backend   secret key stored                  sk bytes
+=================== ========= ========= ================================== ========
+ML-KEM-512          kem       liboqs if expanded FIPS 203 dk               1632
+                              present,
+                              else
+                              pqcrypto
+ML-KEM-768          kem       openssl   FIPS 203 seed d || z               64
+ML-KEM-1024         kem       openssl   FIPS 203 seed d || z               64
+X-Wing              kem       openssl   draft-10 seed                      32
+ML-DSA-44/65/87     signature openssl   FIPS 204 seed xi                   32
+Ed25519+ML-DSA-65   signature openssl   Ed25519 seed || ML-DSA-65 seed xi  64
+=================== ========= ========= ================================== ========
 
 Use :func:`build_registry` once at start-up and look algorithms up by name.
 """

@@ -2,8 +2,8 @@
 
 The registry hands out only these wrappers. Checking here rather than in each backend
 keeps the rule uniform (same error, same fields, whatever library serves the
-algorithm) and matters for safety: liboqs-python silently pads or truncates
-wrong-length inputs to the expected size instead of rejecting them.
+algorithm) and matters for safety: liboqs-python silently zero-pads a short key or
+ciphertext to the expected size instead of rejecting it.
 """
 
 from __future__ import annotations

@@ -39,7 +39,8 @@ _ED_PK, _ED_SK, _ED_SIG = 32, 32, 64
 def _ed_verify(public_key: bytes, message: bytes, signature: bytes) -> bool:
     try:
         ed25519.Ed25519PublicKey.from_public_bytes(public_key).verify(signature, message)
-    except InvalidSignature:
+    except (InvalidSignature, ValueError):
+        # ValueError: 32 bytes that encode no curve point; such a key verifies nothing.
         return False
     return True
 
