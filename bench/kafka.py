@@ -63,9 +63,9 @@ class RawEchoClient:
         future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
         self._pending[correlation_id] = future
         await self._producer.send_and_wait(
-            topic, body,
-            headers=[("correlation_id", correlation_id),
-                     ("reply_to", self._reply_topic.encode())],
+            topic,
+            body,
+            headers=[("correlation_id", correlation_id), ("reply_to", self._reply_topic.encode())],
         )
         try:
             return await future
@@ -93,7 +93,8 @@ async def run(settings: KafkaSettings) -> list[Record]:
     body = EchoRequest(text="benchmark payload").model_dump_json().encode()
     raw = RawEchoClient(settings, f"{raw_topic}.replies")
     requester = Requester(
-        settings, reply_topic=f"{x0_topic}.replies",
+        settings,
+        reply_topic=f"{x0_topic}.replies",
         metrics=RequesterMetrics(new_registry(), "bench"),
     )
     with (
@@ -103,6 +104,7 @@ async def run(settings: KafkaSettings) -> list[Record]:
         await raw.start()
         await requester.start()
         try:
+
             async def raw_call() -> object:
                 return await raw.request(raw_topic, body)
 
@@ -112,7 +114,7 @@ async def run(settings: KafkaSettings) -> list[Record]:
                 )
 
             calls = {"raw": raw_call, "x0": x0_call}
-            for path, call in calls.items():
+            for call in calls.values():
                 await closed_loop(call, concurrency=8, total=WARMUP)
             for _ in range(ROUNDS):
                 for concurrency in CONCURRENCIES:

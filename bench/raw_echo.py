@@ -22,12 +22,14 @@ async def main(topic: str) -> None:
     settings = CommonSettings().kafka
     producer = AIOKafkaProducer(**producer_options(settings))
     consumer = AIOKafkaConsumer(
-        topic, **{**consumer_options(settings), "enable_auto_commit": True},
-        group_id=f"raw-echo-{topic}", auto_offset_reset="earliest",
+        topic,
+        **{**consumer_options(settings), "enable_auto_commit": True},
+        group_id=f"raw-echo-{topic}",
+        auto_offset_reset="earliest",
     )
     await producer.start()
     await consumer.start()
-    while not consumer.assignment():
+    while not consumer.assignment():  # noqa: ASYNC110 - aiokafka offers no event for it
         await asyncio.sleep(0.05)
     print("ready", flush=True)
     async for record in consumer:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from x0_common.errors import X0Error
 from x0_crypto.domain import (
     ALL_ALGORITHMS,
     KEM_ALGORITHMS,
@@ -102,7 +103,8 @@ def test_unknown_algorithm(registry: Registry, name: str) -> None:
     for lookup in (registry.kem, registry.signature, registry.kind, registry.info):
         with pytest.raises(UnknownAlgorithm) as err:
             lookup(name)
-        assert err.value.code == "unknown_algorithm"
+        assert err.value.code == "invalid_input"
+        assert err.value.details["reason"] == "unknown_algorithm"
         assert err.value.algorithm == name
 
 
@@ -115,14 +117,16 @@ def test_kind_mismatch_is_unknown(registry: Registry) -> None:
 
 
 def test_error_tree_and_codes() -> None:
+    # The shared codes of x0_common, so the gateway maps them without knowing this package.
     assert [cls.code for cls in (UnknownAlgorithm, InvalidInput, BackendUnavailable)] == [
-        "unknown_algorithm",
+        "invalid_input",
         "invalid_input",
         "unavailable",
     ]
-    assert DecryptionFailed.code == "decryption_failed"
+    assert DecryptionFailed().details == {"reason": "decryption_failed"}
     for cls in (UnknownAlgorithm, InvalidInput, BackendUnavailable, DecryptionFailed):
         assert issubclass(cls, CryptoError)
+        assert issubclass(cls, X0Error)
     err = BackendUnavailable("liboqs", "not installed", algorithm="ML-KEM-512")
     assert err.details == {
         "backend": "liboqs",

@@ -1,11 +1,16 @@
 """The crypto domain's one exception tree.
 
-    CryptoError                  code               meaning
-    ├── UnknownAlgorithm         unknown_algorithm  no algorithm by that name
-    ├── InvalidInput             invalid_input      a key, ciphertext or signature of the wrong
-    │                                               length, or one the standard's checks reject
-    ├── BackendUnavailable       unavailable        the library behind an algorithm is missing
-    └── DecryptionFailed         decryption_failed  authenticated decryption rejected its input
+    x0_common.errors.X0Error
+    └── CryptoError              code            HTTP  meaning
+        ├── UnknownAlgorithm     invalid_input   400   no algorithm by that name
+        ├── InvalidInput         invalid_input   400   a key, ciphertext or signature of the
+        │                                              wrong length, or one the standard's
+        │                                              checks reject
+        ├── BackendUnavailable   unavailable     503   the library behind an algorithm is missing
+        └── DecryptionFailed     invalid_input   400   authenticated decryption rejected its input
+
+Codes are the shared ones of ``x0_common.errors``, so the gateway maps them to HTTP
+statuses without knowing this package; ``details["reason"]`` tells the cases apart.
 
 KEM decapsulation never raises ``DecryptionFailed``: ML-KEM and X-Wing use implicit
 rejection, so a tampered ciphertext yields an unrelated shared secret, not an error.
@@ -13,36 +18,31 @@ rejection, so a tampered ciphertext yields an unrelated shared secret, not an er
 not an error either: ``verify`` returns ``False``.
 
 Messages and ``details`` may reach callers and logs, so they name fields, algorithms
-and lengths only, never key bytes, ciphertexts or shared secrets. The constructor
-signature (``message``, keyword ``details``) matches ``x0_common.errors.X0Error`` so the
-tree can later be re-rooted there without touching the raisers.
+and lengths only, never key bytes, ciphertexts or shared secrets.
 """
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any
+
+from x0_common.errors import X0Error
 
 
-class CryptoError(Exception):
+class CryptoError(X0Error):
     """Base of every crypto-domain error; ``code`` is the stable machine-readable name."""
-
-    code: ClassVar[str] = "internal"
-
-    def __init__(self, message: str, *, details: dict[str, Any] | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.details: dict[str, Any] = details or {}
 
 
 class UnknownAlgorithm(CryptoError):
     """The algorithm name is not one this service offers."""
 
-    code = "unknown_algorithm"
+    code = "invalid_input"
+    http_status = 400
 
     def __init__(self, algorithm: str, *, known: tuple[str, ...] = ()) -> None:
         # repr() keeps control characters in a caller-chosen name from forging log lines.
         super().__init__(
-            f"unknown algorithm {algorithm!r}", details={"algorithm": algorithm, "known": known}
+            f"unknown algorithm {algorithm!r}",
+            details={"algorithm": algorithm, "known": list(known), "reason": "unknown_algorithm"},
         )
         self.algorithm = algorithm
 
@@ -56,6 +56,7 @@ class InvalidInput(CryptoError):
     """
 
     code = "invalid_input"
+    http_status = 400
 
     def __init__(
         self,
@@ -83,6 +84,7 @@ class BackendUnavailable(CryptoError):
     """The library that implements an algorithm is not installed or lacks it."""
 
     code = "unavailable"
+    http_status = 503
 
     def __init__(self, backend: str, reason: str, *, algorithm: str | None = None) -> None:
         subject = f"{algorithm} via {backend}" if algorithm else backend
@@ -97,7 +99,8 @@ class BackendUnavailable(CryptoError):
 class DecryptionFailed(CryptoError):
     """Authenticated decryption rejected the ciphertext (tampered, or the wrong key)."""
 
-    code = "decryption_failed"
+    code = "invalid_input"
+    http_status = 400
 
     def __init__(self, message: str = "authenticated decryption failed") -> None:
-        super().__init__(message)
+        super().__init__(message, details={"reason": "decryption_failed"})

@@ -1,0 +1,78 @@
+"""PostgreSQL: one pool per service, and the service's own schema migrations.
+
+Each service owns one schema (``crypto``, ``rag``, ``telemetry``) and keeps its
+migrations as ordered ``NNN_name.sql`` files in its package. They are applied at
+start-up, each in its own transaction, under an advisory lock so that replicas
+starting together apply them once. A file is never edited after it shipped; a
+change is a new file. (Alembic would need SQLAlchemy on top of asyncpg for what
+these ~40 lines do.)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+from pathlib import Path
+
+import asyncpg
+
+from x0_common.settings import PostgresSettings
+
+logger = logging.getLogger(__name__)
+
+_SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]*")
+
+
+def _read_migrations(folder: Path) -> list[tuple[str, str]]:
+    return [(path.name, path.read_text()) for path in sorted(folder.glob("*.sql"))]
+
+
+async def create_pool(settings: PostgresSettings) -> asyncpg.Pool:
+    """A connection pool for the service; close it in the lifespan's exit."""
+    pool = await asyncpg.create_pool(
+        settings.dsn.get_secret_value(),
+        min_size=settings.min_pool_size,
+        max_size=settings.max_pool_size,
+    )
+    assert pool is not None  # create_pool returns None only when not awaited
+    return pool
+
+
+async def migrate(pool: asyncpg.Pool, schema: str, migrations: Path) -> list[str]:
+    """Apply the ``*.sql`` files of ``migrations`` not yet applied to ``schema``.
+
+    Returns the names applied now (empty when the schema is up to date).
+    """
+    if not _SCHEMA_NAME.fullmatch(schema):
+        msg = f"not a plain schema name: {schema!r}"
+        raise ValueError(msg)
+    files = _read_migrations(migrations)
+    lock_id = int.from_bytes(hashlib.sha256(f"x0-migrate:{schema}".encode()).digest()[:8], "big")
+    lock_id -= 1 << 63  # advisory locks take a signed bigint
+    applied_now: list[str] = []
+    async with pool.acquire() as connection:
+        await connection.execute("SELECT pg_advisory_lock($1)", lock_id)
+        try:
+            await connection.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+            await connection.execute(
+                f'CREATE TABLE IF NOT EXISTS "{schema}".schema_migrations ('
+                " name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
+            )
+            # The schema name is checked above; identifiers cannot be bound parameters.
+            rows = await connection.fetch(f'SELECT name FROM "{schema}".schema_migrations')  # noqa: S608
+            done = {row["name"] for row in rows}
+            for name, sql in files:
+                if name in done:
+                    continue
+                async with connection.transaction():
+                    await connection.execute(sql)
+                    await connection.execute(
+                        f'INSERT INTO "{schema}".schema_migrations (name) VALUES ($1)',  # noqa: S608
+                        name,
+                    )
+                applied_now.append(name)
+                logger.info("migration applied", extra={"schema": schema, "migration": name})
+        finally:
+            await connection.execute("SELECT pg_advisory_unlock($1)", lock_id)
+    return applied_now
