@@ -99,8 +99,11 @@ class Responder:
         metrics: ResponderMetrics,
         replies: bool = True,
         retry: RetryPolicy | None = None,
+        partitions: int = 1,
     ) -> None:
         self.topic = topic
+        # Partitions to create the topic with: they bound how many workers share it.
+        self.partitions = partitions
         self.dlq_topic = f"{topic}.dlq"
         self._broker = broker
         self._settings = settings
@@ -149,12 +152,11 @@ class Responder:
         async with asyncio.timeout(timeout):
             await self._offsets.has_partitions.wait()
 
-    async def ensure_topics(self, partitions: int = 1) -> None:
-        """Create the topic and its dead-letter topic if they are missing.
-
-        Partitions bound how many workers of one group share the load.
-        """
-        await ensure_topics(self._settings, [self.topic, self.dlq_topic], partitions=partitions)
+    async def ensure_topics(self) -> None:
+        """Create the topic and its dead-letter topic if they are missing."""
+        await ensure_topics(
+            self._settings, [self.topic, self.dlq_topic], partitions=self.partitions
+        )
 
     async def close(self) -> None:
         """Commit what is done; call before the broker stops (FastStream ``on_shutdown``)."""

@@ -1,0 +1,73 @@
+"""The crypto service's own metrics, and one way to time an operation with its span."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from opentelemetry import trace
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from x0_common.errors import X0Error
+from x0_common.metrics import LATENCY_BUCKETS
+
+SERVICE = "crypto"
+_tracer = trace.get_tracer("x0_crypto")
+
+
+class CryptoMetrics:
+    """Operations by algorithm and outcome; managed keys, rotations and failures."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.ops = Counter(
+            "x0_crypto_ops_total",
+            "Cryptographic operations, by algorithm and outcome.",
+            ["service", "algorithm", "operation", "outcome"],
+            registry=registry,
+        )
+        self.op_duration = Histogram(
+            "x0_crypto_op_duration_seconds",
+            "Time spent in one cryptographic operation.",
+            ["service", "algorithm", "operation"],
+            buckets=LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.managed_keys = Gauge(
+            "x0_crypto_managed_keys", "Managed keys stored.", ["service"], registry=registry
+        )
+        self.rotations = Counter(
+            "x0_crypto_key_rotations_total",
+            "Managed key rotations, manual or automatic.",
+            ["service", "trigger"],
+            registry=registry,
+        )
+        self.key_failures = Counter(
+            "x0_crypto_key_failures_total",
+            "Failed managed-key operations, by operation and code.",
+            ["service", "operation", "code"],
+            registry=registry,
+        )
+
+    @contextmanager
+    def operation(self, algorithm: str, operation: str) -> Iterator[None]:
+        """Time, count and trace one operation. Span attributes name, never hold, secrets."""
+        started = time.perf_counter()
+        outcome = "ok"
+        with _tracer.start_as_current_span(
+            f"crypto.{operation}",
+            attributes={"x0.crypto.algorithm": algorithm, "x0.crypto.operation": operation},
+        ):
+            try:
+                yield
+            except X0Error as error:
+                outcome = error.code
+                raise
+            except Exception:
+                outcome = "internal"
+                raise
+            finally:
+                self.op_duration.labels(SERVICE, algorithm, operation).observe(
+                    time.perf_counter() - started
+                )
+                self.ops.labels(SERVICE, algorithm, operation, outcome).inc()

@@ -1,0 +1,64 @@
+"""Crypto worker settings, from ``X0_CRYPTO_*`` (infrastructure from ``X0_*``)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from pathlib import Path
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from x0_common.settings import CommonSettings
+
+# Development only: lets `make up` run without secrets. Refused in production.
+DEVELOPMENT_KEK = base64.urlsafe_b64encode(b"x0tta6bl4-development-kek-000000").decode()
+
+
+class CryptoSettings(BaseSettings):
+    """What the crypto worker needs to know."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="X0_CRYPTO_", env_nested_delimiter="__", env_ignore_empty=True, extra="ignore"
+    )
+
+    common: CommonSettings = Field(default_factory=CommonSettings)
+    host: str = "127.0.0.1"
+    port: int = 8001
+    group_id: str = "x0-crypto"
+    partitions: int = Field(default=6, ge=1)
+    # Key-encryption key for private keys at rest: 32 bytes, base64url, given directly
+    # or as a file (a mounted secret). The file wins when both are set.
+    kek: SecretStr = SecretStr(DEVELOPMENT_KEK)
+    kek_file: Path | None = None
+    # Beacons older or newer than this are rejected; nonces are remembered this long.
+    beacon_window_seconds: int = Field(default=60, ge=1, le=3600)
+    auto_rotate_check_seconds: float = Field(default=60.0, gt=0)
+
+    @model_validator(mode="after")
+    def _kek_is_real(self) -> CryptoSettings:
+        if (
+            self.common.environment == "production"
+            and self.kek_file is None
+            and (self.kek.get_secret_value() == DEVELOPMENT_KEK)
+        ):
+            msg = "X0_CRYPTO_KEK or X0_CRYPTO_KEK_FILE must be set in production"
+            raise ValueError(msg)
+        return self
+
+    def key_encryption_key(self) -> bytes:
+        """The 32-byte KEK, read from the file when one is configured."""
+        text = (
+            self.kek_file.read_text().strip()
+            if self.kek_file is not None
+            else self.kek.get_secret_value()
+        )
+        try:
+            key = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+        except (binascii.Error, ValueError):
+            msg = "the key-encryption key is not base64url"
+            raise ValueError(msg) from None
+        if len(key) != 32:
+            msg = f"the key-encryption key must be 32 bytes, got {len(key)}"
+            raise ValueError(msg)
+        return key
