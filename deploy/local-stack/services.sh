@@ -13,9 +13,11 @@ SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO_ROOT="$(cd "$SCRIPT_DIR/../.." && pwd)"
 RUN_DIR="${X0_STACK_DIR:-$REPO_ROOT/.stack}/services"
 GATEWAY_PORT="${X0_GATEWAY_PORT:-8000}"
+CRYPTO_PORT="${X0_CRYPTO_PORT:-8001}"
 
 # name|python module|readiness URL. Workers join this list as they land.
 SERVICES=(
+  "crypto|x0_crypto|http://127.0.0.1:$CRYPTO_PORT/health/ready"
   "gateway|x0_gateway|http://127.0.0.1:$GATEWAY_PORT/health/ready"
 )
 
@@ -40,7 +42,7 @@ start_one() {
   (
     cd "$REPO_ROOT"
     # Thread counts on purpose: BLAS and torch would otherwise fight over the cores.
-    OPENBLAS_NUM_THREADS=1 X0_GATEWAY_PORT="$GATEWAY_PORT" \
+    OPENBLAS_NUM_THREADS=1 X0_GATEWAY_PORT="$GATEWAY_PORT" X0_CRYPTO_PORT="$CRYPTO_PORT" \
       nohup "$REPO_ROOT/.venv/bin/python" -m "$module" >>"$RUN_DIR/$name.log" 2>&1 &
     echo $! >"$RUN_DIR/$name.pid"
   )
@@ -89,8 +91,9 @@ case "${1:-}" in
     log "gateway: http://127.0.0.1:$GATEWAY_PORT/docs"
     ;;
   down)
-    for entry in "${SERVICES[@]}"; do
-      IFS='|' read -r name _ _ <<<"$entry"
+    # Gateway first: it stops taking requests before the workers go.
+    for ((i = ${#SERVICES[@]} - 1; i >= 0; i--)); do
+      IFS='|' read -r name _ _ <<<"${SERVICES[$i]}"
       stop_one "$name"
     done
     ;;

@@ -11,9 +11,10 @@ from opentelemetry.sdk.trace import TracerProvider
 
 from x0_common.kafka import Requester
 from x0_common.metrics import RequesterMetrics, new_registry
+from x0_gateway.body_limit import BodyLimitMiddleware
 from x0_gateway.http_metrics import HttpMetrics, HttpMetricsMiddleware
 from x0_gateway.problems import install_problem_handlers
-from x0_gateway.routes import health
+from x0_gateway.routes import crypto, health
 from x0_gateway.settings import GatewaySettings
 
 SERVICE = "gateway"
@@ -48,6 +49,8 @@ def create_app(settings: GatewaySettings, tracer_provider: TracerProvider | None
     app.state.requester = requester
     install_problem_handlers(app)
     app.include_router(health.router)
+    app.include_router(crypto.router)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(HttpMetricsMiddleware, metrics=HttpMetrics(registry, SERVICE))
     # The one tracing layer of the gateway; the requester adds the Kafka producer span.
     FastAPIInstrumentor.instrument_app(

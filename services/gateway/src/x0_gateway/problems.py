@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from x0_common.errors import X0Error
+from x0_common.events.binary import BASE64_ERROR
 from x0_common.tracing import current_trace_ids
 
 logger = logging.getLogger(__name__)
@@ -52,7 +53,12 @@ async def _validation_error(request: Request, error: Exception) -> ProblemRespon
     assert isinstance(error, RequestValidationError)
     # Inputs are left out: a rejected body may hold key material.
     errors = [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in error.errors()]
-    return problem(request, 422, "validation", "the request is not valid", {"errors": errors})
+    details = {"errors": errors}
+    if any(e["type"] == "too_long" and e["loc"][-1] == "items" for e in errors):
+        return problem(request, 413, "too_large", "the batch has too many items", details)
+    if any(e["type"] == BASE64_ERROR for e in errors):
+        return problem(request, 400, "invalid_input", "a binary field is not base64url", details)
+    return problem(request, 422, "validation", "the request is not valid", details)
 
 
 async def _http_error(request: Request, error: Exception) -> ProblemResponse:

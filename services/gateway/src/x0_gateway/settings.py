@@ -25,6 +25,8 @@ class GatewaySettings(BaseSettings):
     replica_id: str = Field(default_factory=socket.gethostname, pattern=r"^[A-Za-z0-9._-]+$")
     request_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
     max_in_flight: int = Field(default=10_000, gt=0)
+    # A full verify batch of ML-DSA-87 (256 x public key + signature, base64url) is ~2.5 MB.
+    max_body_bytes: int = Field(default=4 * 1024 * 1024, gt=0)
 
     @property
     def reply_topic(self) -> str:
