@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
-from pydantic import ValidationError
+from pydantic import BaseModel
 
 from x0_common.errors import (
     DeadlineExceeded,
@@ -18,18 +20,23 @@ from x0_common.events.envelope import ErrorBody, Reply
 pytestmark = pytest.mark.unit
 
 
-def test_a_reply_holds_a_result_or_an_error_never_both_nor_neither() -> None:
-    assert Reply(result={"a": 1}).result == {"a": 1}
-    assert Reply(error=ErrorBody(code="not_found", message="no such key")).error is not None
-    with pytest.raises(ValidationError):
-        Reply()
-    with pytest.raises(ValidationError):
-        Reply(result={}, error=ErrorBody(code="internal", message="x"))
+class _Result(BaseModel):
+    valid: bool
 
 
-def test_a_reply_survives_the_wire() -> None:
-    reply = Reply(error=ErrorBody(code="invalid_input", message="bad", details={"field": "ct"}))
-    assert Reply.model_validate_json(reply.model_dump_json(exclude_none=True)) == reply
+def test_a_result_reply_carries_the_results_own_json() -> None:
+    reply = Reply.of_result(_Result(valid=True))
+    assert reply.outcome == "result"
+    assert json.loads(reply.body) == {"valid": True}
+    assert reply.error() is None
+    assert Reply.of_result(None).body == b"{}"
+
+
+def test_an_error_reply_survives_the_wire() -> None:
+    error = ErrorBody(code="invalid_input", message="bad", details={"field": "ct"})
+    reply = Reply.of_error(error)
+    assert reply.outcome == "error"
+    assert Reply(reply.outcome, reply.body).error() == error
 
 
 @pytest.mark.parametrize(

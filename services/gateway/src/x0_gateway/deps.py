@@ -1,4 +1,8 @@
-"""FastAPI dependencies: the resources opened in the lifespan, as annotated aliases."""
+"""FastAPI dependencies: the resources opened in the lifespan, as annotated aliases.
+
+They are ``async`` on purpose: FastAPI runs plain functions in a worker thread, a
+thread hop per request for a dictionary lookup.
+"""
 
 from __future__ import annotations
 
@@ -10,12 +14,12 @@ from x0_common.kafka import Requester
 from x0_gateway.settings import GatewaySettings
 
 
-def _requester(request: Request) -> Requester:
+async def _requester(request: Request) -> Requester:
     requester: Requester = request.app.state.requester
     return requester
 
 
-def _settings(request: Request) -> GatewaySettings:
+async def _settings(request: Request) -> GatewaySettings:
     settings: GatewaySettings = request.app.state.settings
     return settings
 

@@ -9,10 +9,12 @@ classes in the generated endpoints' signatures.)
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Path, Response
 from pydantic import BaseModel, create_model
 
+from x0_common.kafka import Requester
 from x0_gateway.deps import RequesterDep, SettingsDep
+from x0_gateway.settings import GatewaySettings
 
 PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
     400: {"description": "Malformed input (bad base64url, wrong length for the algorithm)"},
@@ -60,10 +62,7 @@ def forward(
         requester: RequesterDep,
         settings: SettingsDep,
     ) -> Any:
-        result = await requester.request(
-            topic, message_type, body, timeout=settings.request_timeout_seconds
-        )
-        return result_model.model_validate(result)
+        return await _pass_on(requester, settings, topic, message_type, body)
 
     _add(
         router,
@@ -94,10 +93,7 @@ def forward_named(
 
     async def send(name: str, fields: dict[str, Any], requester: Any, settings: Any) -> Any:
         request = request_model.model_validate({"name": name, **fields})
-        result = await requester.request(
-            topic, message_type, request, timeout=settings.request_timeout_seconds
-        )
-        return result_model.model_validate(result)
+        return await _pass_on(requester, settings, topic, message_type, request)
 
     if has_body:
 
@@ -135,6 +131,24 @@ def forward_named(
             summary=summary,
             status_code=status_code,
         )
+
+
+async def _pass_on(
+    requester: Requester,
+    settings: GatewaySettings,
+    topic: str,
+    message_type: str,
+    request: BaseModel,
+) -> Response:
+    """Forward ``request`` and answer with the worker's result JSON as it came.
+
+    The worker built that JSON from the same result model the route declares, so
+    decoding, validating and re-encoding it here would only cost time.
+    """
+    raw = await requester.request_raw(
+        topic, message_type, request, timeout=settings.request_timeout_seconds
+    )
+    return Response(content=raw, media_type="application/json")
 
 
 def _add(

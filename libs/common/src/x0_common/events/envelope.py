@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any, Final, Self
+from dataclasses import dataclass
+from typing import Any, Final, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class Headers:
@@ -18,6 +19,8 @@ class Headers:
     REPLY_TO: Final = "reply_to"
     DEADLINE: Final = "x0-deadline"
     PRINCIPAL: Final = "x0-principal"
+    # On replies: "result" or "error", saying what the value holds.
+    OUTCOME: Final = "x0-outcome"
     # Dead letters carry why and where from, so an operator can replay them.
     DLQ_REASON: Final = "x0-dlq-reason"
     DLQ_DETAIL: Final = "x0-dlq-detail"
@@ -34,17 +37,28 @@ class ErrorBody(BaseModel):
     details: dict[str, Any] = Field(default_factory=dict)
 
 
-class Reply(BaseModel):
-    """What a responder sends back: exactly one of ``result`` or ``error``."""
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """What a responder sends back: a result, or a typed error.
 
-    model_config = ConfigDict(frozen=True)
+    On the wire the value is the result's JSON itself (or the :class:`ErrorBody`'s)
+    and the ``x0-outcome`` header says which, so a gateway can hand a result to its
+    HTTP caller without decoding and re-encoding it.
+    """
 
-    result: dict[str, Any] | None = None
-    error: ErrorBody | None = None
+    outcome: Literal["result", "error"]
+    body: bytes
 
-    @model_validator(mode="after")
-    def _exactly_one(self) -> Self:
-        if (self.result is None) == (self.error is None):
-            msg = "a reply holds exactly one of result or error"
-            raise ValueError(msg)
-        return self
+    @classmethod
+    def of_result(cls, result: BaseModel | None) -> Reply:
+        """A successful reply (``{}`` for a handler that returns nothing)."""
+        return cls("result", b"{}" if result is None else result.model_dump_json().encode())
+
+    @classmethod
+    def of_error(cls, error: ErrorBody) -> Reply:
+        """A typed error reply."""
+        return cls("error", error.model_dump_json().encode())
+
+    def error(self) -> ErrorBody | None:
+        """The typed error, or None for a result."""
+        return ErrorBody.model_validate_json(self.body) if self.outcome == "error" else None

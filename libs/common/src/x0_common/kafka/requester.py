@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import time
 import uuid
@@ -136,17 +137,44 @@ class Requester:
         principal: str | None = None,
         correlation_id: str | None = None,
     ) -> dict[str, Any]:
-        """Publish ``payload`` and return the reply's result.
+        """Publish ``payload`` and return the reply's result, decoded.
 
         Raises the typed :class:`~x0_common.errors.X0Error` the handler raised,
         :class:`DeadlineExceeded` when no reply comes within ``timeout`` seconds, or
         :class:`Overloaded` when too many requests are already in flight.
         """
+        raw = await self.request_raw(
+            topic,
+            message_type,
+            payload,
+            timeout=timeout,
+            principal=principal,
+            correlation_id=correlation_id,
+        )
+        result: dict[str, Any] = json.loads(raw)
+        return result
+
+    async def request_raw(
+        self,
+        topic: str,
+        message_type: str,
+        payload: BaseModel,
+        *,
+        timeout: float,
+        principal: str | None = None,
+        correlation_id: str | None = None,
+    ) -> bytes:
+        """Like :meth:`request`, but return the result's JSON bytes as the worker sent them.
+
+        For a caller that passes the result on unchanged (the gateway to its HTTP
+        client): no decoding and re-encoding on the way.
+        """
         if self._producer is None or not self.ready:
             msg = "the requester is not started"
             raise RuntimeError(msg)
+        service = self._metrics.service
         if len(self._pending) >= self._max_in_flight:
-            self._metrics.rejected.labels(self._metrics.service, message_type).inc()
+            self._metrics.rejected.labels(service, message_type).inc()
             raise Overloaded("too many requests in flight", details={"limit": self._max_in_flight})
 
         correlation_id = correlation_id or uuid.uuid4().hex
@@ -154,8 +182,8 @@ class Requester:
         deadline_ms = int(time.time() * 1000 + timeout * 1000)
         future: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
         self._pending[correlation_id] = future
-        self._metrics.in_flight.labels(self._metrics.service).inc()
-        self._metrics.requests.labels(self._metrics.service, message_type).inc()
+        self._metrics.in_flight.labels(service).inc()
+        self._metrics.requests.labels(service, message_type).inc()
         try:
             with _tracer.start_as_current_span(
                 f"{topic} publish",
@@ -187,30 +215,31 @@ class Requester:
                     )
                     reply = await future
         except KafkaError as error:
-            self._metrics.replies.labels(self._metrics.service, message_type, "unavailable").inc()
+            self._metrics.replies.labels(service, message_type, "unavailable").inc()
             raise Unavailable(
                 "the request could not be published", details={"kafka_error": type(error).__name__}
             ) from None
         except TimeoutError:
             self._remember_expired(correlation_id)
-            self._metrics.timeouts.labels(self._metrics.service, message_type).inc()
+            self._metrics.timeouts.labels(service, message_type).inc()
             raise DeadlineExceeded(
                 "no reply before the deadline",
                 details={"timeout_seconds": timeout, "type": message_type},
             ) from None
         finally:
             self._pending.pop(correlation_id, None)
-            self._metrics.in_flight.labels(self._metrics.service).dec()
+            self._metrics.in_flight.labels(service).dec()
 
-        self._metrics.latency.labels(self._metrics.service, message_type).observe(
-            time.monotonic() - started
-        )
-        if reply.error is not None:
-            self._metrics.replies.labels(self._metrics.service, message_type, "error").inc()
-            raise error_for_code(reply.error.code, reply.error.message, reply.error.details)
-        self._metrics.replies.labels(self._metrics.service, message_type, "ok").inc()
-        assert reply.result is not None
-        return reply.result
+        self._metrics.latency.labels(service, message_type).observe(time.monotonic() - started)
+        try:
+            remote = reply.error()
+        except ValidationError:
+            raise InternalError("the worker sent a malformed error reply") from None
+        if remote is not None:
+            self._metrics.replies.labels(service, message_type, "error").inc()
+            raise error_for_code(remote.code, remote.message, remote.details)
+        self._metrics.replies.labels(service, message_type, "ok").inc()
+        return reply.body
 
     def _remember_expired(self, correlation_id: str) -> None:
         self._expired[correlation_id] = None
@@ -238,14 +267,9 @@ class Requester:
             reason = "late" if correlation_id in self._expired else "unknown"
             self._metrics.unmatched_replies.labels(self._metrics.service, reason).inc()
             return
-        try:
-            reply = Reply.model_validate_json(value or b"")
-        except ValidationError as error:
-            logger.warning("malformed reply dropped", extra={"correlation_id": correlation_id})
-            future.set_exception(
-                InternalError(
-                    "the worker sent a malformed reply", details={"errors": error.error_count()}
-                )
-            )
+        outcome = headers.get(Headers.OUTCOME)
+        if outcome not in (b"result", b"error"):
+            logger.warning("reply without an outcome dropped", extra={"cid": correlation_id})
+            future.set_exception(InternalError("the worker sent a malformed reply"))
             return
-        future.set_result(reply)
+        future.set_result(Reply("result" if outcome == b"result" else "error", value or b""))

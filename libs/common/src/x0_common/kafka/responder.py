@@ -203,7 +203,8 @@ class Responder:
         self._metrics.duration.labels(self._metrics.service, type_label).observe(
             time.perf_counter() - started
         )
-        outcome = "ok" if reply.error is None else reply.error.code
+        error = reply.error()
+        outcome = "ok" if error is None else error.code
         self._metrics.handled.labels(self._metrics.service, type_label, outcome).inc()
         replied = await self._reply(headers, reply, context.deadline) if self._replies else None
         parked: asyncio.Task[None] | None = None
@@ -276,8 +277,7 @@ class Responder:
                 logger.exception("handler failed", extra={"type": type_label})
                 self._metrics.failed.labels(self._metrics.service, type_label, "internal").inc()
                 return _error_reply(InternalError("internal error")), "handler_error"
-            body = {} if result is None else result.model_dump(mode="json")
-            return Reply(result=body), None
+            return Reply.of_result(result), None
 
     async def _reply(
         self, headers: Mapping[str, str], reply: Reply, deadline: float | None
@@ -287,11 +287,12 @@ class Responder:
         if not reply_to or not correlation_id:
             return None
         return await self._send(
-            reply.model_dump_json(exclude_none=True).encode(),
+            reply.body,
             reply_to,
             correlation_id=correlation_id,
             headers={
                 Headers.TYPE: f"{headers.get(Headers.TYPE, '')}.reply",
+                Headers.OUTCOME: reply.outcome,
                 "content-type": "application/json",
             },
             give_up_at=deadline,
@@ -403,7 +404,7 @@ async def _the_message_itself(message: StreamMessage[Any]) -> Any:
 
 
 def _error_reply(error: X0Error) -> Reply:
-    return Reply(error=ErrorBody(code=error.code, message=error.message, details=error.details))
+    return Reply.of_error(ErrorBody(code=error.code, message=error.message, details=error.details))
 
 
 def _summarise(errors: list[Any]) -> str:

@@ -85,11 +85,14 @@ class BeaconSignRequest(_Message):
 
 
 class SignedBeacon(_Message):
-    """A beacon, its signature and the signer's public key."""
+    """A beacon, its signature and the signer's public key; after the managed key was
+    rotated, ``key_change_proof`` is the previous version's signature over this key
+    (pass it on to ``verify`` so that verifiers move their pin)."""
 
     beacon: Beacon
     signature: Base64Bytes
     public_key: Base64Bytes
+    key_change_proof: Base64Bytes | None = None
 
 
 class BeaconVerifyRequest(_Message):

@@ -1,0 +1,67 @@
+"""Start x0 services as real processes and wait until they report ready."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _ready(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=1) as response:  # noqa: S310 - our own URL
+            return bool(response.status == 200)
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+@contextmanager
+def service_process(
+    module: str,
+    *,
+    environment: Mapping[str, str],
+    port_variable: str,
+    timeout: float = 90.0,
+) -> Iterator[int]:
+    """Run ``python -m module`` on a free port until its ``/health/ready`` says 200.
+
+    Yields the port; terminates the process (SIGTERM, then SIGKILL) on exit.
+    """
+    port = free_port()
+    process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
+        [sys.executable, "-m", module],
+        env={**os.environ, "OPENBLAS_NUM_THREADS": "1", **environment, port_variable: str(port)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + timeout
+        while not _ready(f"http://127.0.0.1:{port}/health/ready"):
+            if process.poll() is not None:
+                msg = f"{module} exited with {process.returncode} during start-up"
+                raise RuntimeError(msg)
+            if time.monotonic() > deadline:
+                msg = f"{module} was not ready within {timeout:.0f} s"
+                raise RuntimeError(msg)
+            time.sleep(0.2)
+        yield port
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
