@@ -124,8 +124,11 @@ class Requester:
         self._pending.clear()
         if self._consumer is not None:
             await self._consumer.stop()
+            self._consumer = None
         if self._producer is not None:
             await self._producer.stop()
+            # Dropped: a stopped client would open a fresh connection on next use.
+            self._producer = None
 
     async def request(
         self,
