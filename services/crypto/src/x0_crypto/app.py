@@ -7,6 +7,8 @@ from pathlib import Path
 import redis.asyncio as aioredis
 from faststream.asgi import AsgiFastStream
 from opentelemetry.sdk.trace import TracerProvider
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 
 from x0_common.events.crypto import TOPIC
 from x0_common.kafka import Responder
@@ -17,6 +19,7 @@ from x0_common.worker import build_worker_app
 from x0_crypto.deps import CryptoDeps
 from x0_crypto.domain import build_registry
 from x0_crypto.handlers import register_all
+from x0_crypto.managed_keys import managed_key_hooks
 from x0_crypto.metrics import SERVICE, CryptoMetrics
 from x0_crypto.settings import CryptoSettings
 
@@ -42,12 +45,20 @@ def create_app(
         settings=settings, algorithms=build_registry(), metrics=CryptoMetrics(registry)
     )
     register_all(responder, deps)
+    # Managed keys (keystore + auto-rotation): start after the pool opens, stop before it closes.
+    start_managed_keys, stop_managed_keys = managed_key_hooks(deps)
 
     async def open_resources() -> None:
         pool = await create_pool(settings.common.postgres)
         await migrate(pool, "crypto", MIGRATIONS)
         deps.resources["pool"] = pool
-        deps.resources["redis"] = aioredis.from_url(settings.common.redis.url.get_secret_value())
+        # Fail fast: the responder retries Unavailable itself, with its own backoff.
+        deps.resources["redis"] = aioredis.from_url(
+            settings.common.redis.url.get_secret_value(),
+            socket_connect_timeout=2,
+            socket_timeout=2,
+            retry=Retry(NoBackoff(), 0),
+        )
 
     async def close_resources() -> None:
         if "redis" in deps.resources:
@@ -66,6 +77,6 @@ def create_app(
         registry=registry,
         responders=[responder],
         checks={"postgres": postgres_answers, "redis": redis_answers},
-        on_startup=[open_resources],
-        after_shutdown=[close_resources],
+        on_startup=[open_resources, start_managed_keys],
+        after_shutdown=[stop_managed_keys, close_resources],
     )

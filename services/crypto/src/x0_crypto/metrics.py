@@ -49,6 +49,15 @@ class CryptoMetrics:
             registry=registry,
         )
 
+        # Rejections by reason are what an operator watches: replays and key mismatches
+        # are attack signals; stale/future point at clock drift.
+        self.beacon_verifications = Counter(
+            "x0_crypto_beacon_verifications_total",
+            "Beacon verifications, by result (ok or the rejection reason).",
+            ["service", "result"],
+            registry=registry,
+        )
+
     @contextmanager
     def operation(self, algorithm: str, operation: str) -> Iterator[None]:
         """Time, count and trace one operation. Span attributes name, never hold, secrets."""

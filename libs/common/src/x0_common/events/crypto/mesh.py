@@ -106,7 +106,8 @@ class BeaconVerifyRequest(_Message):
 
 
 class BeaconVerifyResult(_Message):
-    """``valid`` with ``reason="ok"``, or why not."""
+    """``valid`` with ``reason="ok"``, or why not; ``pinned``: this call pinned the
+    presented key (the node's first beacon, or an accepted key change)."""
 
     valid: bool
     reason: Literal[

@@ -1,0 +1,124 @@
+"""Secret keys leaving or re-entering the store: export, backup and restore.
+
+* Export hands out secret keys in the clear, so only for ``exportable`` keys (else
+  :class:`OperationNotAllowed`, 409).
+* Backup wraps every setting and version, secret keys included, in one blob that only
+  this deployment's KEK opens (format in :mod:`x0_crypto.domain.backup`).
+* Restore validates the whole blob before writing, then writes the key and all its
+  versions in one transaction; it refuses an existing name (:class:`KeyExists`, 409)
+  unless ``force``, which replaces that key in the same transaction.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from x0_crypto.adapters.keyrows import (
+    INSERT_KEY,
+    INSERT_VERSION,
+    SELECT_KEY,
+    database_errors,
+    key_from_rows,
+)
+from x0_crypto.adapters.keystore import KeyStore
+from x0_crypto.domain import Registry
+from x0_crypto.domain.backup import (
+    BackupDocument,
+    BackupVersion,
+    decrypt_backup,
+    encrypt_backup,
+    validate,
+)
+from x0_crypto.domain.key_errors import KeyExists, KeyNotFound
+from x0_crypto.domain.managed import ManagedKey
+
+logger = logging.getLogger(__name__)
+
+
+class KeyBackups:
+    """Export, backup and restore on top of a :class:`KeyStore`."""
+
+    def __init__(self, store: KeyStore, kek: bytes, algorithms: Registry) -> None:
+        self._store = store
+        self._kek = kek
+        self._algorithms = algorithms
+
+    async def export(self, name: str, version: int | None) -> tuple[ManagedKey, dict[int, bytes]]:
+        """Secret keys by version (one, or all) of an exportable key."""
+        loaded = await self._store.load(name, None if version is None else [version])
+        loaded.key.require_exportable()
+        wanted = [v.version for v in loaded.key.versions] if version is None else [version]
+        if version is not None:
+            loaded.key.version(version)
+        return loaded.key, {number: loaded.secret_key(number) for number in wanted}
+
+    async def backup(self, name: str) -> bytes:
+        """The encrypted backup of every version of ``name``."""
+        loaded = await self._store.load(name)
+        key = loaded.key
+        document = BackupDocument(
+            name=key.name,
+            type=key.type,
+            exportable=key.settings.exportable,
+            deletion_allowed=key.settings.deletion_allowed,
+            auto_rotate_period_seconds=key.settings.auto_rotate_period_seconds,
+            min_decryption_version=key.settings.min_decryption_version,
+            latest_version=key.latest_version,
+            created_at=key.created_at,
+            versions=[
+                BackupVersion(
+                    version=version.version,
+                    public_key=version.public_key,
+                    secret_key=loaded.secret_key(version.version),
+                    created_at=version.created_at,
+                )
+                for version in key.versions
+            ],
+        )
+        logger.info("managed key backed up", extra={"key_name": name})
+        return encrypt_backup(self._kek, document)
+
+    async def restore(self, blob: bytes, name: str | None, *, force: bool) -> ManagedKey:
+        """Restore ``blob`` under ``name`` (its own when ``None``); all or nothing."""
+        document = decrypt_backup(self._kek, blob)
+        validate(document, self._algorithms)
+        target = name or document.name
+        # Sealed again for the target name: a restored row is bound to where it now lives.
+        rows = [
+            (
+                target,
+                version.version,
+                version.public_key,
+                self._store.seal(target, version.version, document.type, version.secret_key),
+                version.created_at,
+            )
+            for version in document.versions
+        ]
+        pool = self._store.pool
+        async with database_errors("restore"), pool.acquire() as conn, conn.transaction():
+            if force:
+                await conn.execute("DELETE FROM crypto.keys WHERE name = $1", target)
+            inserted = await conn.fetchval(
+                INSERT_KEY,
+                target,
+                document.type,
+                document.exportable,
+                document.deletion_allowed,
+                document.auto_rotate_period_seconds,
+                document.min_decryption_version,
+                document.latest_version,
+                None,
+                document.created_at,
+            )
+            if inserted is None:
+                raise KeyExists(
+                    f"a key named {target!r} exists (restore with force to replace it)",
+                    reason="key_exists",
+                    name=target,
+                )
+            await conn.executemany(INSERT_VERSION, rows)
+            restored = key_from_rows(await conn.fetch(SELECT_KEY, target, None, False))
+        if restored is None:  # pragma: no cover - the transaction above just wrote it
+            raise KeyNotFound(target)
+        logger.info("managed key restored", extra={"key_name": target, "forced": force})
+        return restored

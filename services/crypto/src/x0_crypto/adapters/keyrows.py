@@ -1,0 +1,181 @@
+"""Rows of ``crypto.keys`` / ``crypto.key_versions`` (``migrations/001_keys.sql``) as domain
+records (secret keys sealed until asked for), the statements that read and write them,
+and the translation of PostgreSQL failures into the shared error tree.
+
+Shared by the keystore (:mod:`.keystore`) and backups (:mod:`.keybackup`).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Iterable, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import asyncpg
+
+from x0_common.errors import Unavailable
+from x0_crypto.domain import envelope
+from x0_crypto.domain.key_errors import KeyNotFound, SealedKeyCorrupt
+from x0_crypto.domain.managed import KeySettings, KeyVersion, ManagedKey
+
+logger = logging.getLogger(__name__)
+
+# Failures that may pass: the connection or server went away, too many connections,
+# an administrator restart, a serialisation failure or deadlock. Retried by the responder.
+TRANSIENT = (
+    OSError,
+    TimeoutError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.exceptions.OperatorInterventionError,
+    asyncpg.exceptions.InsufficientResourcesError,
+    asyncpg.exceptions.TransactionRollbackError,
+)
+
+# One statement, so one snapshot: the key row and the versions asked for (all when
+# $2 is NULL; the latest always). ``$3`` chooses whether sealed secret keys come too.
+SELECT_KEY = """
+SELECT k.name, k.type, k.exportable, k.deletion_allowed, k.auto_rotate_period_seconds,
+       k.min_decryption_version, k.latest_version, k.created_at, k.updated_at,
+       v.version, v.public_key, v.created_at AS version_created_at,
+       CASE WHEN $3 THEN v.encrypted_secret_key END AS sealed
+FROM crypto.keys k
+LEFT JOIN crypto.key_versions v
+       ON v.name = k.name
+      AND ($2::integer[] IS NULL OR v.version = ANY($2) OR v.version = k.latest_version)
+WHERE k.name = $1
+ORDER BY v.version
+"""
+
+INSERT_KEY = """
+INSERT INTO crypto.keys (name, type, exportable, deletion_allowed, auto_rotate_period_seconds,
+                         min_decryption_version, latest_version, create_request_id,
+                         created_at, updated_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, COALESCE($9, now()), now())
+ON CONFLICT DO NOTHING
+RETURNING name
+"""
+
+INSERT_VERSION = """
+INSERT INTO crypto.key_versions (name, version, public_key, encrypted_secret_key, created_at)
+VALUES ($1, $2, $3, $4, COALESCE($5, now()))
+"""
+
+# The key row alone: a FOR UPDATE over a join re-checks a row that a concurrent
+# rotation changed against the stale joined version row, and would drop it.
+LOCK_KEY = (
+    "SELECT type, latest_version, auto_rotate_period_seconds FROM crypto.keys"
+    " WHERE name = $1 FOR UPDATE"
+)
+LOCK_KEY_IF_FREE = LOCK_KEY + " SKIP LOCKED"
+
+SET_LATEST = "UPDATE crypto.keys SET latest_version = $2, updated_at = now() WHERE name = $1"
+
+SET_SETTINGS = """
+UPDATE crypto.keys
+SET exportable = $2, deletion_allowed = $3, auto_rotate_period_seconds = $4,
+    min_decryption_version = $5, updated_at = now()
+WHERE name = $1
+"""
+
+VERSION_IS_DUE = """
+SELECT created_at <= now() - make_interval(secs => $3::double precision)
+FROM crypto.key_versions WHERE name = $1 AND version = $2
+"""
+
+DUE_FOR_ROTATION = """
+SELECT k.name FROM crypto.keys k
+JOIN crypto.key_versions v ON v.name = k.name AND v.version = k.latest_version
+WHERE k.auto_rotate_period_seconds IS NOT NULL
+  AND v.created_at <= now() - make_interval(secs => k.auto_rotate_period_seconds)
+ORDER BY v.created_at
+LIMIT $1
+"""
+
+
+@asynccontextmanager
+async def database_errors(operation: str) -> AsyncIterator[None]:
+    """Turn transient PostgreSQL failures into :class:`Unavailable` (the responder retries).
+
+    Only the exception's class is kept: its text may quote a statement's values.
+    """
+    try:
+        yield
+    except TRANSIENT as error:
+        logger.warning(
+            "managed keys: database unavailable",
+            extra={"operation": operation, "error": type(error).__name__},
+        )
+        raise Unavailable(
+            "the key store is unavailable", details={"reason": "postgres", "operation": operation}
+        ) from None
+
+
+def key_from_rows(rows: Iterable[Mapping[str, Any]]) -> ManagedKey | None:
+    """The key described by ``SELECT_KEY``'s rows (``None`` for no rows)."""
+    rows = list(rows)
+    if not rows:
+        return None
+    first = rows[0]
+    versions = tuple(
+        KeyVersion(
+            version=row["version"],
+            public_key=bytes(row["public_key"]),
+            created_at=row["version_created_at"],
+        )
+        for row in rows
+        if row["version"] is not None
+    )
+    return ManagedKey(
+        name=first["name"],
+        type=first["type"],
+        settings=KeySettings(
+            exportable=first["exportable"],
+            deletion_allowed=first["deletion_allowed"],
+            auto_rotate_period_seconds=first["auto_rotate_period_seconds"],
+            min_decryption_version=first["min_decryption_version"],
+        ),
+        latest_version=first["latest_version"],
+        created_at=first["created_at"],
+        updated_at=first["updated_at"],
+        versions=versions,
+    )
+
+
+def sealed_from_rows(rows: Iterable[Mapping[str, Any]]) -> dict[int, bytes]:
+    """Version -> sealed secret key, from ``SELECT_KEY`` rows fetched with ``$3 = true``."""
+    return {
+        row["version"]: bytes(row["sealed"])
+        for row in rows
+        if row["version"] is not None and row["sealed"] is not None
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class LoadedKey:
+    """A key with the versions a request needs, their secret keys still sealed."""
+
+    key: ManagedKey
+    _sealed: dict[int, bytes] = field(repr=False)
+    _kek: bytes = field(repr=False)
+
+    def secret_key(self, version: int) -> bytes:
+        """The version's secret key; :class:`SealedKeyCorrupt` (500) if its row fails to open."""
+        sealed = self._sealed.get(version)
+        if sealed is None:
+            raise KeyNotFound(self.key.name, version)
+        try:
+            return envelope.open_sealed(
+                self._kek,
+                name=self.key.name,
+                version=version,
+                key_type=self.key.type,
+                sealed=sealed,
+            )
+        except envelope.EnvelopeError:
+            logger.error(
+                "stored secret key failed its integrity check (wrong KEK or tampered row)",
+                extra={"key_name": self.key.name, "key_version": version},
+            )
+            raise SealedKeyCorrupt(self.key.name, version) from None

@@ -1,0 +1,263 @@
+"""Managed keys in PostgreSQL: create, read, rotate, configure, delete, and unsealing.
+
+Consistency rules, all enforced here in transactions:
+
+* Create is one transaction (key row + version 1); ``INSERT ... ON CONFLICT DO
+  NOTHING`` makes concurrent creates of one name or one request id race-free: the
+  loser reads the winner's row and either replays it (same request id, name and
+  type) or answers :class:`KeyExists` (409).
+* Rotate locks the key row (``SELECT ... FOR UPDATE``) and inserts
+  ``latest_version + 1`` under the lock, so concurrent rotations serialise and never
+  lose or duplicate a version. The automatic sweep uses ``SKIP LOCKED`` and re-checks
+  the version's age under the lock, so replicas sweeping together rotate a key once.
+* A deferred foreign key (``keys_latest_version_exists``) makes PostgreSQL itself
+  refuse to commit a key whose latest version row is missing.
+
+Secret keys are sealed (:mod:`x0_crypto.domain.envelope`) before they reach a
+statement and unsealed only on the way to a crypto operation; they never appear in
+logs or exceptions.
+"""
+
+from __future__ import annotations
+
+import logging
+from contextlib import nullcontext
+
+import asyncpg
+
+from x0_common.errors import Unavailable
+from x0_crypto.adapters.keyrows import (
+    DUE_FOR_ROTATION,
+    INSERT_KEY,
+    INSERT_VERSION,
+    LOCK_KEY,
+    LOCK_KEY_IF_FREE,
+    SELECT_KEY,
+    SET_LATEST,
+    SET_SETTINGS,
+    VERSION_IS_DUE,
+    LoadedKey,
+    database_errors,
+    key_from_rows,
+    sealed_from_rows,
+)
+from x0_crypto.domain import Registry, envelope
+from x0_crypto.domain.algorithms import Kind
+from x0_crypto.domain.key_errors import KeyExists, KeyNotFound, OperationNotAllowed
+from x0_crypto.domain.managed import ConfigChange, KeySettings, ManagedKey, check_period, check_type
+from x0_crypto.domain.ports import PublicKeyInfo
+from x0_crypto.metrics import CryptoMetrics
+
+logger = logging.getLogger(__name__)
+
+
+class KeyStore:
+    """Managed keys on an asyncpg pool, sealed under ``kek``."""
+
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        kek: bytes,
+        algorithms: Registry,
+        metrics: CryptoMetrics | None = None,
+    ) -> None:
+        self.pool = pool
+        self._kek = kek
+        self._algorithms = algorithms
+        self._metrics = metrics
+
+    # -- reading ----------------------------------------------------------------------
+
+    async def read(self, name: str) -> ManagedKey:
+        """The key with every version's public key; :class:`KeyNotFound` if none."""
+        async with database_errors("read"):
+            rows = await self.pool.fetch(SELECT_KEY, name, None, False)
+        return _found(name, key_from_rows(rows))
+
+    async def load(
+        self, name: str, versions: list[int] | None = None, *, secrets: bool = True
+    ) -> LoadedKey:
+        """The key with ``versions`` (all when ``None``) and the latest; with ``secrets``,
+        their secret keys too (sealed until :meth:`LoadedKey.secret_key` opens one)."""
+        async with database_errors("load"):
+            rows = await self.pool.fetch(SELECT_KEY, name, versions, secrets)
+        return LoadedKey(_found(name, key_from_rows(rows)), sealed_from_rows(rows), self._kek)
+
+    async def names(self) -> list[str]:
+        """Every key name, sorted."""
+        async with database_errors("list"):
+            rows = await self.pool.fetch("SELECT name FROM crypto.keys ORDER BY name")
+        return [row["name"] for row in rows]
+
+    async def count(self) -> int:
+        """How many keys are stored (all replicas' view: it is the table's)."""
+        async with database_errors("count"):
+            return int(await self.pool.fetchval("SELECT count(*) FROM crypto.keys"))
+
+    async def public_key(self, name: str, version: int | None = None) -> PublicKeyInfo:
+        """Type, version and public key (``ManagedKeys`` port of the mesh handlers)."""
+        wanted = [] if version is None else [version]
+        key = (await self.load(name, wanted, secrets=False)).key
+        found = key.version(key.latest_version if version is None else version)
+        return PublicKeyInfo(key.type, found.version, found.public_key)
+
+    async def private_key(self, name: str, version: int) -> bytes:
+        """The version's secret key, unsealed (``ManagedKeys`` port; no retirement check)."""
+        loaded = await self.load(name, [version])
+        loaded.key.version(version)
+        return loaded.secret_key(version)
+
+    # -- writing ----------------------------------------------------------------------
+
+    async def create(
+        self, name: str, key_type: str, settings: KeySettings, request_id: str | None
+    ) -> tuple[ManagedKey, bool]:
+        """The key, and whether this call created it (``False``: a replay of ``request_id``)."""
+        check_type(key_type)
+        check_period(settings.auto_rotate_period_seconds)
+        public_key, sealed = self._new_version(name, 1, key_type)
+        async with database_errors("create"), self.pool.acquire() as conn, conn.transaction():
+            created = await conn.fetchval(
+                INSERT_KEY,
+                name,
+                key_type,
+                settings.exportable,
+                settings.deletion_allowed,
+                settings.auto_rotate_period_seconds,
+                1,
+                1,
+                request_id,
+                None,
+            )
+            if created is not None:
+                await conn.execute(INSERT_VERSION, name, 1, public_key, sealed, None)
+                return await _read_in(conn, name), True
+            return await self._replay(conn, name, key_type, request_id), False
+
+    async def _replay(
+        self, conn: asyncpg.Connection, name: str, key_type: str, request_id: str | None
+    ) -> ManagedKey:
+        """After a conflicting insert: the key this request id created, or the 409."""
+        if request_id is not None:
+            owner = await conn.fetchrow(
+                "SELECT name, type FROM crypto.keys WHERE create_request_id = $1", request_id
+            )
+            if owner is not None:
+                if (owner["name"], owner["type"]) != (name, key_type):
+                    raise KeyExists(
+                        "request_id already created a different key",
+                        reason="request_id_reused",
+                        name=name,
+                    )
+                return await _read_in(conn, name)
+        if await conn.fetchval("SELECT 1 FROM crypto.keys WHERE name = $1", name) is None:
+            # The conflicting row went away between our insert and this read; try again.
+            raise Unavailable("concurrent change to the key, retry", details={"reason": "race"})
+        raise KeyExists(f"a key named {name!r} exists", reason="key_exists", name=name)
+
+    async def rotate(self, name: str) -> ManagedKey:
+        """Add version ``latest + 1``; :class:`KeyNotFound` if there is no such key."""
+        rotated = await self._rotate(name, only_if_due=False)
+        if rotated is None:
+            raise KeyNotFound(name)
+        return rotated
+
+    async def rotate_if_due(self, name: str) -> ManagedKey | None:
+        """Rotate if the latest version is older than the key's period and nobody else is
+        rotating it right now; ``None`` when skipped."""
+        return await self._rotate(name, only_if_due=True)
+
+    async def _rotate(self, name: str, *, only_if_due: bool) -> ManagedKey | None:
+        lock = LOCK_KEY_IF_FREE if only_if_due else LOCK_KEY
+        async with database_errors("rotate"), self.pool.acquire() as conn, conn.transaction():
+            row = await conn.fetchrow(lock, name)
+            if row is None:
+                return None
+            if only_if_due and not await self._due(conn, name, row):
+                return None
+            version = row["latest_version"] + 1
+            public_key, sealed = self._new_version(name, version, row["type"])
+            await conn.execute(INSERT_VERSION, name, version, public_key, sealed, None)
+            await conn.execute(SET_LATEST, name, version)
+            rows = await conn.fetch(SELECT_KEY, name, None, False)
+        logger.info("managed key rotated", extra={"key_name": name, "key_version": version})
+        return key_from_rows(rows)
+
+    @staticmethod
+    async def _due(conn: asyncpg.Connection, name: str, row: asyncpg.Record) -> bool:
+        period = row["auto_rotate_period_seconds"]
+        if period is None:
+            return False
+        return bool(await conn.fetchval(VERSION_IS_DUE, name, row["latest_version"], period))
+
+    async def due_for_rotation(self, limit: int = 100) -> list[str]:
+        """Names of keys whose latest version is older than their period (unlocked read)."""
+        async with database_errors("due_for_rotation"):
+            rows = await self.pool.fetch(DUE_FOR_ROTATION, limit)
+        return [row["name"] for row in rows]
+
+    async def configure(self, name: str, change: ConfigChange) -> ManagedKey:
+        """Apply ``change`` under the key's row lock (checks see the settings they change)."""
+        async with database_errors("configure"), self.pool.acquire() as conn, conn.transaction():
+            await conn.execute("SELECT 1 FROM crypto.keys WHERE name = $1 FOR UPDATE", name)
+            key = _found(name, key_from_rows(await conn.fetch(SELECT_KEY, name, [], False)))
+            settings = change.apply(key)
+            await conn.execute(
+                SET_SETTINGS,
+                name,
+                settings.exportable,
+                settings.deletion_allowed,
+                settings.auto_rotate_period_seconds,
+                settings.min_decryption_version,
+            )
+            return await _read_in(conn, name)
+
+    async def delete(self, name: str) -> bool:
+        """Delete every version; ``False`` if there was no such key (delete is idempotent).
+
+        :class:`OperationNotAllowed` (409) unless the key allows deletion.
+        """
+        async with database_errors("delete"), self.pool.acquire() as conn, conn.transaction():
+            allowed = await conn.fetchval(
+                "SELECT deletion_allowed FROM crypto.keys WHERE name = $1 FOR UPDATE", name
+            )
+            if allowed is None:
+                return False
+            if not allowed:
+                raise OperationNotAllowed(
+                    f"key {name!r} does not allow deletion (set deletion_allowed first)",
+                    reason="deletion_not_allowed",
+                    name=name,
+                )
+            await conn.execute("DELETE FROM crypto.keys WHERE name = $1", name)
+        logger.info("managed key deleted", extra={"key_name": name})
+        return True
+
+    def _new_version(self, name: str, version: int, key_type: str) -> tuple[bytes, bytes]:
+        """A fresh key pair: the public key, and the secret key sealed for this version."""
+        kind = self._algorithms.kind(key_type)
+        backend = (
+            self._algorithms.kem(key_type)
+            if kind is Kind.KEM
+            else self._algorithms.signature(key_type)
+        )
+        with self._metrics.operation(key_type, "key_generate") if self._metrics else nullcontext():
+            public_key, secret_key = backend.keypair()
+        return public_key, self.seal(name, version, key_type, secret_key)
+
+    def seal(self, name: str, version: int, key_type: str, secret_key: bytes) -> bytes:
+        """``secret_key`` sealed for this key name, version and type (for restores)."""
+        return envelope.seal(
+            self._kek, name=name, version=version, key_type=key_type, secret_key=secret_key
+        )
+
+
+async def _read_in(conn: asyncpg.Connection, name: str) -> ManagedKey:
+    """The key as this transaction sees it (after its own writes)."""
+    return _found(name, key_from_rows(await conn.fetch(SELECT_KEY, name, None, False)))
+
+
+def _found(name: str, key: ManagedKey | None) -> ManagedKey:
+    if key is None:
+        raise KeyNotFound(name)
+    return key

@@ -1,0 +1,181 @@
+"""Managed keys, use: encrypt, decrypt, rewrap, decapsulate, sign, verify.
+
+Secret keys are unsealed inside the worker for one operation and never returned;
+rewrap decrypts and re-encrypts without the plaintext leaving the handler.
+
+Status per case (besides the lifecycle table in :mod:`.keys`), with ``details.reason``:
+
+===================================================== ============= ==== =====================
+case                                                  code          HTTP reason
+===================================================== ============= ==== =====================
+the key's type cannot do it (sign with a KEM key...)  invalid_input 400  unsupported_operation
+malformed ``x0:v<n>:`` ciphertext                     invalid_input 400  malformed, ...
+tampered ciphertext, wrong associated data or key     invalid_input 400  decryption_failed
+ciphertext names a version the key does not have      invalid_input 400  unknown_version
+version below ``min_decryption_version``              invalid_input 400  version_too_old
+a request's ``version`` field names no version        not_found     404  version_not_found
+===================================================== ============= ==== =====================
+
+"Too old" is 400, as in Vault ("key version is too old"): the fault is in what the
+caller sent, and no retry succeeds until an operator lowers the floor.
+"""
+
+from __future__ import annotations
+
+from x0_common.events.crypto import (
+    CryptoTypes,
+    DecryptRequest,
+    DecryptResult,
+    EncryptRequest,
+    EncryptResult,
+    KeyDecapsulateRequest,
+    KeyDecapsulateResult,
+    KeySignRequest,
+    KeySignResult,
+    KeyVerifyRequest,
+    RewrapRequest,
+    VerifyResult,
+)
+from x0_common.kafka import RequestContext, Responder
+from x0_crypto.adapters.keystore import KeyStore
+from x0_crypto.deps import CryptoDeps
+from x0_crypto.domain import Kind, kemdem
+from x0_crypto.handlers.key_common import counted, keystore
+
+
+def _wanted(version: int | None) -> list[int]:
+    """Versions to load besides the latest."""
+    return [] if version is None else [version]
+
+
+class KeyUse:
+    """The six operations; each counts its failures and times its crypto work."""
+
+    def __init__(self, deps: CryptoDeps) -> None:
+        self._deps = deps
+        self._algorithms = deps.algorithms
+        self._metrics = deps.metrics
+
+    @property
+    def _store(self) -> KeyStore:
+        return keystore(self._deps)
+
+    async def encrypt(self, request: EncryptRequest) -> EncryptResult:
+        """KEM-DEM under the latest version (public key only: no secret is unsealed)."""
+        with counted(self._metrics, "encrypt"):
+            key = (await self._store.load(request.name, [], secrets=False)).key
+            key.require_kind(Kind.KEM, "encrypt")
+            latest = key.usable(None)
+            with self._metrics.operation(key.type, "key_encrypt"):
+                ciphertext = kemdem.encrypt(
+                    self._algorithms.kem(key.type),
+                    latest.public_key,
+                    latest.version,
+                    request.plaintext,
+                    request.associated_data,
+                )
+        return EncryptResult(ciphertext=ciphertext, version=latest.version)
+
+    async def decrypt(self, request: DecryptRequest) -> DecryptResult:
+        """The plaintext, with the version the ciphertext names."""
+        with counted(self._metrics, "decrypt"):
+            parsed = kemdem.parse(request.ciphertext)
+            loaded = await self._store.load(request.name, [parsed.version])
+            loaded.key.require_kind(Kind.KEM, "decrypt")
+            version = loaded.key.usable_for_ciphertext(parsed.version)
+            secret_key = loaded.secret_key(version.version)
+            with self._metrics.operation(loaded.key.type, "key_decrypt"):
+                plaintext = kemdem.decrypt(
+                    self._algorithms.kem(loaded.key.type),
+                    secret_key,
+                    parsed,
+                    request.associated_data,
+                )
+        return DecryptResult(plaintext=plaintext)
+
+    async def rewrap(self, request: RewrapRequest) -> EncryptResult:
+        """Decrypt with the stated version, encrypt under the latest; one snapshot of both."""
+        with counted(self._metrics, "rewrap"):
+            parsed = kemdem.parse(request.ciphertext)
+            loaded = await self._store.load(request.name, [parsed.version])
+            key = loaded.key
+            key.require_kind(Kind.KEM, "rewrap")
+            source = key.usable_for_ciphertext(parsed.version)
+            latest = key.usable(None)
+            kem = self._algorithms.kem(key.type)
+            secret_key = loaded.secret_key(source.version)
+            with self._metrics.operation(key.type, "key_rewrap"):
+                plaintext = kemdem.decrypt(kem, secret_key, parsed, request.associated_data)
+                ciphertext = kemdem.encrypt(
+                    kem, latest.public_key, latest.version, plaintext, request.associated_data
+                )
+        return EncryptResult(ciphertext=ciphertext, version=latest.version)
+
+    async def decapsulate(self, request: KeyDecapsulateRequest) -> KeyDecapsulateResult:
+        """The shared secret of a ciphertext encapsulated to one of the key's versions."""
+        with counted(self._metrics, "decapsulate"):
+            loaded = await self._store.load(request.name, _wanted(request.version))
+            loaded.key.require_kind(Kind.KEM, "decapsulate")
+            version = loaded.key.usable(request.version)
+            secret_key = loaded.secret_key(version.version)
+            with self._metrics.operation(loaded.key.type, "key_decapsulate"):
+                shared = self._algorithms.kem(loaded.key.type).decapsulate(
+                    secret_key, request.ciphertext
+                )
+        return KeyDecapsulateResult(shared_secret=shared, version=version.version)
+
+    async def sign(self, request: KeySignRequest) -> KeySignResult:
+        """A signature by the latest version, or the one asked for."""
+        with counted(self._metrics, "sign"):
+            loaded = await self._store.load(request.name, _wanted(request.version))
+            loaded.key.require_kind(Kind.SIGNATURE, "sign")
+            version = loaded.key.usable(request.version)
+            secret_key = loaded.secret_key(version.version)
+            with self._metrics.operation(loaded.key.type, "key_sign"):
+                signature = self._algorithms.signature(loaded.key.type).sign(
+                    secret_key, request.message
+                )
+        return KeySignResult(signature=signature, version=version.version)
+
+    async def verify(self, request: KeyVerifyRequest) -> VerifyResult:
+        """Whether the signature verifies under the version's public key."""
+        with counted(self._metrics, "verify"):
+            loaded = await self._store.load(request.name, _wanted(request.version), secrets=False)
+            loaded.key.require_kind(Kind.SIGNATURE, "verify")
+            version = loaded.key.usable(request.version)
+            with self._metrics.operation(loaded.key.type, "key_verify"):
+                valid = self._algorithms.signature(loaded.key.type).verify(
+                    version.public_key, request.message, request.signature
+                )
+        return VerifyResult(valid=valid)
+
+
+def register(responder: Responder, deps: CryptoDeps) -> None:
+    """Register the operations that use a managed key."""
+    use = KeyUse(deps)
+
+    @responder.operation(CryptoTypes.KEY_ENCRYPT)
+    async def on_encrypt(request: EncryptRequest, _: RequestContext) -> EncryptResult:
+        return await use.encrypt(request)
+
+    @responder.operation(CryptoTypes.KEY_DECRYPT)
+    async def on_decrypt(request: DecryptRequest, _: RequestContext) -> DecryptResult:
+        return await use.decrypt(request)
+
+    @responder.operation(CryptoTypes.KEY_REWRAP)
+    async def on_rewrap(request: RewrapRequest, _: RequestContext) -> EncryptResult:
+        return await use.rewrap(request)
+
+    @responder.operation(CryptoTypes.KEY_DECAPSULATE)
+    async def on_decapsulate(
+        request: KeyDecapsulateRequest, _: RequestContext
+    ) -> KeyDecapsulateResult:
+        return await use.decapsulate(request)
+
+    @responder.operation(CryptoTypes.KEY_SIGN)
+    async def on_sign(request: KeySignRequest, _: RequestContext) -> KeySignResult:
+        return await use.sign(request)
+
+    @responder.operation(CryptoTypes.KEY_VERIFY)
+    async def on_verify(request: KeyVerifyRequest, _: RequestContext) -> VerifyResult:
+        return await use.verify(request)

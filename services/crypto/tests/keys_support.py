@@ -1,0 +1,87 @@
+"""Helpers for the managed-key tests: the real keystore on the test PostgreSQL, and the
+real handlers called the way the responder calls them (payload validated into the
+request model, result dumped to JSON)."""
+
+from __future__ import annotations
+
+import time
+import typing
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import asyncpg
+from pydantic import BaseModel
+
+from x0_common.kafka import RequestContext
+from x0_common.metrics import new_registry
+from x0_crypto.adapters.keybackup import KeyBackups
+from x0_crypto.adapters.keystore import KeyStore
+from x0_crypto.deps import CryptoDeps
+from x0_crypto.domain import Registry
+from x0_crypto.handlers import keys
+from x0_crypto.managed_keys import KEY_BACKUPS, KEYSTORE
+from x0_crypto.metrics import SERVICE, CryptoMetrics
+from x0_crypto.settings import CryptoSettings
+
+Handler = Callable[[Any, RequestContext], Awaitable[BaseModel | None]]
+
+# The worker's own KEK (development default unless X0_CRYPTO_KEK is set), so that rows
+# these tests leave behind stay readable by a locally running worker.
+SETTINGS = CryptoSettings()
+KEK = SETTINGS.key_encryption_key()
+
+
+def context(correlation_id: str | None = None) -> RequestContext:
+    """A request context as the responder builds it."""
+    return RequestContext(
+        message_type="test",
+        correlation_id=correlation_id or uuid.uuid4().hex,
+        deadline=time.time() + 60,
+        principal="test",
+        headers={},
+    )
+
+
+class CapturingResponder:
+    """Collects what ``register`` registers, so tests call the handlers without Kafka."""
+
+    def __init__(self) -> None:
+        self.handlers: dict[str, tuple[type[BaseModel], Handler]] = {}
+
+    def operation(self, message_type: str) -> Callable[[Handler], Handler]:
+        def register(handler: Handler) -> Handler:
+            # As the real Responder does: the first parameter's resolved type hint.
+            model = next(iter(typing.get_type_hints(handler).values()))
+            self.handlers[message_type] = (model, handler)
+            return handler
+
+        return register
+
+
+class KeysUnderTest:
+    """The keystore, backups and handlers on one pool, with their own metrics."""
+
+    def __init__(self, pool: asyncpg.Pool, registry: Registry) -> None:
+        self.metrics_registry = new_registry()
+        self.metrics = CryptoMetrics(self.metrics_registry)
+        self.store = KeyStore(pool, KEK, registry, self.metrics)
+        self.backups = KeyBackups(self.store, KEK, registry)
+        self.deps = CryptoDeps(settings=SETTINGS, algorithms=registry, metrics=self.metrics)
+        self.deps.resources.update({"pool": pool, KEYSTORE: self.store, KEY_BACKUPS: self.backups})
+        self.responder = CapturingResponder()
+        keys.register(self.responder, self.deps)  # type: ignore[arg-type]
+
+    async def call(
+        self, message_type: str, payload: dict[str, Any], *, correlation_id: str | None = None
+    ) -> dict[str, Any]:
+        """Run the handler for ``message_type`` on a JSON-like payload; its JSON result."""
+        model, handler = self.responder.handlers[message_type]
+        result = await handler(model.model_validate(payload), context(correlation_id))
+        assert result is not None
+        return result.model_dump(mode="json")
+
+    def sample(self, name: str, **labels: str) -> float:
+        """A metric value (0 when never set)."""
+        value = self.metrics_registry.get_sample_value(name, {"service": SERVICE, **labels})
+        return value or 0.0

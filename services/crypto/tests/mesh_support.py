@@ -1,0 +1,53 @@
+"""Helpers of the mesh tests: a worker's dependencies and request contexts."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from prometheus_client import CollectorRegistry
+
+from x0_common.events.crypto import BeaconVerifyRequest, CryptoTypes, SignedBeacon
+from x0_common.kafka import RequestContext
+from x0_common.metrics import new_registry
+from x0_crypto.deps import CryptoDeps
+from x0_crypto.domain import Registry
+from x0_crypto.metrics import CryptoMetrics
+from x0_crypto.settings import CryptoSettings
+
+WINDOW_MS = 60_000
+
+
+def make_deps(
+    registry: Registry, *, metrics: CollectorRegistry | None = None, **resources: Any
+) -> CryptoDeps:
+    """Dependencies as the worker builds them, with a 60 s beacon window."""
+    return CryptoDeps(
+        settings=CryptoSettings(beacon_window_seconds=WINDOW_MS // 1000),
+        algorithms=registry,
+        metrics=CryptoMetrics(metrics or new_registry()),
+        resources=dict(resources),
+    )
+
+
+def context(correlation_id: str | None = None, principal: str | None = "tester") -> RequestContext:
+    """A request's context; a new correlation id unless one is given (a redelivery)."""
+    return RequestContext(
+        message_type=CryptoTypes.BEACON_VERIFY,
+        correlation_id=correlation_id or uuid.uuid4().hex,
+        deadline=None,
+        principal=principal,
+        headers={},
+    )
+
+
+def verify_request(signed: SignedBeacon, **changes: Any) -> BeaconVerifyRequest:
+    """What a verifier sends for ``signed`` (proof included), through JSON as on the wire."""
+    fields = {
+        "beacon": signed.beacon,
+        "signature": signed.signature,
+        "public_key": signed.public_key,
+        "key_change_proof": signed.key_change_proof,
+    } | changes
+    wire = BeaconVerifyRequest(**fields).model_dump_json()
+    return BeaconVerifyRequest.model_validate_json(wire)
