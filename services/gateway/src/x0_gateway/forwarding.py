@@ -62,7 +62,9 @@ def forward(
         requester: RequesterDep,
         settings: SettingsDep,
     ) -> Any:
-        return await _pass_on(requester, settings, topic, message_type, body)
+        return await _pass_on(
+            requester, settings, topic, message_type, body, status_code=status_code
+        )
 
     _add(
         router,
@@ -93,7 +95,9 @@ def forward_named(
 
     async def send(name: str, fields: dict[str, Any], requester: Any, settings: Any) -> Any:
         request = request_model.model_validate({"name": name, **fields})
-        return await _pass_on(requester, settings, topic, message_type, request)
+        return await _pass_on(
+            requester, settings, topic, message_type, request, status_code=status_code
+        )
 
     if has_body:
 
@@ -139,6 +143,8 @@ async def _pass_on(
     topic: str,
     message_type: str,
     request: BaseModel,
+    *,
+    status_code: int,
 ) -> Response:
     """Forward ``request`` and answer with the worker's result JSON as it came.
 
@@ -148,7 +154,8 @@ async def _pass_on(
     raw = await requester.request_raw(
         topic, message_type, request, timeout=settings.request_timeout_seconds
     )
-    return Response(content=raw, media_type="application/json")
+    # A returned Response bypasses the route's status_code, so it is set here.
+    return Response(content=raw, media_type="application/json", status_code=status_code)
 
 
 def _add(
