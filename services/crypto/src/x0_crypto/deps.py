@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from x0_crypto.domain import Registry
 from x0_crypto.metrics import CryptoMetrics
@@ -26,9 +26,9 @@ class CryptoDeps:
     @property
     def pool(self) -> asyncpg.Pool:
         """The PostgreSQL pool (schema ``crypto``)."""
-        return self.resources["pool"]  # type: ignore[return-value]
+        return cast("asyncpg.Pool", self.resources["pool"])
 
     @property
     def redis(self) -> Redis:
         """The Redis client."""
-        return self.resources["redis"]  # type: ignore[return-value]
+        return cast("Redis", self.resources["redis"])
