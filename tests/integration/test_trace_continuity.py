@@ -12,20 +12,11 @@ from tests.integration.conftest import EchoWorker
 from x0_common.settings import CommonSettings, KafkaSettings
 from x0_common.testing import SpanCapture
 from x0_common.testing.echo import ECHO_TYPE, EchoRequest
-from x0_common.tracing import setup_tracing
 from x0_gateway.app import create_app
 from x0_gateway.deps import RequesterDep
 from x0_gateway.settings import GatewaySettings
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="session")
-def span_capture() -> SpanCapture:
-    """The process's tracer provider, recording into memory (set once per process)."""
-    capture = SpanCapture()
-    setup_tracing("x0-test", extra_processors=(capture.processor,))
-    return capture
 
 
 async def test_gateway_worker_and_reply_spans_share_one_trace(
