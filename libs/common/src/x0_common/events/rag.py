@@ -1,0 +1,236 @@
+"""Messages of the RAG service.
+
+Topics:
+
+- ``x0.rag.requests`` — request/reply: collections, documents, search, version waits.
+- ``x0.rag.ingest`` — document upserts and deletes, from the gateway or from upstream
+  producers (no reply needed; keyed by collection so one collection stays in order).
+  The version token of an ingest is ``"<partition>:<offset>"`` of its message here.
+- ``x0.rag.index`` — internal: what the writer stored, for every replica's index to
+  apply (each replica reads all of it, with no consumer group).
+
+Binary data never appears here; texts are UTF-8 JSON strings.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Final, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+REQUESTS_TOPIC: Final = "x0.rag.requests"
+INGEST_TOPIC: Final = "x0.rag.ingest"
+INDEX_TOPIC: Final = "x0.rag.index"
+
+MAX_DOCUMENT_CHARS = 200_000
+MAX_DOCUMENTS_PER_MESSAGE = 100
+MAX_K = 100
+
+
+class RagTypes:
+    """``x0-type`` header values of RAG messages."""
+
+    COLLECTION_CREATE: Final = "rag.collections.create.v1"
+    COLLECTION_GET: Final = "rag.collections.get.v1"
+    COLLECTION_LIST: Final = "rag.collections.list.v1"
+    COLLECTION_DELETE: Final = "rag.collections.delete.v1"
+    DOCUMENT_GET: Final = "rag.documents.get.v1"
+    SEARCH: Final = "rag.search.v1"
+    VERSION_WAIT: Final = "rag.version.wait.v1"
+    UPSERT: Final = "rag.ingest.upsert.v1"
+    DELETE: Final = "rag.ingest.delete.v1"
+    INDEXED: Final = "rag.index.applied.v1"
+
+
+CollectionName = Annotated[
+    str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$"), Field(examples=["python-docs"])
+]
+DocumentId = Annotated[str, StringConstraints(min_length=1, max_length=256)]
+VersionToken = Annotated[
+    str, StringConstraints(pattern=r"^[0-9]{1,6}:[0-9]{1,19}$"), Field(examples=["0:1234"])
+]
+
+
+class _Message(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class IndexParams(_Message):
+    """hnswlib parameters of a collection (space is always cosine)."""
+
+    m: int = Field(default=16, ge=4, le=64)
+    ef_construction: int = Field(default=200, ge=16, le=1000)
+    ef: int = Field(default=64, ge=8, le=1000)
+
+
+class CreateCollectionRequest(_Message):
+    """A namespace of documents with its own index and chunking."""
+
+    name: CollectionName
+    index: IndexParams = Field(default_factory=IndexParams)
+    chunk_size: int = Field(default=512, ge=64, le=4096)
+    chunk_overlap: int = Field(default=50, ge=0, le=1024)
+
+
+class CollectionNameRequest(_Message):
+    """Names one collection."""
+
+    name: CollectionName
+
+
+class ListCollectionsRequest(_Message):
+    """List every collection."""
+
+
+class CollectionInfo(_Message):
+    """A collection's settings and what it holds."""
+
+    name: str
+    index: IndexParams
+    chunk_size: int
+    chunk_overlap: int
+    created_at: datetime
+    documents: int
+    chunks: int
+
+
+class ListCollectionsResult(_Message):
+    """Every collection, by name."""
+
+    collections: list[CollectionInfo]
+
+
+class DeleteCollectionResult(_Message):
+    """The collection and everything in it are gone."""
+
+    name: str
+    deleted: bool
+
+
+class Document(_Message):
+    """A document: its id within the collection, its text and JSON metadata."""
+
+    id: DocumentId
+    text: str = Field(min_length=1, max_length=MAX_DOCUMENT_CHARS)
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+
+class UpsertDocuments(_Message):
+    """Insert or replace documents (their old chunks go). Published to ``x0.rag.ingest``."""
+
+    collection: CollectionName
+    documents: list[Document] = Field(min_length=1, max_length=MAX_DOCUMENTS_PER_MESSAGE)
+
+
+class DeleteDocuments(_Message):
+    """Remove documents from the index and the database (missing ids are no-ops)."""
+
+    collection: CollectionName
+    ids: list[DocumentId] = Field(min_length=1, max_length=MAX_DOCUMENTS_PER_MESSAGE)
+
+
+class IngestAccepted(_Message):
+    """The ingest is durably in Kafka; ``version`` orders it for read-your-writes."""
+
+    version: VersionToken
+    documents: int
+
+
+class IndexedChunk(_Message):
+    """One stored chunk, as the index needs it."""
+
+    chunk_id: int
+    document_id: str
+    vector: list[float]
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+
+class Indexed(_Message):
+    """What the writer applied for one ingest message (internal, ``x0.rag.index``).
+
+    ``source`` is the ingest message's version token; ``removed`` are chunk ids no
+    longer live; ``error`` is set (and nothing changed) when the ingest was refused,
+    so replicas still advance past its version.
+    """
+
+    source: VersionToken
+    collection: str
+    upserted: list[IndexedChunk] = Field(default_factory=list)
+    removed: list[int] = Field(default_factory=list)
+    collection_deleted: bool = False
+    error: str | None = None
+
+
+class ChunkRef(_Message):
+    """Where a chunk sits in its document: ``text[start:end]``."""
+
+    chunk_id: int
+    start: int
+    end: int
+
+
+class GetDocumentRequest(_Message):
+    """Read one document back."""
+
+    collection: CollectionName
+    id: DocumentId
+
+
+class DocumentResult(_Message):
+    """The stored document and its chunks."""
+
+    id: str
+    text: str
+    metadata: dict[str, Any]
+    chunks: list[ChunkRef]
+    version: VersionToken
+
+
+SearchMode = Literal["vector", "keyword", "hybrid"]
+
+
+class SearchRequest(_Message):
+    """Search a collection; ``min_version`` waits (bounded) until that ingest is applied."""
+
+    collection: CollectionName
+    query: str = Field(min_length=1, max_length=2_000)
+    k: int = Field(default=10, ge=1, le=MAX_K)
+    mode: SearchMode = "hybrid"
+    filter: dict[str, Any] | None = Field(
+        default=None, examples=[{"lang": "en", "team": {"in": ["core", "infra"]}}]
+    )
+    ef: int | None = Field(default=None, ge=8, le=1000)
+    min_version: VersionToken | None = None
+
+
+class SearchHit(_Message):
+    """One matching chunk, with the span of its document it came from."""
+
+    chunk_id: int
+    document_id: str
+    score: float
+    text: str
+    start: int
+    end: int
+    metadata: dict[str, Any]
+
+
+class SearchResult(_Message):
+    """Best hits first."""
+
+    hits: list[SearchHit]
+    mode: SearchMode
+
+
+class VersionWaitRequest(_Message):
+    """Answer once the replica applied ``version`` (or fail after ``timeout_ms``)."""
+
+    version: VersionToken
+    timeout_ms: int = Field(default=5_000, ge=1, le=60_000)
+
+
+class VersionWaitResult(_Message):
+    """The version is applied on the replica that answered."""
+
+    version: VersionToken
