@@ -62,7 +62,7 @@ def forward(
         requester: RequesterDep,
         settings: SettingsDep,
     ) -> Any:
-        return await _pass_on(
+        return await pass_on(
             requester, settings, topic, message_type, body, status_code=status_code
         )
 
@@ -95,7 +95,7 @@ def forward_named(
 
     async def send(name: str, fields: dict[str, Any], requester: Any, settings: Any) -> Any:
         request = request_model.model_validate({"name": name, **fields})
-        return await _pass_on(
+        return await pass_on(
             requester, settings, topic, message_type, request, status_code=status_code
         )
 
@@ -137,7 +137,7 @@ def forward_named(
         )
 
 
-async def _pass_on(
+async def pass_on(
     requester: Requester,
     settings: GatewaySettings,
     topic: str,

@@ -54,8 +54,12 @@ async def _validation_error(request: Request, error: Exception) -> ProblemRespon
     # Inputs are left out: a rejected body may hold key material.
     errors = [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in error.errors()]
     details = {"errors": errors}
-    if any(e["type"] == "too_long" and e["loc"][-1] == "items" for e in errors):
-        return problem(request, 413, "too_large", "the batch has too many items", details)
+    # A batch with too many items, or a document text over its limit, is "too large".
+    if any(
+        e["type"] == "too_long" or (e["type"] == "string_too_long" and e["loc"][-1] == "text")
+        for e in errors
+    ):
+        return problem(request, 413, "too_large", "the body is larger than allowed", details)
     if any(e["type"] == BASE64_ERROR for e in errors):
         return problem(request, 400, "invalid_input", "a binary field is not base64url", details)
     return problem(request, 422, "validation", "the request is not valid", details)

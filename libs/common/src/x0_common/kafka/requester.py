@@ -244,6 +244,51 @@ class Requester:
         self._metrics.replies.labels(service, message_type, "ok").inc()
         return reply.body
 
+    async def publish(
+        self,
+        topic: str,
+        message_type: str,
+        payload: BaseModel,
+        *,
+        key: str | None = None,
+        principal: str | None = None,
+    ) -> str:
+        """Publish a one-way message (no reply); return its ``"<partition>:<offset>"``.
+
+        Returns once the message is durable (``acks=all``): the token orders it for
+        read-your-writes. ``key`` keeps messages with the same key in order.
+        """
+        if self._producer is None:
+            msg = "the requester is not started"
+            raise RuntimeError(msg)
+        with _tracer.start_as_current_span(
+            f"{topic} publish",
+            kind=SpanKind.PRODUCER,
+            attributes={
+                "messaging.system": "kafka",
+                "messaging.operation.type": "send",
+                "messaging.destination.name": topic,
+                "x0.message_type": message_type,
+            },
+        ):
+            headers = {Headers.TYPE: message_type, "content-type": "application/json"}
+            if principal:
+                headers[Headers.PRINCIPAL] = principal
+            propagate.inject(headers)
+            try:
+                metadata = await self._producer.send_and_wait(
+                    topic,
+                    payload.model_dump_json().encode(),
+                    key=None if key is None else key.encode(),
+                    headers=[(name, value.encode()) for name, value in headers.items()],
+                )
+            except KafkaError as error:
+                raise Unavailable(
+                    "the message could not be published",
+                    details={"kafka_error": type(error).__name__},
+                ) from None
+        return f"{metadata.partition}:{metadata.offset}"
+
     def _remember_expired(self, correlation_id: str) -> None:
         self._expired[correlation_id] = None
         if len(self._expired) > _EXPIRED_MEMORY:
