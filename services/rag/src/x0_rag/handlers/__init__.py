@@ -1,0 +1,1 @@
+"""Subscribers: validate -> call the domain or an adapter -> reply. One module per area."""

@@ -1,0 +1,84 @@
+"""Collections and documents on ``x0.rag.requests`` (request/reply).
+
+Status per case (codes of ``x0_common.errors``), with ``details.reason``:
+
+=============================================== ============= ==== =======================
+case                                            code          HTTP reason
+=============================================== ============= ==== =======================
+create: the name exists with other parameters   conflict      409  collection_exists
+create: the name exists with the same ones      (success)     200  the existing collection
+create: ``chunk_overlap >= chunk_size``         invalid_input 400
+get, document get: no such collection          not_found     404  collection_not_found
+document get: no such document                  not_found     404  document_not_found
+delete of a collection that does not exist      (success)     200  ``deleted: false``
+database unreachable (retried by the responder) unavailable   503  postgres
+=============================================== ============= ==== =======================
+
+Deleting a collection removes its rows at once (cascade), then puts a
+``COLLECTION_DROPPED`` marker on ``x0.rag.ingest`` keyed by the collection, so that
+it sits after every ingest of the collection published before the delete. The
+writer turns it into ``Indexed(collection_deleted=True)`` with the marker's own
+version token, in the collection's ingest order: no replica can see an earlier
+ingest's chunks come back after the drop, and an ingest still queued for the old
+collection is removed again even if the name was created anew meanwhile. The marker
+is published even when nothing was deleted (a redelivered delete whose first run
+died before publishing it), and acknowledged before the reply.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from x0_common.events.rag import (
+    INGEST_TOPIC,
+    CollectionInfo,
+    CollectionNameRequest,
+    CreateCollectionRequest,
+    DeleteCollectionResult,
+    DocumentResult,
+    GetDocumentRequest,
+    ListCollectionsRequest,
+    ListCollectionsResult,
+    RagTypes,
+)
+from x0_common.kafka import RequestContext, Responder
+from x0_rag.adapters.index_events import announce_drop
+from x0_rag.deps import RagDeps
+from x0_rag.handlers.resources import producer, store
+
+logger = logging.getLogger(__name__)
+
+
+def register(responder: Responder, deps: RagDeps, *, ingest_topic: str = INGEST_TOPIC) -> None:
+    """Register the collection operations and ``DOCUMENT_GET`` on ``responder``."""
+
+    @responder.operation(RagTypes.COLLECTION_CREATE)
+    async def on_create(request: CreateCollectionRequest, _: RequestContext) -> CollectionInfo:
+        info, created = await store(deps).create_collection(request)
+        if created:
+            logger.info("collection created", extra={"collection": info.name})
+        return info
+
+    @responder.operation(RagTypes.COLLECTION_GET)
+    async def on_get(request: CollectionNameRequest, _: RequestContext) -> CollectionInfo:
+        return await store(deps).collection(request.name)
+
+    @responder.operation(RagTypes.COLLECTION_LIST)
+    async def on_list(_: ListCollectionsRequest, __: RequestContext) -> ListCollectionsResult:
+        return ListCollectionsResult(collections=await store(deps).collections())
+
+    @responder.operation(RagTypes.COLLECTION_DELETE)
+    async def on_delete(
+        request: CollectionNameRequest, context: RequestContext
+    ) -> DeleteCollectionResult:
+        deleted = await store(deps).delete_collection(request.name)
+        # Retried within the caller's deadline rather than by the responder: a second
+        # run would find nothing left to delete and answer ``deleted: false``.
+        await announce_drop(producer(deps), ingest_topic, request.name, give_up_at=context.deadline)
+        if deleted:
+            logger.info("collection deleted", extra={"collection": request.name})
+        return DeleteCollectionResult(name=request.name, deleted=deleted)
+
+    @responder.operation(RagTypes.DOCUMENT_GET)
+    async def on_document(request: GetDocumentRequest, _: RequestContext) -> DocumentResult:
+        return await store(deps).document(request.collection, request.id)

@@ -1,0 +1,88 @@
+"""Search and version waits on ``x0.rag.requests`` (the query replicas' shared group).
+
+Resources come from ``deps.resources`` once the worker started: ``pool``, ``redis``
+(optional: without it nothing is cached), ``batcher`` and ``indexes``.
+
+    SEARCH        malformed filter 400 (too many keys/values 413); unknown collection
+                  404; ``min_version`` not applied here within
+                  ``X0_RAG_MAX_VERSION_WAIT_MS`` (or the deadline) 504
+                  ``deadline_exceeded``; PostgreSQL down 503 (retried)
+    VERSION_WAIT  answers once applied; waits ``timeout_ms`` capped by
+                  ``X0_RAG_MAX_VERSION_WAIT_MS`` and the deadline, then 504; a
+                  partition the index log does not have 400
+
+Waits are capped by the worker's setting because a responder handles one message of
+a partition at a time: a long wait would hold up the requests queued behind it.
+"""
+
+from __future__ import annotations
+
+from x0_common.events.rag import (
+    RagTypes,
+    SearchRequest,
+    SearchResult,
+    VersionWaitRequest,
+    VersionWaitResult,
+)
+from x0_common.kafka import RequestContext, Responder
+from x0_rag.adapters.cache import SearchCache
+from x0_rag.adapters.retrieval import PostgresRetrieval
+from x0_rag.deps import RagDeps
+from x0_rag.searcher import Searcher
+
+
+class SearchOperations:
+    """Builds the :class:`Searcher` on first use (its resources open at start-up)."""
+
+    def __init__(self, deps: RagDeps) -> None:
+        self._deps = deps
+        self._searcher: Searcher | None = None
+
+    @property
+    def searcher(self) -> Searcher:
+        """The searcher over the started worker's resources."""
+        if self._searcher is None:
+            resources, settings = self._deps.resources, self._deps.settings
+            redis = resources.get("redis")
+            cache = (
+                SearchCache(redis, self._deps.metrics, ttl_seconds=settings.cache_ttl_seconds)
+                if redis is not None
+                else None
+            )
+            self._searcher = Searcher(
+                indexes=resources["indexes"],
+                retrieval=PostgresRetrieval(resources["pool"]),
+                batcher=resources["batcher"],
+                cache=cache,
+                metrics=self._deps.metrics,
+                max_version_wait_seconds=settings.max_version_wait_ms / 1000,
+            )
+        return self._searcher
+
+    async def search(self, request: SearchRequest, context: RequestContext) -> SearchResult:
+        """One search (:mod:`x0_rag.searcher`)."""
+        return await self.searcher.search(request, remaining=context.remaining())
+
+    async def wait(self, request: VersionWaitRequest, context: RequestContext) -> VersionWaitResult:
+        """Answer once ``request.version`` is applied on this replica."""
+        searcher = self.searcher
+        bound = searcher.wait_bound(request.timeout_ms / 1000, context.remaining())
+        await searcher.indexes.wait_for(request.version, bound)
+        return VersionWaitResult(version=request.version)
+
+
+def register(responder: Responder, deps: RagDeps) -> SearchOperations:
+    """Register SEARCH and VERSION_WAIT; returns the operations (tests call them)."""
+    operations = SearchOperations(deps)
+
+    @responder.operation(RagTypes.SEARCH)
+    async def on_search(request: SearchRequest, context: RequestContext) -> SearchResult:
+        return await operations.search(request, context)
+
+    @responder.operation(RagTypes.VERSION_WAIT)
+    async def on_version_wait(
+        request: VersionWaitRequest, context: RequestContext
+    ) -> VersionWaitResult:
+        return await operations.wait(request, context)
+
+    return operations
