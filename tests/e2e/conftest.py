@@ -2,14 +2,27 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
+import asyncpg
 import httpx
 import pytest
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from prometheus_client.parser import text_string_to_metric_families
 
+from x0_common.events.rag import INGEST_TOPIC, REQUESTS_TOPIC
 from x0_common.settings import CommonSettings
-from x0_common.testing.processes import service_process
+from x0_common.testing.processes import free_port, service_process
 from x0_common.testing.stack import StackEndpoints
 from x0_gateway.app import create_app
 from x0_gateway.settings import GatewaySettings
@@ -26,13 +39,17 @@ def crypto_worker(stack: StackEndpoints) -> Iterator[int]:
 
 
 @pytest.fixture(scope="session")
-def rag_worker(stack: StackEndpoints, tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
-    """A RAG worker process (query and writer groups of its own); yields its HTTP port."""
+def rag_worker(
+    stack: StackEndpoints,
+    tmp_path_factory: pytest.TempPathFactory,
+    rag_groups: Callable[[str], dict[str, str]],
+) -> Iterator[int]:
+    """A RAG worker process (query and writer groups of its own, starting at the end of
+    their topics, so it never replays earlier runs' history); yields its HTTP port."""
     run = uuid.uuid4().hex[:8]
     environment = {
         **stack.environment(),
-        "X0_RAG_QUERY_GROUP_ID": f"x0-rag-queries-e2e-{run}",
-        "X0_RAG_WRITER_GROUP_ID": f"x0-rag-writer-e2e-{run}",
+        **rag_groups("session"),
         "X0_RAG_REPLICA_ID": f"e2e-{run}",
         "X0_RAG_SNAPSHOT_DIR": str(tmp_path_factory.mktemp("rag-snapshots")),
     }
@@ -57,3 +74,205 @@ async def gateway(
             transport=transport, base_url="http://gateway", timeout=60
         ) as client:
             yield client
+
+
+# -- RAG workers a test controls (start, SIGKILL, restart), its own gateway, the database --
+
+
+class RagWorker:
+    """A ``python -m x0_rag`` process a test starts, kills and restarts itself.
+
+    Its output goes to ``log`` (kept in the test's temporary folder for a post-mortem).
+    Each start takes a new free port; ``url`` names the current one.
+    """
+
+    def __init__(self, environment: Mapping[str, str], *, log: Path) -> None:
+        self.environment = dict(environment)
+        self.log = log
+        self.port = 0
+        self._process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        """Where this run of the worker serves ``/metrics`` and ``/health/*``."""
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def running(self) -> bool:
+        """Started and not exited."""
+        return self._process is not None and self._process.poll() is None
+
+    def start(self, timeout: float = 120.0) -> None:
+        """Start the process and wait until ``/health/ready`` answers 200 (blocking)."""
+        assert not self.running, "already running"
+        self.port = free_port()
+        with self.log.open("ab") as log:
+            self._process = subprocess.Popen(
+                [sys.executable, "-m", "x0_rag"],
+                env={
+                    **os.environ,
+                    "OPENBLAS_NUM_THREADS": "1",
+                    **self.environment,
+                    "X0_RAG_PORT": str(self.port),
+                },
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        deadline = time.monotonic() + timeout
+        while not _answers_ready(f"{self.url}/health/ready"):
+            if self._process.poll() is not None:
+                msg = f"the RAG worker exited with {self._process.returncode}; see {self.log}"
+                raise RuntimeError(msg)
+            if time.monotonic() > deadline:
+                msg = f"the RAG worker was not ready within {timeout:.0f} s; see {self.log}"
+                raise RuntimeError(msg)
+            time.sleep(0.2)
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown hook runs, no offset is committed, no snapshot is written."""
+        assert self._process is not None
+        self._process.kill()
+        self._process.wait()
+
+    def stop(self) -> None:
+        """SIGTERM (a clean shutdown), then SIGKILL after 30 s; nothing if not running."""
+        if self._process is None:
+            return
+        if self._process.poll() is None:
+            self._process.terminate()
+            try:
+                self._process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait()
+
+    async def metric(self, sample: str, **labels: str) -> float:
+        """The sum of the worker's ``sample`` values whose labels include ``labels`` (0 if none).
+
+        E.g. ``await worker.metric("x0_rag_index_size", collection="docs")``.
+        """
+        async with httpx.AsyncClient(timeout=10) as client:
+            response = await client.get(f"{self.url}/metrics")
+        response.raise_for_status()
+        return sum(
+            value.value
+            for family in text_string_to_metric_families(response.text)
+            for value in family.samples
+            if value.name == sample and labels.items() <= value.labels.items()
+        )
+
+
+def _answers_ready(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=1) as response:  # noqa: S310 - our own URL
+            return bool(response.status == 200)
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def start_groups_at_end(bootstrap: str, groups: Mapping[str, str]) -> None:
+    """Commit offsets for new consumer groups (group id -> topic) at their topic's end.
+
+    A new group starts where its offsets say instead of at the earliest message: a new
+    RAG writer group would otherwise re-publish an index event for every ingest message
+    the broker still holds, from every earlier test run, before it reaches this test's
+    (and a search waits at most 5 s for its ``min_version``).
+    """
+    # A thread of its own: the session's event loop may be running already.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pool.submit(asyncio.run, _commit_at_end(bootstrap, dict(groups))).result(timeout=60)
+
+
+async def _commit_at_end(bootstrap: str, groups: dict[str, str]) -> None:
+    for group, topic in groups.items():
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False
+        )
+        await consumer.start()
+        try:
+            # As LogFollower does: the consumer has no public call for a topic's partitions.
+            cluster = await consumer._client.fetch_all_metadata()
+            numbers = sorted(cluster.partitions_for_topic(topic) or ())
+            if numbers:  # a topic not created yet has no history to skip
+                partitions = [TopicPartition(topic, number) for number in numbers]
+                consumer.assign(partitions)
+                await consumer.commit(await consumer.end_offsets(partitions))
+        finally:
+            await consumer.stop()
+
+
+@pytest.fixture(scope="session")
+def rag_groups(stack: StackEndpoints) -> Callable[[str], dict[str, str]]:
+    """Makes ``X0_RAG_*_GROUP_ID`` variables for a new set of RAG workers: query and
+    writer groups of their own, starting at the current end of their topics."""
+
+    def make(label: str) -> dict[str, str]:
+        run = f"{label}-{uuid.uuid4().hex[:8]}"
+        query, writer = f"x0-rag-queries-e2e-{run}", f"x0-rag-writer-e2e-{run}"
+        start_groups_at_end(stack.kafka_bootstrap, {query: REQUESTS_TOPIC, writer: INGEST_TOPIC})
+        return {"X0_RAG_QUERY_GROUP_ID": query, "X0_RAG_WRITER_GROUP_ID": writer}
+
+    return make
+
+
+class RagWorkers:
+    """Makes RAG worker replicas that share this test's query and writer groups."""
+
+    def __init__(self, stack: StackEndpoints, groups: Mapping[str, str], folder: Path) -> None:
+        self._stack = stack
+        self._groups = dict(groups)
+        self._folder = folder
+        self.run = uuid.uuid4().hex[:8]
+        self.made: list[RagWorker] = []
+
+    def replica(self, name: str) -> RagWorker:
+        """A replica (not started yet) with its own replica id and snapshot folder."""
+        environment = {
+            **self._stack.environment(),
+            **self._groups,
+            "X0_RAG_REPLICA_ID": f"e2e-{self.run}-{name}",
+            "X0_RAG_SNAPSHOT_DIR": str(self._folder / f"snapshots-{name}"),
+        }
+        worker = RagWorker(environment, log=self._folder / f"rag-{name}.log")
+        self.made.append(worker)
+        return worker
+
+
+@pytest.fixture
+def rag_workers(
+    stack: StackEndpoints, rag_groups: Callable[[str], dict[str, str]], tmp_path: Path
+) -> Iterator[RagWorkers]:
+    """Makes this test's RAG worker replicas (query and writer groups of its own); stops
+    every one still running at the end."""
+    workers = RagWorkers(stack, rag_groups("controlled"), tmp_path)
+    yield workers
+    for worker in workers.made:
+        worker.stop()
+
+
+@pytest.fixture
+async def rag_gateway(stack: StackEndpoints) -> AsyncIterator[httpx.AsyncClient]:
+    """A gateway of this test's own, in process, that waits up to 60 s for a reply (long
+    enough for a killed worker to be replaced)."""
+    settings = GatewaySettings(
+        common=CommonSettings(kafka=stack.kafka_settings()),
+        replica_id=f"e2e-{uuid.uuid4().hex[:8]}",
+        request_timeout_seconds=60,
+    )
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://gateway", timeout=120
+        ) as client:
+            yield client
+
+
+@pytest.fixture
+async def rag_database(stack: StackEndpoints) -> AsyncIterator[asyncpg.Connection]:
+    """A connection to the PostgreSQL the RAG workers write (schema ``rag``)."""
+    connection = await asyncpg.connect(stack.postgres_dsn)
+    try:
+        yield connection
+    finally:
+        await connection.close()

@@ -4,8 +4,10 @@
     x0-rag-ingest --collection docs documents.jsonl     (lines of {"id", "text", "metadata"})
 
 It shows a progress bar and ends with a summary: documents, chunks, throughput and
-failures. It resumes: ids already accepted are kept in ``<input>.x0-ingest.json`` and
-skipped when the same command runs again (``--restart`` forgets them).
+failures. It resumes: ids already accepted are kept in
+``<input>.<collection>.x0-ingest.json`` and skipped when the same command runs again
+(``--restart`` forgets them). Documents that could not be delivered (an unknown
+collection, a refused batch) are listed as failures and the exit code is 1.
 """
 
 from __future__ import annotations
@@ -66,6 +68,8 @@ class Progress:
 
 async def _chunks(client: httpx.AsyncClient, collection: str) -> int:
     response = await client.get(f"/v1/rag/collections/{collection}")
+    if response.status_code == 404:
+        return 0  # no such collection: every batch fails below and is listed
     response.raise_for_status()
     return int(response.json()["chunks"])
 
@@ -73,8 +77,10 @@ async def _chunks(client: httpx.AsyncClient, collection: str) -> int:
 async def ingest(arguments: argparse.Namespace) -> dict[str, Any]:
     """Send every pending document in batches; return the summary."""
     source = Path(arguments.source)
+    # Per collection: what one collection accepted is not done for another.
     progress = Progress(
-        source.with_name(source.name + ".x0-ingest.json"), restart=arguments.restart
+        source.with_name(f"{source.name}.{arguments.collection}.x0-ingest.json"),
+        restart=arguments.restart,
     )
     pending = [d for d in documents_in(source) if d["id"] not in progress.done]
     batches = [pending[i : i + BATCH] for i in range(0, len(pending), BATCH)]
