@@ -7,7 +7,7 @@ import asyncio
 import os
 from collections.abc import Awaitable, Callable
 
-from bench import crypto, kafka
+from bench import crypto, kafka, rag
 from bench.report import RESULTS, Record, print_table, save
 from x0_common.settings import CommonSettings
 
@@ -17,6 +17,7 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 SECTIONS: dict[str, Callable[[CommonSettings], Awaitable[list[Record]]]] = {
     "kafka": lambda settings: kafka.run(settings.kafka),
     "crypto": crypto.run,
+    "rag": rag.run,
 }
 
 
