@@ -1,0 +1,29 @@
+"""The committed AsyncAPI document is what the message models say."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from x0_common.asyncapi import render
+
+pytestmark = pytest.mark.unit
+
+COMMITTED = Path(__file__).parents[3] / "docs" / "asyncapi.json"
+
+
+def test_the_committed_asyncapi_document_is_up_to_date() -> None:
+    assert COMMITTED.read_text() == render(), (
+        "regenerate with: python -m x0_common.asyncapi > docs/asyncapi.json"
+    )
+
+
+def test_every_message_has_its_payload_schema() -> None:
+    document = json.loads(render())
+    schemas = document["components"]["schemas"]
+    for message in document["components"]["messages"].values():
+        name = message["payload"]["$ref"].rsplit("/", 1)[-1]
+        assert "properties" in schemas[name]
+    assert document["channels"]["x0_rag_ingest"]["address"] == "x0.rag.ingest"
