@@ -586,11 +586,14 @@ async def writer_caught_up(kafka: KafkaSettings, group: str, timeout: float = 30
     await admin.start()
     await consumer.start()
     try:
-        await consumer.topics()  # metadata
+        (topic,) = await admin.describe_topics([INGEST_TOPIC])
         partitions = [
-            TopicPartition(INGEST_TOPIC, p)
-            for p in sorted(consumer.partitions_for_topic(INGEST_TOPIC) or ())
+            TopicPartition(INGEST_TOPIC, p["partition"])
+            for p in sorted(topic["partitions"], key=lambda p: p["partition"])
         ]
+        if not partitions:
+            msg = f"{INGEST_TOPIC} has no partitions"
+            raise RuntimeError(msg)
         ends = await consumer.end_offsets(partitions)
         beginnings = await consumer.beginning_offsets(partitions)
         deadline = time.monotonic() + timeout
