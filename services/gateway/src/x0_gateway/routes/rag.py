@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from x0_common.errors import DeadlineExceeded
 from x0_common.events import rag as r
 from x0_gateway.deps import RequesterDep, SettingsDep
 from x0_gateway.forwarding import PROBLEM_RESPONSES, pass_on
@@ -123,12 +124,17 @@ async def _ingest(
     accepted = r.IngestAccepted(version=version, documents=documents)
     if not wait:
         return Response(accepted.model_dump_json(), status_code=202, media_type="application/json")
-    await requester.request(
-        r.REQUESTS_TOPIC,
-        T.VERSION_WAIT,
-        r.VersionWaitRequest(version=version),
-        timeout=settings.request_timeout_seconds,
-    )
+    try:
+        await requester.request(
+            r.REQUESTS_TOPIC,
+            T.VERSION_WAIT,
+            r.VersionWaitRequest(version=version),
+            timeout=settings.request_timeout_seconds,
+        )
+    except DeadlineExceeded:
+        # Durably accepted, just not searchable yet: the caller keeps its token
+        # (202, as without wait) rather than losing it to a 504.
+        return Response(accepted.model_dump_json(), status_code=202, media_type="application/json")
     return Response(accepted.model_dump_json(), status_code=200, media_type="application/json")
 
 
