@@ -13,19 +13,53 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import asyncpg
 
+from x0_common.errors import Unavailable
 from x0_common.settings import PostgresSettings
 
 logger = logging.getLogger(__name__)
+
+# Failures that may pass: the connection or server went away, too many connections,
+# an administrator restart, a serialisation failure or deadlock. Handlers raise them as
+# Unavailable, which the responder retries.
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
+    OSError,
+    TimeoutError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.exceptions.OperatorInterventionError,
+    asyncpg.exceptions.InsufficientResourcesError,
+    asyncpg.exceptions.TransactionRollbackError,
+)
 
 _SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]*")
 
 
 def _read_migrations(folder: Path) -> list[tuple[str, str]]:
     return [(path.name, path.read_text()) for path in sorted(folder.glob("*.sql"))]
+
+
+@asynccontextmanager
+async def unavailable_when_transient(store: str, operation: str) -> AsyncIterator[None]:
+    """Turn transient PostgreSQL failures into :class:`Unavailable` (the responder retries).
+
+    Only the exception's class is kept: its text may quote a statement's values.
+    """
+    try:
+        yield
+    except TRANSIENT_ERRORS as error:
+        logger.warning(
+            "%s: database unavailable",
+            store,
+            extra={"operation": operation, "error": type(error).__name__},
+        )
+        raise Unavailable(
+            f"the {store} is unavailable", details={"reason": "postgres", "operation": operation}
+        ) from None
 
 
 async def create_pool(settings: PostgresSettings) -> asyncpg.Pool:

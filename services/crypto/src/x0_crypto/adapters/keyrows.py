@@ -8,30 +8,17 @@ Shared by the keystore (:mod:`.keystore`) and backups (:mod:`.keybackup`).
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Iterable, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import Iterable, Mapping
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Any
 
-import asyncpg
-
-from x0_common.errors import Unavailable
+from x0_common.postgres import unavailable_when_transient
 from x0_crypto.domain import envelope
 from x0_crypto.domain.key_errors import KeyNotFound, SealedKeyCorrupt
 from x0_crypto.domain.managed import KeySettings, KeyVersion, ManagedKey
 
 logger = logging.getLogger(__name__)
-
-# Failures that may pass: the connection or server went away, too many connections,
-# an administrator restart, a serialisation failure or deadlock. Retried by the responder.
-TRANSIENT = (
-    OSError,
-    TimeoutError,
-    asyncpg.PostgresConnectionError,
-    asyncpg.exceptions.OperatorInterventionError,
-    asyncpg.exceptions.InsufficientResourcesError,
-    asyncpg.exceptions.TransactionRollbackError,
-)
 
 # One statement, so one snapshot: the key row and the versions asked for (all when
 # $2 is NULL; the latest always). ``$3`` chooses whether sealed secret keys come too.
@@ -94,22 +81,9 @@ LIMIT $1
 """
 
 
-@asynccontextmanager
-async def database_errors(operation: str) -> AsyncIterator[None]:
-    """Turn transient PostgreSQL failures into :class:`Unavailable` (the responder retries).
-
-    Only the exception's class is kept: its text may quote a statement's values.
-    """
-    try:
-        yield
-    except TRANSIENT as error:
-        logger.warning(
-            "managed keys: database unavailable",
-            extra={"operation": operation, "error": type(error).__name__},
-        )
-        raise Unavailable(
-            "the key store is unavailable", details={"reason": "postgres", "operation": operation}
-        ) from None
+def database_errors(operation: str) -> AbstractAsyncContextManager[None]:
+    """Transient PostgreSQL failures of the key store as :class:`Unavailable`."""
+    return unavailable_when_transient("key store", operation)
 
 
 def key_from_rows(rows: Iterable[Mapping[str, Any]]) -> ManagedKey | None:

@@ -18,20 +18,10 @@ from typing import TYPE_CHECKING, Any
 import asyncpg
 
 from x0_common.errors import Unavailable
+from x0_common.postgres import TRANSIENT_ERRORS
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
-
-# Failures that may pass: the connection or server went away, too many connections,
-# an administrator restart, a serialisation failure or deadlock. Retried by the responder.
-_TRANSIENT = (
-    OSError,
-    TimeoutError,
-    asyncpg.PostgresConnectionError,
-    asyncpg.exceptions.OperatorInterventionError,
-    asyncpg.exceptions.InsufficientResourcesError,
-    asyncpg.exceptions.TransactionRollbackError,
-)
 
 _PIN_FIRST = """
 INSERT INTO crypto.node_pins (node_id, public_key) VALUES ($1, $2)
@@ -77,7 +67,7 @@ class PostgresPinStore:
     async def _run(call: Callable[..., Awaitable[Any]], *args: object) -> Any:
         try:
             return await call(*args)
-        except _TRANSIENT as error:
+        except TRANSIENT_ERRORS as error:
             raise Unavailable(
                 "postgres: node pin store failed", details={"store": "postgres"}
             ) from error

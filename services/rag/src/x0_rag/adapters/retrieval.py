@@ -20,20 +20,11 @@ from typing import TYPE_CHECKING, Any
 
 import asyncpg
 
+from x0_common.postgres import TRANSIENT_ERRORS
 from x0_rag.domain.errors import Unavailable
 
 if TYPE_CHECKING:
     from x0_rag.domain.filters import MetadataFilter
-
-# Failures that may pass (the responder retries Unavailable).
-_TRANSIENT = (
-    OSError,
-    TimeoutError,
-    asyncpg.PostgresConnectionError,
-    asyncpg.exceptions.OperatorInterventionError,
-    asyncpg.exceptions.InsufficientResourcesError,
-    asyncpg.exceptions.TransactionRollbackError,
-)
 
 _EXISTS = "SELECT EXISTS (SELECT 1 FROM rag.collections WHERE name = $1)"
 _KEYWORD = """
@@ -122,7 +113,7 @@ class PostgresRetrieval:
     async def _run(call: Any, *args: Any) -> Any:
         try:
             return await call(*args)
-        except _TRANSIENT as error:
+        except TRANSIENT_ERRORS as error:
             raise Unavailable("postgres is unavailable", details={"store": "postgres"}) from error
 
 

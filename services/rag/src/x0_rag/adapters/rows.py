@@ -9,34 +9,23 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import Mapping
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Any, Final
 
-import asyncpg
 import numpy as np
 import numpy.typing as npt
 
 from x0_common.events.rag import CollectionInfo, IndexParams
-from x0_rag.domain.errors import NotFound, Unavailable
+from x0_common.postgres import unavailable_when_transient
+from x0_rag.domain.errors import NotFound
 
 logger = logging.getLogger(__name__)
 
 DIMENSIONS: Final = 384
 # Embeddings are stored as 384 little-endian float32 values (1536 bytes).
 EMBEDDING_DTYPE: Final = np.dtype("<f4")
-
-# Failures that may pass: the connection or server went away, too many connections,
-# an administrator restart, a serialisation failure or deadlock. Retried by the responder.
-TRANSIENT = (
-    OSError,
-    TimeoutError,
-    asyncpg.PostgresConnectionError,
-    asyncpg.exceptions.OperatorInterventionError,
-    asyncpg.exceptions.InsufficientResourcesError,
-    asyncpg.exceptions.TransactionRollbackError,
-)
 
 # -- collections ------------------------------------------------------------------------
 
@@ -150,23 +139,9 @@ ORDER BY k.chunk_id
 """
 
 
-@asynccontextmanager
-async def database_errors(operation: str) -> AsyncIterator[None]:
-    """Turn transient PostgreSQL failures into :class:`Unavailable` (the responder retries).
-
-    Only the exception's class is kept: its text may quote a statement's values.
-    """
-    try:
-        yield
-    except TRANSIENT as error:
-        logger.warning(
-            "rag store: database unavailable",
-            extra={"operation": operation, "error": type(error).__name__},
-        )
-        raise Unavailable(
-            "the document store is unavailable",
-            details={"reason": "postgres", "operation": operation},
-        ) from None
+def database_errors(operation: str) -> AbstractAsyncContextManager[None]:
+    """Transient PostgreSQL failures of the document store as :class:`Unavailable`."""
+    return unavailable_when_transient("document store", operation)
 
 
 def collection_not_found(name: str) -> NotFound:
