@@ -6,6 +6,9 @@ the requester's own producer span. Spans are exported over OTLP only when an OTL
 endpoint is configured (``OTEL_EXPORTER_OTLP_ENDPOINT`` or
 ``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT``), so a laptop without Jaeger logs no export
 errors; ``OTEL_SDK_DISABLED=true`` turns tracing off.
+
+asyncpg and redis calls are traced too (their client spans are children of the
+handler's span), so one trace shows a request's database and cache work.
 """
 
 from __future__ import annotations
@@ -13,6 +16,8 @@ from __future__ import annotations
 import os
 
 from opentelemetry import trace
+from opentelemetry.instrumentation.asyncpg import AsyncPGInstrumentor
+from opentelemetry.instrumentation.redis import RedisInstrumentor
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
@@ -40,7 +45,16 @@ def setup_tracing(
     for processor in extra_processors:
         provider.add_span_processor(processor)
     trace.set_tracer_provider(provider)
+    _instrument_clients(provider)
     return provider
+
+
+def _instrument_clients(provider: TracerProvider) -> None:
+    # Patching is process-wide and done once: a second set-up in the same process
+    # (tests build several apps) keeps the first provider's client spans.
+    for instrumentor in (AsyncPGInstrumentor(), RedisInstrumentor()):
+        if not instrumentor.is_instrumented_by_opentelemetry:
+            instrumentor.instrument(tracer_provider=provider)
 
 
 def current_trace_ids() -> tuple[str, str] | None:
