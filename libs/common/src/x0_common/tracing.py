@@ -52,7 +52,7 @@ def setup_tracing(
 def _instrument_clients(provider: TracerProvider) -> None:
     # Patching is process-wide and done once: a second set-up in the same process
     # (tests build several apps) keeps the first provider's client spans.
-    for instrumentor in (AsyncPGInstrumentor(), RedisInstrumentor()):
+    for instrumentor in (AsyncPGInstrumentor(), RedisInstrumentor()):  # type: ignore[no-untyped-call]
         if not instrumentor.is_instrumented_by_opentelemetry:
             instrumentor.instrument(tracer_provider=provider)
 
