@@ -27,3 +27,16 @@ def test_every_message_has_its_payload_schema() -> None:
         name = message["payload"]["$ref"].rsplit("/", 1)[-1]
         assert "properties" in schemas[name]
     assert document["channels"]["x0_rag_ingest"]["address"] == "x0.rag.ingest"
+
+
+def test_telemetry_events_are_documented_keyed_by_node() -> None:
+    document = json.loads(render())
+    channel = document["channels"]["x0_telemetry_events"]
+    assert channel["address"] == "x0.telemetry.events"
+    messages = document["components"]["messages"]
+    names = {messages[key]["name"] for key in channel["messages"]}
+    assert names == {"telemetry.node.heartbeat.v1", "telemetry.node.metrics.v1"}
+    for key in channel["messages"]:
+        assert "node_id" in messages[key]["bindings"]["kafka"]["key"]["description"]
+    for key in document["channels"]["x0_rag_ingest"]["messages"]:
+        assert "collection" in messages[key]["bindings"]["kafka"]["key"]["description"]

@@ -14,22 +14,44 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from x0_common.events import rag
+from x0_common.events import rag, telemetry
 from x0_common.events.envelope import Headers
 
-# (topic, x0-type, payload model, what it does)
-MESSAGES: list[tuple[str, str, type[BaseModel], str]] = [
+# (topic, x0-type, payload model, what it does, what the Kafka key is)
+MESSAGES: list[tuple[str, str, type[BaseModel], str, str]] = [
     (
         rag.INGEST_TOPIC,
         rag.RagTypes.UPSERT,
         rag.UpsertDocuments,
         "Insert or replace documents of a collection (their old chunks go).",
+        "the collection name (one collection's writes stay in order)",
     ),
     (
         rag.INGEST_TOPIC,
         rag.RagTypes.DELETE,
         rag.DeleteDocuments,
         "Delete documents of a collection; missing ids are no-ops.",
+        "the collection name (one collection's writes stay in order)",
+    ),
+    (
+        telemetry.EVENTS_TOPIC,
+        telemetry.TelemetryTypes.HEARTBEAT,
+        telemetry.NodeHeartbeat,
+        "A mesh node is alive, with its reported status and software version. Stored once "
+        "per (node_id, timestamp, type); an older event never replaces a newer state; a "
+        "timestamp beyond the allowed clock skew, or a malformed event, goes to "
+        f"`{telemetry.EVENTS_TOPIC}.dlq` with the reason.",
+        "the node_id (one node's events stay in order)",
+    ),
+    (
+        telemetry.EVENTS_TOPIC,
+        telemetry.TelemetryTypes.METRICS,
+        telemetry.NodeMetrics,
+        "A mesh node's resource and network figures and its neighbours with link quality. "
+        "Stored once per (node_id, timestamp, type); an older event never replaces a newer "
+        "state; a timestamp beyond the allowed clock skew, or a malformed event, goes to "
+        f"`{telemetry.EVENTS_TOPIC}.dlq` with the reason.",
+        "the node_id (one node's events stay in order)",
     ),
 ]
 
@@ -50,13 +72,13 @@ _HEADERS: dict[str, Any] = {
 def document() -> dict[str, Any]:
     """The AsyncAPI 3.0 document."""
     _, schemas = models_json_schema(
-        [(model, "validation") for _, _, model, _ in MESSAGES],
+        [(model, "validation") for _, _, model, _, _ in MESSAGES],
         ref_template="#/components/schemas/{model}",
     )
     channels: dict[str, Any] = {}
     messages: dict[str, Any] = {}
     operations: dict[str, Any] = {}
-    for topic, message_type, model, summary in MESSAGES:
+    for topic, message_type, model, summary, key_meaning in MESSAGES:
         key = message_type.replace(".", "_")
         messages[key] = {
             "name": message_type,
@@ -70,9 +92,7 @@ def document() -> dict[str, Any]:
                 },
             },
             "payload": {"$ref": f"#/components/schemas/{model.__name__}"},
-            "bindings": {
-                "kafka": {"key": {"type": "string", "description": "the collection name"}}
-            },
+            "bindings": {"kafka": {"key": {"type": "string", "description": key_meaning}}},
         }
         channel = channels.setdefault(topic.replace(".", "_"), {"address": topic, "messages": {}})
         channel["messages"][key] = {"$ref": f"#/components/messages/{key}"}

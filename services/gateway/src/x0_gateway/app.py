@@ -14,7 +14,7 @@ from x0_common.metrics import RequesterMetrics, new_registry
 from x0_gateway.body_limit import BodyLimitMiddleware
 from x0_gateway.http_metrics import HttpMetrics, HttpMetricsMiddleware
 from x0_gateway.problems import install_problem_handlers
-from x0_gateway.routes import crypto, health, rag
+from x0_gateway.routes import crypto, health, rag, telemetry
 from x0_gateway.settings import GatewaySettings
 
 SERVICE = "gateway"
@@ -41,7 +41,7 @@ def create_app(settings: GatewaySettings, tracer_provider: TracerProvider | None
     app = FastAPI(
         title="x0tta6bl4 gateway",
         version="0.1.0",
-        summary="Post-quantum key exchange and retrieval services over Kafka.",
+        summary="Post-quantum key exchange, retrieval and mesh telemetry services over Kafka.",
         lifespan=lifespan,
     )
     app.state.settings = settings
@@ -51,6 +51,7 @@ def create_app(settings: GatewaySettings, tracer_provider: TracerProvider | None
     app.include_router(health.router)
     app.include_router(crypto.router)
     app.include_router(rag.router)
+    app.include_router(telemetry.router)
     # Our own rather than FastAPI's max_body_size, whose 413 is text/plain, not a problem.
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(HttpMetricsMiddleware, metrics=HttpMetrics(registry, SERVICE))

@@ -27,6 +27,9 @@ class GatewaySettings(BaseSettings):
     max_in_flight: int = Field(default=10_000, gt=0)
     # A full verify batch of ML-DSA-87 (256 x public key + signature, base64url) is ~2.5 MB.
     max_body_bytes: int = Field(default=4 * 1024 * 1024, gt=0)
+    # POST /v1/telemetry/events refuses events stamped further ahead than this: a node
+    # with a runaway clock would otherwise pin its "latest" state in the future.
+    telemetry_max_clock_skew_seconds: float = Field(default=300.0, ge=0, le=86_400)
 
     @property
     def reply_topic(self) -> str:

@@ -1,0 +1,222 @@
+"""``/v1/telemetry/...``: mesh nodes, their history and topology; events for producers
+that cannot speak Kafka."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query, Response
+from fastapi.exceptions import RequestValidationError
+from pydantic import AwareDatetime, BaseModel
+
+from x0_common.errors import Unavailable, X0Error
+from x0_common.events import telemetry as t
+from x0_common.kafka import Requester
+from x0_gateway.deps import RequesterDep, SettingsDep
+from x0_gateway.forwarding import PROBLEM_RESPONSES, pass_on
+from x0_gateway.settings import GatewaySettings
+
+T = t.TelemetryTypes
+router = APIRouter(prefix="/v1/telemetry", tags=["telemetry"])
+
+RESPONSES: dict[int | str, dict[str, Any]] = {
+    **PROBLEM_RESPONSES,
+    404: {"description": "Unknown node (never seen, or its latest state expired)"},
+    503: {"description": "Kafka or the telemetry worker is unavailable; retrying is safe"},
+}
+DEFAULT_HISTORY = timedelta(hours=1)
+
+NodeIdPath = Annotated[t.NodeId, Path()]
+MeshIdQuery = Annotated[t.MeshId, Query(description="the mesh whose topology to draw")]
+FromQuery = Annotated[
+    AwareDatetime | None,
+    Query(
+        alias="from",
+        description="RFC 3339 instant with its offset; default `to` minus one hour",
+        examples=["2026-11-27T19:00:00Z"],
+    ),
+]
+ToQuery = Annotated[
+    AwareDatetime | None,
+    Query(alias="to", description="RFC 3339 instant with its offset; default now"),
+]
+StepQuery = Annotated[
+    int,
+    Query(
+        ge=t.MIN_STEP_SECONDS,
+        le=86_400,
+        description=f"seconds per point; from {t.ROLLUP_STEP_SECONDS} up the rollups answer",
+    ),
+]
+
+
+async def _ask(
+    requester: Requester, settings: GatewaySettings, message_type: str, request: BaseModel
+) -> Response:
+    return await pass_on(
+        requester, settings, t.REQUESTS_TOPIC, message_type, request, status_code=200
+    )
+
+
+@router.get(
+    "/nodes",
+    response_model=t.NodeList,
+    responses=RESPONSES,
+    summary="Nodes seen lately, optionally of one mesh and one status",
+)
+async def list_nodes(
+    query: Annotated[t.ListNodesRequest, Query()], requester: RequesterDep, settings: SettingsDep
+) -> Response:
+    """In ``node_id`` order; a node whose heartbeat is older than the worker's timeout is
+    ``down``."""
+    return await _ask(requester, settings, T.NODES_LIST, query)
+
+
+@router.get(
+    "/nodes/{node_id}",
+    response_model=t.NodeState,
+    responses=RESPONSES,
+    summary="A node's latest state",
+)
+async def get_node(node_id: NodeIdPath, requester: RequesterDep, settings: SettingsDep) -> Response:
+    """Its derived status, last heartbeat, latest metrics and neighbours."""
+    return await _ask(requester, settings, T.NODE_GET, t.NodeRequest(node_id=node_id))
+
+
+@router.get(
+    "/nodes/{node_id}/history",
+    response_model=t.History,
+    responses=RESPONSES,
+    summary="A node's metrics over time, one point per step",
+)
+async def node_history(
+    node_id: NodeIdPath,
+    requester: RequesterDep,
+    settings: SettingsDep,
+    *,
+    start: FromQuery = None,
+    end: ToQuery = None,
+    step: StepQuery = t.ROLLUP_STEP_SECONDS,
+) -> Response:
+    """Served from the per-minute rollups when the step is a whole number of minutes,
+    from the raw events otherwise. At most 11,000 points (a week at one minute)."""
+    request = history_request(node_id, start, end, step, now=datetime.now(UTC))
+    return await _ask(requester, settings, T.NODE_HISTORY, request)
+
+
+def history_request(
+    node_id: str, start: datetime | None, end: datetime | None, step: int, *, now: datetime
+) -> t.HistoryRequest:
+    """The request for a history window, refused as a validation error (422) when the
+    window is empty or holds more points than a reply may carry."""
+    end = end or now
+    start = start or end - DEFAULT_HISTORY
+    if end <= start:
+        raise _query_error("to", "must be later than `from`", "time_order")
+    # Counted as the worker counts them: every epoch-aligned step the window touches.
+    first = math.floor(start.timestamp() / step)
+    last = math.ceil(end.timestamp() / step)
+    if last - first > t.MAX_HISTORY_POINTS:
+        msg = f"the window spans {last - first} steps, more than {t.MAX_HISTORY_POINTS}"
+        raise _query_error("step", msg, "too_many_points")
+    return t.HistoryRequest(node_id=node_id, start=start, end=end, step_seconds=step)
+
+
+def _query_error(parameter: str, message: str, error_type: str) -> RequestValidationError:
+    # The same shape as FastAPI's own validation errors, so one handler answers both.
+    return RequestValidationError(
+        [{"loc": ("query", parameter), "msg": message, "type": error_type}]
+    )
+
+
+@router.get(
+    "/topology",
+    response_model=t.Topology,
+    responses=RESPONSES,
+    summary="A mesh's nodes and the links they report, with link quality",
+)
+async def topology(
+    mesh_id: MeshIdQuery, requester: RequesterDep, settings: SettingsDep
+) -> Response:
+    """A link appears once per reporting end: both directions when both ends report."""
+    return await _ask(requester, settings, T.TOPOLOGY_GET, t.TopologyRequest(mesh_id=mesh_id))
+
+
+@router.post(
+    "/events",
+    status_code=202,
+    response_model=t.EventsAccepted,
+    responses={
+        **RESPONSES,
+        400: {"description": "An event is stamped beyond the clock skew; `details.index` names it"},
+        413: {"description": "More than 500 events, or an event with more than 64 neighbours"},
+        503: {"description": "Kafka did not confirm every event; re-sending the batch is safe"},
+    },
+    summary="Publish node heartbeats and metrics; 202 once every event is durably in Kafka",
+)
+async def publish_events(
+    body: t.PublishEvents, requester: RequesterDep, settings: SettingsDep
+) -> Response:
+    """For producers that cannot speak Kafka. Each event goes to `x0.telemetry.events`,
+    keyed by its `node_id`, with the `x0-type` of its `kind`, and the answer is 202 only
+    once Kafka holds every one of them (acks=all). Nothing is published when an event is
+    invalid or stamped further ahead than the gateway's clock skew allows.
+
+    A 503 means some events may be in Kafka and others not. Re-sending the whole batch is
+    safe: the telemetry worker stores an event once per (node_id, timestamp, type), and
+    out-of-order events never move a node's latest state backwards."""
+    refuse_future_events(
+        body.events, max_skew=timedelta(seconds=settings.telemetry_max_clock_skew_seconds)
+    )
+    await publish_all(requester, body.events, timeout=settings.request_timeout_seconds)
+    accepted = t.EventsAccepted(accepted=len(body.events))
+    return Response(accepted.model_dump_json(), status_code=202, media_type="application/json")
+
+
+def refuse_future_events(
+    events: Sequence[t.NodeHeartbeat | t.NodeMetrics], *, max_skew: timedelta
+) -> None:
+    """Raise :class:`~x0_common.events.telemetry.FutureTimestamp` (400) naming the first
+    event stamped more than ``max_skew`` ahead of now."""
+    now = datetime.now(UTC)
+    for index, event in enumerate(events):
+        try:
+            t.check_clock_skew(event, max_skew=max_skew, now=now)
+        except t.FutureTimestamp as error:
+            raise t.FutureTimestamp(
+                f"event {index}: {error.message}", details={**error.details, "index": index}
+            ) from None
+
+
+async def publish_all(
+    requester: Requester, events: Sequence[t.NodeHeartbeat | t.NodeMetrics], *, timeout: float
+) -> None:
+    """Publish every event at once and return when Kafka has confirmed them all.
+
+    Every send runs to its end before the answer, so a 503 never leaves sends running
+    behind it; ``timeout`` bounds the whole batch (a stalled broker is a 503 too).
+    """
+    sends = [
+        requester.publish(t.EVENTS_TOPIC, t.TYPE_OF_KIND[event.kind], event, key=event.node_id)
+        for event in events
+    ]
+    try:
+        async with asyncio.timeout(timeout):
+            outcomes = await asyncio.gather(*sends, return_exceptions=True)
+    except TimeoutError:
+        msg = "Kafka did not confirm every event in time; re-sending the batch is safe"
+        raise Unavailable(msg, details={"timeout_seconds": timeout}) from None
+    unexpected = [
+        o for o in outcomes if isinstance(o, BaseException) and not isinstance(o, X0Error)
+    ]
+    if unexpected:
+        raise unexpected[0]  # a bug, not Kafka: the 500 handler logs it
+    failures = [o for o in outcomes if isinstance(o, X0Error)]
+    if failures:
+        msg = f"{len(failures)} of {len(events)} events were not published; re-sending is safe"
+        details = {"failed": len(failures), "published": len(events) - len(failures)}
+        raise Unavailable(msg, details={**failures[0].details, **details})
