@@ -3,6 +3,7 @@
 # node), PostgreSQL and Redis, run as plain processes on 127.0.0.1.
 #
 #   stack.sh up             start what is not running, wait until each answers
+#                           (and install promtool/amtool/prometheus/alertmanager)
 #   stack.sh down [--purge] stop everything (data stays unless --purge)
 #   stack.sh purge          stop everything and delete .stack/
 #   stack.sh status         one line per service; exit 0 only if all run
@@ -703,6 +704,65 @@ redis_status() {
   return 1
 }
 
+# ------------------------------------------------------------- monitoring ----
+
+# Prometheus and Alertmanager are not part of the running stack: their tools
+# validate deploy/prometheus and deploy/alertmanager (tests/deploy), and the
+# live-metrics tests start `prometheus` themselves on a free port. `up` only makes
+# sure Debian's packages are installed.
+MONITORING_PORTS=(9090 9093 9094)  # Prometheus; Alertmanager web and cluster (gossip)
+
+# The packages whose programs are missing, one per line.
+monitoring_missing() {
+  if ! command -v promtool >/dev/null || ! command -v prometheus >/dev/null; then
+    echo prometheus
+  fi
+  if ! command -v amtool >/dev/null || ! command -v prometheus-alertmanager >/dev/null; then
+    echo prometheus-alertmanager
+  fi
+}
+
+# Where services may start, installing these packages starts their daemons at once:
+# Prometheus on 9090, Alertmanager on 9093 (this stack's Kafka controller port) and
+# 9094. We just installed them, so stopping them is ours to do; they are disabled
+# too, so a reboot does not bring Alertmanager back onto the controller's port.
+monitoring_stop_package_daemons() {
+  local unit
+  for unit in "$@"; do
+    if [[ -d /run/systemd/system ]] && command -v systemctl >/dev/null; then
+      systemctl disable --now "$unit" >/dev/null 2>&1 || true
+    elif [[ -x "/etc/init.d/$unit" ]]; then
+      service "$unit" stop >/dev/null 2>&1 || true
+    fi
+  done
+  # Whatever the init system did: a packaged daemon still listening is stopped by pid
+  # (only the packages' own programs, which did not exist before the install).
+  local port p exe
+  for port in "${MONITORING_PORTS[@]}"; do
+    for p in $(listener_pids "$port"); do
+      exe="$(readlink "/proc/$p/exe" 2>/dev/null || true)"
+      if [[ "$exe" == /usr/bin/prometheus || "$exe" == /usr/bin/prometheus-alertmanager ]]; then
+        log "monitoring: $exe (pid $p) still holds port $port, stopping it"
+        kill -TERM "$p" 2>/dev/null || true
+        wait_exit_or_kill "$p" 10 "${exe##*/}"
+      fi
+    done
+  done
+}
+
+monitoring_tools_up() {
+  local missing
+  mapfile -t missing < <(monitoring_missing)
+  if ((${#missing[@]})); then
+    apt_install "${missing[@]}"
+    log "monitoring: stopping the daemons the packages may have started (they would hold ports ${MONITORING_PORTS[*]})"
+    monitoring_stop_package_daemons "${missing[@]}"
+    mapfile -t missing < <(monitoring_missing)
+    ((${#missing[@]} == 0)) || die "monitoring: ${missing[*]} installed but its programs are still missing"
+  fi
+  log "monitoring: $(promtool --version 2>&1 | head -n1), $(amtool --version 2>&1 | head -n1)"
+}
+
 # ------------------------------------------------------------------- main ----
 
 print_env() {
@@ -737,6 +797,8 @@ preflight_ports() {
 cmd_up() {
   take_lock
   local start=$SECONDS
+  # First: a daemon the packages may start would otherwise hold Kafka's controller port.
+  monitoring_tools_up
   preflight_ports
   redis_up
   pg_up
