@@ -18,7 +18,7 @@ import os
 from opentelemetry import trace
 from opentelemetry.instrumentation.asyncpg import AsyncPGInstrumentor
 from opentelemetry.instrumentation.redis import RedisInstrumentor
-from opentelemetry.sdk.resources import SERVICE_NAME, Resource
+from opentelemetry.sdk.resources import SERVICE_NAME, OTELResourceDetector, Resource
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
@@ -33,8 +33,7 @@ def setup_tracing(
     ``OTEL_SERVICE_NAME`` and ``OTEL_RESOURCE_ATTRIBUTES`` win over ``service_name``,
     as the OpenTelemetry specification says they should.
     """
-    resource = Resource.create({SERVICE_NAME: service_name}).merge(Resource.create())
-    provider = TracerProvider(resource=resource)
+    provider = TracerProvider(resource=service_resource(service_name))
     if any(os.environ.get(name) for name in _ENDPOINT_VARIABLES):
         # Imported here: the exporter pulls in protobuf, unneeded when nothing exports.
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import (  # noqa: PLC0415
@@ -47,6 +46,14 @@ def setup_tracing(
     trace.set_tracer_provider(provider)
     _instrument_clients(provider)
     return provider
+
+
+def service_resource(service_name: str) -> Resource:
+    """The service's resource: ``service_name``, unless ``OTEL_SERVICE_NAME`` or
+    ``OTEL_RESOURCE_ATTRIBUTES`` name it otherwise."""
+    # Only the variables are merged over the name: Resource.create() with no arguments
+    # would bring its "unknown_service:python" default and hide the service's name.
+    return Resource.create({SERVICE_NAME: service_name}).merge(OTELResourceDetector().detect())
 
 
 def _instrument_clients(provider: TracerProvider) -> None:

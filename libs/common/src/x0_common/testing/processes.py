@@ -11,6 +11,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from pathlib import Path
 
 
 def free_port() -> int:
@@ -35,26 +36,36 @@ def service_process(
     environment: Mapping[str, str],
     port_variable: str,
     timeout: float = 90.0,
+    log: Path | None = None,
 ) -> Iterator[int]:
     """Run ``python -m module`` on a free port until its ``/health/ready`` says 200.
 
-    Yields the port; terminates the process (SIGTERM, then SIGKILL) on exit.
+    Yields the port; terminates the process (SIGTERM, then SIGKILL) on exit. With
+    ``log``, the process's stdout and stderr (its JSON log lines) are appended to that
+    file, for tests that read them and for a post-mortem; otherwise they are discarded.
     """
     port = free_port()
-    process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
-        [sys.executable, "-m", module],
-        env={**os.environ, "OPENBLAS_NUM_THREADS": "1", **environment, port_variable: str(port)},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    where = f"; see {log}" if log is not None else ""
+    with log.open("ab") if log is not None else open(os.devnull, "wb") as output:
+        process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
+            [sys.executable, "-m", module],
+            env={
+                **os.environ,
+                "OPENBLAS_NUM_THREADS": "1",
+                **environment,
+                port_variable: str(port),
+            },
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
     try:
         deadline = time.monotonic() + timeout
         while not _ready(f"http://127.0.0.1:{port}/health/ready"):
             if process.poll() is not None:
-                msg = f"{module} exited with {process.returncode} during start-up"
+                msg = f"{module} exited with {process.returncode} during start-up{where}"
                 raise RuntimeError(msg)
             if time.monotonic() > deadline:
-                msg = f"{module} was not ready within {timeout:.0f} s"
+                msg = f"{module} was not ready within {timeout:.0f} s{where}"
                 raise RuntimeError(msg)
             time.sleep(0.2)
         yield port
