@@ -42,7 +42,7 @@ test-unit: setup  ## Only the tests that need no running services.
 lint: setup  ## ruff (lint + format check) and mypy (strict on libs/common).
 	$(UV) run --frozen ruff check .
 	$(UV) run --frozen ruff format --check .
-	$(UV) run --frozen mypy libs/common/src services/gateway/src services/crypto/src services/rag/src
+	$(UV) run --frozen mypy libs/common/src services/gateway/src services/crypto/src services/rag/src services/telemetry/src
 
 bench: setup  ## Benchmarks against baselines measured in the same run (ONLY=<section>).
 	$(STACK) up

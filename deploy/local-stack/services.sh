@@ -15,11 +15,13 @@ RUN_DIR="${X0_STACK_DIR:-$REPO_ROOT/.stack}/services"
 GATEWAY_PORT="${X0_GATEWAY_PORT:-8000}"
 CRYPTO_PORT="${X0_CRYPTO_PORT:-8001}"
 RAG_PORT="${X0_RAG_PORT:-8002}"
+TELEMETRY_PORT="${X0_TELEMETRY_PORT:-8003}"
 
 # name|python module|readiness URL. Workers join this list as they land.
 SERVICES=(
   "crypto|x0_crypto|http://127.0.0.1:$CRYPTO_PORT/health/ready"
   "rag|x0_rag|http://127.0.0.1:$RAG_PORT/health/ready"
+  "telemetry|x0_telemetry|http://127.0.0.1:$TELEMETRY_PORT/health/ready"
   "gateway|x0_gateway|http://127.0.0.1:$GATEWAY_PORT/health/ready"
 )
 
@@ -45,7 +47,7 @@ start_one() {
     cd "$REPO_ROOT"
     # Thread counts on purpose: BLAS and torch would otherwise fight over the cores.
     OPENBLAS_NUM_THREADS=1 X0_GATEWAY_PORT="$GATEWAY_PORT" X0_CRYPTO_PORT="$CRYPTO_PORT" X0_RAG_PORT="$RAG_PORT" \
-      nohup "$REPO_ROOT/.venv/bin/python" -m "$module" >>"$RUN_DIR/$name.log" 2>&1 &
+      X0_TELEMETRY_PORT="$TELEMETRY_PORT" nohup "$REPO_ROOT/.venv/bin/python" -m "$module" >>"$RUN_DIR/$name.log" 2>&1 &
     echo $! >"$RUN_DIR/$name.pid"
   )
   pid="$(cat "$RUN_DIR/$name.pid")"

@@ -20,6 +20,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from prometheus_client.parser import text_string_to_metric_families
 
+from x0_common.events import telemetry as telemetry_events
 from x0_common.events.rag import INGEST_TOPIC, REQUESTS_TOPIC
 from x0_common.settings import CommonSettings
 from x0_common.testing.processes import free_port, service_process
@@ -34,6 +35,39 @@ def crypto_worker(stack: StackEndpoints) -> Iterator[int]:
     group = {"X0_CRYPTO_GROUP_ID": f"x0-crypto-e2e-{uuid.uuid4().hex[:8]}"}
     with service_process(
         "x0_crypto", environment={**stack.environment(), **group}, port_variable="X0_CRYPTO_PORT"
+    ) as port:
+        yield port
+
+
+# Small on purpose: the tests flood it past the cap and watch it hold.
+TELEMETRY_MAX_NODE_SERIES = 20
+
+
+@pytest.fixture(scope="session")
+def telemetry_worker(stack: StackEndpoints) -> Iterator[int]:
+    """A telemetry worker process (ingest and query groups of its own, starting at the end
+    of their topics, so it never replays earlier runs' events); yields its HTTP port.
+
+    Node gauges refresh every 0.5 s and at most ``TELEMETRY_MAX_NODE_SERIES`` nodes get
+    node-labelled series; a node is down 30 s after its last heartbeat.
+    """
+    run = uuid.uuid4().hex[:8]
+    ingest, queries = f"x0-telemetry-ingest-e2e-{run}", f"x0-telemetry-queries-e2e-{run}"
+    start_groups_at_end(
+        stack.kafka_bootstrap,
+        {ingest: telemetry_events.EVENTS_TOPIC, queries: telemetry_events.REQUESTS_TOPIC},
+    )
+    environment = {
+        **stack.environment(),
+        "X0_TELEMETRY_INGEST_GROUP_ID": ingest,
+        "X0_TELEMETRY_QUERY_GROUP_ID": queries,
+        "X0_TELEMETRY_GAUGES_REFRESH_SECONDS": "0.5",
+        "X0_TELEMETRY_MAX_NODE_SERIES": str(TELEMETRY_MAX_NODE_SERIES),
+        "X0_TELEMETRY_DOWN_TIMEOUT_SECONDS": "30",
+        "X0_TELEMETRY_LAG_INTERVAL_SECONDS": "2",
+    }
+    with service_process(
+        "x0_telemetry", environment=environment, port_variable="X0_TELEMETRY_PORT"
     ) as port:
         yield port
 
@@ -59,7 +93,7 @@ def rag_worker(
 
 @pytest.fixture(scope="session")
 async def gateway(
-    stack: StackEndpoints, crypto_worker: int, rag_worker: int
+    stack: StackEndpoints, crypto_worker: int, rag_worker: int, telemetry_worker: int
 ) -> AsyncIterator[httpx.AsyncClient]:
     """The gateway app in process (its requester talks to the real broker)."""
     settings = GatewaySettings(

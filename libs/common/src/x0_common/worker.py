@@ -12,13 +12,11 @@ import asyncio
 import json
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from faststream.asgi import AsgiFastStream
 from faststream.kafka import KafkaBroker
 from prometheus_client import CollectorRegistry, make_asgi_app
-
-from x0_common.kafka.responder import Responder
 
 if TYPE_CHECKING:
     # Types only: the ASGI protocol as Starlette spells it.
@@ -28,6 +26,21 @@ logger = logging.getLogger(__name__)
 
 Check = Callable[[], Awaitable[bool]]
 Hook = Callable[[], Awaitable[None]]
+
+
+class Consumer(Protocol):
+    """What the app needs of a consumer: a :class:`~x0_common.kafka.Responder`, or
+    another consumer on the broker (the telemetry ingest's batch consumer)."""
+
+    @property
+    def assigned(self) -> bool:
+        """True while the consumer's group gives it partitions."""
+
+    async def ensure_topics(self) -> None:
+        """Create the consumer's topics if missing."""
+
+    async def close(self) -> None:
+        """Finish or hand back work in progress; called before the broker stops."""
 
 
 async def _send_json(send: Send, status: int, body: dict[str, Any]) -> None:
@@ -56,7 +69,7 @@ class _Live:
 
 
 class _Ready:
-    def __init__(self, responders: Sequence[Responder], checks: Mapping[str, Check]) -> None:
+    def __init__(self, responders: Sequence[Consumer], checks: Mapping[str, Check]) -> None:
         self._responders = responders
         self._checks = checks
 
@@ -72,7 +85,7 @@ def build_worker_app(
     broker: KafkaBroker,
     *,
     registry: CollectorRegistry,
-    responders: Sequence[Responder],
+    responders: Sequence[Consumer],
     checks: Mapping[str, Check],
     on_startup: Sequence[Hook] = (),
     after_shutdown: Sequence[Hook] = (),

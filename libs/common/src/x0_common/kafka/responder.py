@@ -43,6 +43,7 @@ from pydantic import BaseModel, ValidationError
 from x0_common.errors import InternalError, Unavailable, ValidationFailed, X0Error
 from x0_common.events.envelope import ErrorBody, Headers, Reply
 from x0_common.kafka.clients import ensure_topics
+from x0_common.kafka.dead_letters import dead_letter_headers, dlq_topic, origin
 from x0_common.kafka.offsets import OffsetCommitter
 from x0_common.metrics import ResponderMetrics
 from x0_common.settings import KafkaSettings
@@ -114,7 +115,7 @@ class Responder:
         self.topic = topic
         # Partitions to create the topic with: they bound how many workers share it.
         self.partitions = partitions
-        self.dlq_topic = f"{topic}.dlq"
+        self.dlq_topic = dlq_topic(topic)
         self._broker = broker
         self._settings = settings
         self._metrics = metrics
@@ -325,12 +326,12 @@ class Responder:
                 await self._on_dead_letter(message, reason)
             except Exception:
                 logger.exception("dead-letter hook failed", extra={"reason": reason})
-        headers = {
-            **message.headers,
-            Headers.DLQ_REASON: reason,
-            Headers.DLQ_DETAIL: detail[:500],
-            Headers.DLQ_ORIGIN: f"{record.topic}/{record.partition}/{record.offset}",
-        }
+        headers = dead_letter_headers(
+            message.headers,
+            reason=reason,
+            detail=detail,
+            origin=origin(record.topic, record.partition, record.offset),
+        )
         self._metrics.dead_lettered.labels(self._metrics.service, self.topic, reason).inc()
         logger.warning(
             "message dead-lettered",

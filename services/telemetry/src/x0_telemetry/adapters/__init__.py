@@ -1,0 +1,1 @@
+"""Stores: PostgreSQL history (``history``, ``partitions``) and Redis latest state (``latest``)."""

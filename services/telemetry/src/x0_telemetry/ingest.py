@@ -1,0 +1,305 @@
+"""The ingest: batches of ``x0.telemetry.events`` into PostgreSQL and Redis.
+
+Consumer choice: a FastStream batch subscriber on the service's broker
+(``batch=True``, ``AckPolicy.MANUAL``), so ``KafkaTelemetryMiddleware`` makes one
+consumer span per batch, linked to each event's producer span (the SDK keeps 128
+links per span unless ``OTEL_SPAN_LINK_COUNT_LIMIT`` says otherwise), and the DB
+and Redis spans of the write are its children. Two things FastStream would get wrong
+for us are taken out of its hands:
+
+- its batch parser decodes every header as UTF-8 and fails the *whole* batch on one
+  bad byte; here headers are decoded leniently for tracing, and strictly per record
+  by :func:`~x0_telemetry.domain.events.check_record`, which dead-letters only that
+  record (``undecodable``);
+- a handler exception would be logged and the batch skipped while the consumer's
+  position moves on (a later commit would then skip it for good); here the handler
+  never raises: on any failure it seeks each partition back to the batch's first
+  offset and backs off, so the same records come again.
+
+Per batch, in order: check each record (refused ones are dead-lettered as the
+Responder does, with ``x0-dlq-reason``/``-detail``/``-origin``) → create any missing
+daily partition → at the same time, one PostgreSQL transaction (raw rows + rollups
+of the rows really inserted) and one Redis script (the newest event per node and
+kind, applied only if newer than the stored state; run for every valid event, even
+one PostgreSQL had already, so a crash between the two writes heals on
+redelivery) → wait for the
+dead letters' acknowledgements → commit the batch's offsets. A crash anywhere before
+the commit re-delivers the batch; every step is idempotent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import defaultdict
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from aiokafka import ConsumerRecord, TopicPartition
+from aiokafka.errors import IllegalStateError, KafkaError
+from aiokafka.structs import OffsetAndMetadata
+from faststream import AckPolicy
+from faststream.kafka import KafkaBroker, KafkaMessage
+from faststream.kafka.message import FAKE_CONSUMER
+
+from x0_common.events.envelope import Headers
+from x0_common.events.telemetry import EVENTS_TOPIC, NodeHeartbeat, NodeMetrics
+from x0_common.kafka.clients import ensure_topics
+from x0_common.kafka.dead_letters import dead_letter_headers, dlq_topic, origin
+from x0_common.metrics import ResponderMetrics
+from x0_telemetry.adapters.history import event_row
+from x0_telemetry.deps import TelemetryDeps
+from x0_telemetry.domain.events import KIND_LABEL, Limits, Refused, check_record
+from x0_telemetry.domain.state import epoch_ms, latest_update, newest_per_node
+from x0_telemetry.metrics import SERVICE
+
+logger = logging.getLogger(__name__)
+
+_MAX_BACKOFF = 5.0
+
+
+class _Assignment:
+    """Rebalance listener: readiness needs the ingest consumer to hold partitions."""
+
+    def __init__(self) -> None:
+        self.has_partitions = asyncio.Event()
+
+    async def on_partitions_revoked(self, _revoked: list[TopicPartition]) -> None:
+        self.has_partitions.clear()
+
+    async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
+        if assigned:
+            self.has_partitions.set()
+
+
+class Ingest:
+    """The batch consumer of ``x0.telemetry.events`` (same surface as a Responder for
+    the worker app: ``assigned``, ``ensure_topics``, ``close``)."""
+
+    def __init__(
+        self,
+        broker: KafkaBroker,
+        deps: TelemetryDeps,
+        responder_metrics: ResponderMetrics,
+        *,
+        topic: str = EVENTS_TOPIC,
+    ) -> None:
+        settings = deps.settings
+        kafka = settings.common.kafka
+        self.topic = topic
+        self.dlq_topic = dlq_topic(topic)
+        self._broker = broker
+        self._deps = deps
+        self._responder_metrics = responder_metrics
+        self._kafka = kafka
+        self._partitions = settings.partitions
+        self._limits = Limits(
+            max_clock_skew=timedelta(seconds=settings.max_clock_skew_seconds),
+            retention=timedelta(days=settings.retention_days),
+        )
+        self._assignment = _Assignment()
+        self._busy = asyncio.Lock()
+        self._stopping = False
+        self._failures = 0
+        self._subscriber = broker.subscriber(
+            topic,
+            group_id=settings.ingest_group_id,
+            batch=True,
+            max_records=settings.ingest_max_batch,
+            batch_timeout_ms=settings.ingest_batch_timeout_ms,
+            ack_policy=AckPolicy.MANUAL,
+            no_reply=True,
+            auto_offset_reset="earliest",
+            fetch_max_wait_ms=kafka.fetch_max_wait_ms,
+            session_timeout_ms=kafka.session_timeout_ms,
+            heartbeat_interval_ms=kafka.heartbeat_interval_ms,
+            listener=self._assignment,
+            parser=_parse_batch,
+            decoder=_the_message_itself,
+            title=topic,
+        )
+        self._subscriber(self._consume)
+
+    @property
+    def assigned(self) -> bool:
+        """True while the group gives this replica's ingest consumer partitions."""
+        return self._assignment.has_partitions.is_set()
+
+    async def wait_assigned(self, timeout: float = 30.0) -> None:
+        """Wait until :attr:`assigned` (``TimeoutError`` after ``timeout`` s)."""
+        async with asyncio.timeout(timeout):
+            await self._assignment.has_partitions.wait()
+
+    async def ensure_topics(self) -> None:
+        """Create the events topic and its DLQ if they are missing."""
+        await ensure_topics(self._kafka, [self.topic, self.dlq_topic], partitions=self._partitions)
+
+    async def close(self, timeout: float = 10.0) -> None:
+        """Let the batch in progress finish (before the broker stops); take no more."""
+        self._stopping = True
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout), self._busy:
+                pass
+
+    async def _consume(self, message: KafkaMessage) -> None:
+        records = message.raw_message
+        assert isinstance(records, tuple)
+        if self._stopping or not records:
+            return  # not committed: the next owner gets these records
+        async with self._busy:
+            try:
+                await self._process(records)
+            except Exception:  # never skip a batch: rewind and retry it
+                self._failures += 1
+                delay = min(_MAX_BACKOFF, 0.1 * 2**self._failures)
+                logger.warning(
+                    "ingest batch failed; it will be read again",
+                    exc_info=True,
+                    extra={"events": len(records), "retry_in_s": delay},
+                )
+                self._rewind(records)
+                await asyncio.sleep(delay)
+                return
+            self._failures = 0
+            await self._commit(records)
+
+    async def _process(self, records: tuple[ConsumerRecord[Any, Any], ...]) -> None:
+        metrics = self._deps.metrics
+        now = datetime.now(UTC)
+        accepted: list[NodeHeartbeat | NodeMetrics] = []
+        refused: list[tuple[ConsumerRecord[Any, Any], Refused]] = []
+        for record in records:
+            checked = check_record(record.headers, record.value, limits=self._limits, now=now)
+            if isinstance(checked, Refused):
+                refused.append((record, checked))
+            else:
+                accepted.append(checked)
+        # Dead letters go out first and are confirmed last: they share produce requests.
+        deliveries = [await self._dead_letter(record, why) for record, why in refused]
+
+        started = time.perf_counter()
+        inserted: dict[str, int] = {}
+        if accepted:
+            await self._deps.partitions.ensure(
+                {e.timestamp.astimezone(UTC).date() for e in accepted}
+            )
+            rows = [event_row(e) for e in accepted]
+            updates = [latest_update(e) for e in newest_per_node(accepted)]
+            # Independent stores, written concurrently: the batch is done when both are.
+            inserted, _ = await asyncio.gather(
+                self._deps.history.write(rows),
+                self._deps.latest.apply(updates, epoch_ms(datetime.now(UTC))),
+            )
+        write_seconds = time.perf_counter() - started
+        if deliveries:
+            await asyncio.gather(*deliveries)
+
+        # Counted once the batch is durable: a retried batch is not counted twice.
+        metrics.batch_size.labels(SERVICE).observe(len(records))
+        if accepted:
+            metrics.write_seconds.labels(SERVICE).observe(write_seconds)
+        per_type: dict[str, int] = defaultdict(int)
+        for event in accepted:
+            per_type[KIND_LABEL[type(event)]] += 1
+        for kind, count in per_type.items():
+            stored = inserted.get(kind, 0)
+            metrics.events.labels(SERVICE, kind, "stored").inc(stored)
+            metrics.events.labels(SERVICE, kind, "duplicate").inc(count - stored)
+        for record, why in refused:
+            metrics.events.labels(SERVICE, why.type_label, "dead_lettered").inc()
+            self._responder_metrics.dead_lettered.labels(SERVICE, self.topic, why.reason).inc()
+            logger.warning(
+                "telemetry event dead-lettered",
+                extra={
+                    "reason": why.reason,
+                    "origin": origin(record.topic, record.partition, record.offset),
+                },
+            )
+
+    async def _dead_letter(
+        self, record: ConsumerRecord[Any, Any], why: Refused
+    ) -> asyncio.Future[Any]:
+        headers = dead_letter_headers(
+            why.headers,
+            reason=why.reason,
+            detail=why.detail,
+            origin=origin(record.topic, record.partition, record.offset),
+        )
+        # Keep the node's key, so a replay from the DLQ lands on the same partition.
+        delivery: asyncio.Future[Any] = await self._broker.publish(
+            record.value or b"",
+            self.dlq_topic,
+            key=record.key,
+            headers=headers,
+            correlation_id=why.headers.get(Headers.CORRELATION_ID),
+            no_confirm=True,
+        )
+        return delivery
+
+    def _rewind(self, records: tuple[ConsumerRecord[Any, Any], ...]) -> None:
+        consumer = self._subscriber.consumer
+        if consumer is None:
+            return
+        for partition, first in _first_offsets(records).items():
+            # A partition revoked meanwhile is the next owner's to read.
+            with contextlib.suppress(IllegalStateError, AssertionError):
+                consumer.seek(partition, first)
+
+    async def _commit(self, records: tuple[ConsumerRecord[Any, Any], ...]) -> None:
+        consumer = self._subscriber.consumer
+        if consumer is None:
+            return
+        offsets = {
+            partition: OffsetAndMetadata(last + 1, "")
+            for partition, last in _last_offsets(records).items()
+        }
+        try:
+            await consumer.commit(offsets)
+        except (KafkaError, OSError) as error:
+            # Lost the partitions to a rebalance: the next owner re-reads; writes are idempotent.
+            logger.warning("ingest offset commit failed: %s", type(error).__name__)
+
+
+def _first_offsets(records: tuple[ConsumerRecord[Any, Any], ...]) -> dict[TopicPartition, int]:
+    first: dict[TopicPartition, int] = {}
+    for record in records:
+        key = TopicPartition(record.topic, record.partition)
+        first[key] = min(first.get(key, record.offset), record.offset)
+    return first
+
+
+def _last_offsets(records: tuple[ConsumerRecord[Any, Any], ...]) -> dict[TopicPartition, int]:
+    last: dict[TopicPartition, int] = {}
+    for record in records:
+        key = TopicPartition(record.topic, record.partition)
+        last[key] = max(last.get(key, record.offset), record.offset)
+    return last
+
+
+async def _parse_batch(records: tuple[ConsumerRecord[Any, Any], ...]) -> KafkaMessage:
+    """FastStream's batch message, with headers decoded leniently (for tracing only)."""
+    batch_headers = []
+    for record in records:
+        headers = {name: (value or b"").decode(errors="replace") for name, value in record.headers}
+        # The tracing middleware links the batch span to each message's producer span, but
+        # only for messages with a correlation id (which upstream events need not carry).
+        headers.setdefault(Headers.CORRELATION_ID, f"{record.partition}/{record.offset}")
+        batch_headers.append(headers)
+    first = batch_headers[0] if batch_headers else {}
+    return KafkaMessage(
+        body=[record.value or b"" for record in records],
+        headers=first,
+        batch_headers=batch_headers,
+        reply_to="",
+        content_type=first.get("content-type"),
+        message_id=f"{records[0].offset}-{records[-1].offset}" if records else "",
+        correlation_id=first.get(Headers.CORRELATION_ID),
+        raw_message=records,
+        consumer=FAKE_CONSUMER,
+    )
+
+
+async def _the_message_itself(message: KafkaMessage) -> KafkaMessage:
+    return message
