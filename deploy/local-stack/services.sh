@@ -6,6 +6,9 @@
 #   services.sh down     stop them (SIGTERM, then SIGKILL after 20 s)
 #   services.sh status   one line per service; exit 0 only if all run
 #
+# Beside the four x0 services it runs Prometheus (127.0.0.1:9090, deploy/prometheus)
+# and Alertmanager (127.0.0.1:9095, deploy/alertmanager), from the Debian packages
+# stack.sh installs, so the alert rules are live wherever the system runs.
 # Logs (JSON lines) go to .stack/services/<name>.log, pids to <name>.pid.
 set -euo pipefail
 
@@ -16,13 +19,21 @@ GATEWAY_PORT="${X0_GATEWAY_PORT:-8000}"
 CRYPTO_PORT="${X0_CRYPTO_PORT:-8001}"
 RAG_PORT="${X0_RAG_PORT:-8002}"
 TELEMETRY_PORT="${X0_TELEMETRY_PORT:-8003}"
+STATE_DIR="${X0_STACK_DIR:-$REPO_ROOT/.stack}"
+PYTHON="$REPO_ROOT/.venv/bin/python"
+# The ports deploy/prometheus/prometheus.yml scrapes and alerts to.
+PROMETHEUS_ADDRESS=127.0.0.1:9090
+ALERTMANAGER_ADDRESS=127.0.0.1:9095
 
-# name|python module|readiness URL. Workers join this list as they land.
+# name|readiness URL|command. The x0 services first, then what watches them.
 SERVICES=(
-  "crypto|x0_crypto|http://127.0.0.1:$CRYPTO_PORT/health/ready"
-  "rag|x0_rag|http://127.0.0.1:$RAG_PORT/health/ready"
-  "telemetry|x0_telemetry|http://127.0.0.1:$TELEMETRY_PORT/health/ready"
-  "gateway|x0_gateway|http://127.0.0.1:$GATEWAY_PORT/health/ready"
+  "crypto|http://127.0.0.1:$CRYPTO_PORT/health/ready|$PYTHON -m x0_crypto"
+  "rag|http://127.0.0.1:$RAG_PORT/health/ready|$PYTHON -m x0_rag"
+  "telemetry|http://127.0.0.1:$TELEMETRY_PORT/health/ready|$PYTHON -m x0_telemetry"
+  "gateway|http://127.0.0.1:$GATEWAY_PORT/health/ready|$PYTHON -m x0_gateway"
+  # --cluster.listen-address= turns off clustering (and its port 9094).
+  "alertmanager|http://$ALERTMANAGER_ADDRESS/-/ready|prometheus-alertmanager --config.file=$REPO_ROOT/deploy/alertmanager/alertmanager.yml --storage.path=$STATE_DIR/alertmanager --web.listen-address=$ALERTMANAGER_ADDRESS --cluster.listen-address="
+  "prometheus|http://$PROMETHEUS_ADDRESS/-/ready|prometheus --config.file=$REPO_ROOT/deploy/prometheus/prometheus.yml --storage.tsdb.path=$STATE_DIR/prometheus --web.listen-address=$PROMETHEUS_ADDRESS"
 )
 
 log() { printf '%s\n' "$*"; }
@@ -37,17 +48,19 @@ live_pid() {
 }
 
 start_one() {
-  local name=$1 module=$2 ready_url=$3 pid i
+  local name=$1 ready_url=$2 cmdline=$3 pid i argv
   if pid="$(live_pid "$name")"; then
     log "$name: already running (pid $pid)"
     return 0
   fi
   mkdir -p "$RUN_DIR"
+  read -r -a argv <<<"$cmdline"
+  command -v "${argv[0]}" >/dev/null || die "$name: ${argv[0]} is not installed (deploy/local-stack/stack.sh up installs it)"
   (
     cd "$REPO_ROOT"
     # Thread counts on purpose: BLAS and torch would otherwise fight over the cores.
     OPENBLAS_NUM_THREADS=1 X0_GATEWAY_PORT="$GATEWAY_PORT" X0_CRYPTO_PORT="$CRYPTO_PORT" X0_RAG_PORT="$RAG_PORT" \
-      X0_TELEMETRY_PORT="$TELEMETRY_PORT" nohup "$REPO_ROOT/.venv/bin/python" -m "$module" >>"$RUN_DIR/$name.log" 2>&1 &
+      X0_TELEMETRY_PORT="$TELEMETRY_PORT" nohup "${argv[@]}" >>"$RUN_DIR/$name.log" 2>&1 &
     echo $! >"$RUN_DIR/$name.pid"
   )
   pid="$(cat "$RUN_DIR/$name.pid")"
@@ -89,10 +102,11 @@ stop_one() {
 case "${1:-}" in
   up)
     for entry in "${SERVICES[@]}"; do
-      IFS='|' read -r name module url <<<"$entry"
-      start_one "$name" "$module" "$url"
+      IFS='|' read -r name url command <<<"$entry"
+      start_one "$name" "$url" "$command"
     done
     log "gateway: http://127.0.0.1:$GATEWAY_PORT/docs"
+    log "prometheus: http://$PROMETHEUS_ADDRESS/alerts (rules from deploy/prometheus/rules)"
     ;;
   down)
     # Gateway first: it stops taking requests before the workers go.

@@ -1,4 +1,9 @@
-"""End-to-end: a real crypto worker process, an in-process gateway, the real broker."""
+"""End-to-end: real worker processes, an in-process gateway, the real broker.
+
+The workers are package-scoped (this folder has an ``__init__.py`` for that): they
+stop when the e2e tests end, because each consumes the shared topics in groups of
+its own and would also answer the requests of later folders' workers (tests/system).
+"""
 
 from __future__ import annotations
 
@@ -29,7 +34,7 @@ from x0_gateway.app import create_app
 from x0_gateway.settings import GatewaySettings
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def crypto_worker(stack: StackEndpoints) -> Iterator[int]:
     """A crypto worker process in its own consumer group; yields its HTTP port."""
     group = {"X0_CRYPTO_GROUP_ID": f"x0-crypto-e2e-{uuid.uuid4().hex[:8]}"}
@@ -43,7 +48,7 @@ def crypto_worker(stack: StackEndpoints) -> Iterator[int]:
 TELEMETRY_MAX_NODE_SERIES = 20
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def telemetry_worker(stack: StackEndpoints) -> Iterator[int]:
     """A telemetry worker process (ingest and query groups of its own, starting at the end
     of their topics, so it never replays earlier runs' events); yields its HTTP port.
@@ -72,7 +77,7 @@ def telemetry_worker(stack: StackEndpoints) -> Iterator[int]:
         yield port
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def rag_worker(
     stack: StackEndpoints,
     tmp_path_factory: pytest.TempPathFactory,
@@ -91,7 +96,7 @@ def rag_worker(
         yield port
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 async def gateway(
     stack: StackEndpoints, crypto_worker: int, rag_worker: int, telemetry_worker: int
 ) -> AsyncIterator[httpx.AsyncClient]:

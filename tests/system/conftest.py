@@ -8,10 +8,15 @@
   file of its own.
 - The real Prometheus (``/usr/bin/prometheus``, Debian's ``prometheus`` package)
   scrapes all of them with the scrape configuration of ``deploy/prometheus/``.
+- They use a PostgreSQL database of this run's own: in a whole ``make test`` the e2e
+  workers are still running (session fixtures) in groups of their own on the same
+  topics, and would otherwise apply the same messages to the same tables first (a
+  RAG writer skips a message another writer recorded as applied).
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
@@ -23,11 +28,13 @@ import urllib.parse
 import urllib.request
 import uuid
 from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 import yaml
@@ -90,6 +97,32 @@ def run_id() -> str:
 
 
 @pytest.fixture(scope="session")
+def system_environment(stack: StackEndpoints, run_id: str) -> Iterator[dict[str, str]]:
+    """The stack's ``X0_*`` variables, with a PostgreSQL database created for this run
+    (and dropped after it)."""
+    database = f"x0_system_{run_id}"
+    dsn = urllib.parse.urlsplit(stack.postgres_dsn)._replace(path=f"/{database}").geturl()
+    _run_sql(stack.postgres_dsn, f'CREATE DATABASE "{database}"')
+    try:
+        yield {**stack.environment(), "X0_POSTGRES__DSN": dsn}
+    finally:
+        _run_sql(stack.postgres_dsn, f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+
+
+def _run_sql(dsn: str, statement: str) -> None:
+    async def run() -> None:
+        connection = await asyncpg.connect(dsn)
+        try:
+            await connection.execute(statement)
+        finally:
+            await connection.close()
+
+    # A thread of its own: the session's event loop may be running already.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pool.submit(asyncio.run, run()).result(timeout=60)
+
+
+@pytest.fixture(scope="session")
 def otlp() -> Iterator[OtlpReceiver]:
     """The OTLP/HTTP receiver every service of the session exports its spans to."""
     with OtlpReceiver() as receiver:
@@ -104,7 +137,7 @@ def service_logs(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def start_service(
-    stack: StackEndpoints, otlp: OtlpReceiver, service_logs: Path
+    system_environment: dict[str, str], otlp: OtlpReceiver, service_logs: Path
 ) -> Callable[..., Iterator[RunningService]]:
     """Runs ``python -m module`` with the stack's variables and OTLP export to ``otlp``."""
 
@@ -113,7 +146,7 @@ def start_service(
     ) -> Iterator[RunningService]:
         log = service_logs / f"{name}.log"
         full = {
-            **stack.environment(),
+            **system_environment,
             "OTEL_EXPORTER_OTLP_ENDPOINT": otlp.endpoint,
             # Export every 200 ms rather than every 5 s: the tests wait for spans.
             "OTEL_BSP_SCHEDULE_DELAY": "200",

@@ -15,7 +15,6 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.structs import ConsumerRecord
 
 from x0_common.events import telemetry as t
-from x0_common.kafka.clients import ensure_topics
 from x0_common.settings import CommonSettings, KafkaSettings
 from x0_gateway.app import create_app
 from x0_gateway.settings import GatewaySettings
@@ -23,16 +22,9 @@ from x0_gateway.settings import GatewaySettings
 pytestmark = pytest.mark.integration
 
 
-# The telemetry worker's default (X0_TELEMETRY_PARTITIONS); see the fixture below.
-EVENTS_PARTITIONS = 6
-
-
 @pytest.fixture
 async def gateway(kafka_settings: KafkaSettings) -> AsyncIterator[httpx.AsyncClient]:
     """The gateway in process, its requester on the real broker (no worker needed)."""
-    # The worker creates its topic; without one yet, the gateway's first publish would
-    # have the broker auto-create it with a single partition, for good.
-    await ensure_topics(kafka_settings, [t.EVENTS_TOPIC], partitions=EVENTS_PARTITIONS)
     settings = GatewaySettings(
         common=CommonSettings(kafka=kafka_settings),
         replica_id=f"telemetry-publish-{uuid.uuid4().hex[:6]}",

@@ -229,7 +229,7 @@ async def test_an_event_beyond_the_clock_skew_is_refused_by_index_and_none_is_pu
     assert requester.published == []
 
 
-async def test_an_old_event_is_accepted(
+async def test_a_late_event_within_retention_is_accepted(
     client: httpx.AsyncClient, requester: RecordingRequester
 ) -> None:
     # Late or replayed events are the worker's business (stored, never regressing state).
@@ -237,6 +237,18 @@ async def test_an_old_event_is_accepted(
     response = await client.post("/v1/telemetry/events", json={"events": [old]})
     assert response.status_code == 202, response.text
     assert len(requester.published) == 1
+
+
+async def test_an_event_older_than_retention_is_refused_by_index_and_none_is_published(
+    client: httpx.AsyncClient, requester: RecordingRequester
+) -> None:
+    # The worker would dead-letter it: a 202 would promise history that is never kept.
+    events = [heartbeat("n1"), heartbeat("n2", timestamp=stamp(-timedelta(days=8)))]
+    response = await client.post("/v1/telemetry/events", json={"events": events})
+    body = assert_problem(response, 400, "invalid_input")
+    assert body["details"] == {"index": 1, "field": "timestamp"}
+    assert "retention" in body["title"]
+    assert requester.published == []
 
 
 async def test_a_kafka_failure_is_503_after_every_send_ended(

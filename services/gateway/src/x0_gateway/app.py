@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -9,7 +10,9 @@ from fastapi import FastAPI
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from opentelemetry.sdk.trace import TracerProvider
 
+from x0_common.events import telemetry as telemetry_events
 from x0_common.kafka import Requester
+from x0_common.kafka.clients import ensure_topics
 from x0_common.metrics import RequesterMetrics, new_registry
 from x0_gateway.body_limit import BodyLimitMiddleware
 from x0_gateway.http_metrics import HttpMetrics, HttpMetricsMiddleware
@@ -18,6 +21,7 @@ from x0_gateway.routes import crypto, health, rag, telemetry
 from x0_gateway.settings import GatewaySettings
 
 SERVICE = "gateway"
+logger = logging.getLogger(__name__)
 
 
 def create_app(settings: GatewaySettings, tracer_provider: TracerProvider | None = None) -> FastAPI:
@@ -33,6 +37,7 @@ def create_app(settings: GatewaySettings, tracer_provider: TracerProvider | None
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         await requester.start()
+        await _ensure_published_topics(settings)
         try:
             yield
         finally:
@@ -64,3 +69,16 @@ def create_app(settings: GatewaySettings, tracer_provider: TracerProvider | None
         exclude_spans=["receive", "send"],
     )
     return app
+
+
+async def _ensure_published_topics(settings: GatewaySettings) -> None:
+    # The broker may auto-create a topic on first publish, with one partition for good;
+    # the events topic's partitions bound how many telemetry workers share it.
+    try:
+        await ensure_topics(
+            settings.common.kafka,
+            [telemetry_events.EVENTS_TOPIC],
+            partitions=telemetry_events.EVENTS_PARTITIONS,
+        )
+    except Exception:  # noqa: BLE001 - the worker creates it too; readiness tracks Kafka
+        logger.warning("could not create %s at start-up", telemetry_events.EVENTS_TOPIC)

@@ -7,6 +7,7 @@ import socket
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from x0_common.events.telemetry import DEFAULT_MAX_CLOCK_SKEW_SECONDS, DEFAULT_RETENTION_DAYS
 from x0_common.settings import CommonSettings
 
 
@@ -29,7 +30,12 @@ class GatewaySettings(BaseSettings):
     max_body_bytes: int = Field(default=4 * 1024 * 1024, gt=0)
     # POST /v1/telemetry/events refuses events stamped further ahead than this: a node
     # with a runaway clock would otherwise pin its "latest" state in the future.
-    telemetry_max_clock_skew_seconds: float = Field(default=300.0, ge=0, le=86_400)
+    telemetry_max_clock_skew_seconds: float = Field(
+        default=DEFAULT_MAX_CLOCK_SKEW_SECONDS, ge=0, le=86_400
+    )
+    # ... and events older than the telemetry worker's history retention (it would
+    # dead-letter them): keep equal to X0_TELEMETRY_RETENTION_DAYS.
+    telemetry_retention_days: int = Field(default=DEFAULT_RETENTION_DAYS, ge=1, le=3650)
 
     @property
     def reply_topic(self) -> str:

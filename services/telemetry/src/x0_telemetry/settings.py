@@ -5,6 +5,11 @@ from __future__ import annotations
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from x0_common.events.telemetry import (
+    DEFAULT_MAX_CLOCK_SKEW_SECONDS,
+    DEFAULT_RETENTION_DAYS,
+    EVENTS_PARTITIONS,
+)
 from x0_common.settings import CommonSettings
 
 
@@ -26,7 +31,7 @@ class TelemetrySettings(BaseSettings):
     # Queries (x0.telemetry.requests): one shared group, any replica answers.
     query_group_id: str = "x0-telemetry-queries"
     # Partitions the topics are created with: they bound how many replicas share them.
-    partitions: int = Field(default=6, ge=1)
+    partitions: int = Field(default=EVENTS_PARTITIONS, ge=1)
     # Events per ingest batch (one PostgreSQL transaction and one Redis script call).
     ingest_max_batch: int = Field(default=1000, ge=1, le=10_000)
     # How long an idle ingest poll waits for the first event of a batch.
@@ -36,9 +41,9 @@ class TelemetrySettings(BaseSettings):
     # Latest state of a node in Redis lives this long after its last update.
     latest_ttl_seconds: int = Field(default=86_400, ge=1)
     # Events stamped further ahead of this worker's clock go to the DLQ.
-    max_clock_skew_seconds: float = Field(default=300.0, ge=0)
+    max_clock_skew_seconds: float = Field(default=DEFAULT_MAX_CLOCK_SKEW_SECONDS, ge=0)
     # History is kept this many days, in daily partitions dropped as a whole.
-    retention_days: int = Field(default=7, ge=1, le=3650)
+    retention_days: int = Field(default=DEFAULT_RETENTION_DAYS, ge=1, le=3650)
     # Daily partitions created ahead of today, so midnight never waits for maintenance.
     partitions_ahead_days: int = Field(default=2, ge=1, le=31)
     maintenance_interval_seconds: float = Field(default=3600.0, gt=0)

@@ -14,6 +14,7 @@ event is stored once. Timestamps are timezone-aware UTC instants.
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Final, Literal
 
@@ -23,6 +24,12 @@ from x0_common.errors import InvalidInput
 
 EVENTS_TOPIC: Final = "x0.telemetry.events"
 REQUESTS_TOPIC: Final = "x0.telemetry.requests"
+# Partitions of the events topic: whoever creates it first (the worker, or the gateway
+# before its first publish) creates it with these, never the broker's default of one.
+EVENTS_PARTITIONS: Final = 6
+# History is kept this long; the gateway refuses, and the worker dead-letters, older events.
+DEFAULT_RETENTION_DAYS: Final = 7
+DEFAULT_MAX_CLOCK_SKEW_SECONDS: Final = 300
 
 MAX_NEIGHBOURS = 64
 MAX_EVENTS_PER_POST = 500
@@ -110,14 +117,34 @@ class FutureTimestamp(InvalidInput):
     """The event claims a time further ahead than the allowed clock skew."""
 
 
-def check_clock_skew(
-    event: NodeHeartbeat | NodeMetrics, *, max_skew: timedelta, now: datetime | None = None
+class BeyondRetention(InvalidInput):
+    """The event is older than the history kept: it could never be stored."""
+
+
+def check_timestamp(
+    event: NodeHeartbeat | NodeMetrics,
+    *,
+    max_skew: timedelta,
+    retention: timedelta,
+    now: datetime | None = None,
 ) -> None:
-    """Refuse an event stamped more than ``max_skew`` after ``now`` (UTC)."""
-    limit = (now or datetime.now(UTC)) + max_skew
-    if event.timestamp > limit:
+    """Refuse an event stamped more than ``max_skew`` after ``now`` (UTC), or more than
+    ``retention`` before it. The gateway and the worker apply the same rule."""
+    now = now or datetime.now(UTC)
+    if event.timestamp > now + max_skew:
         msg = f"timestamp is more than {max_skew.total_seconds():.0f} s in the future"
         raise FutureTimestamp(msg, details={"field": "timestamp"})
+    if event.timestamp < now - retention:
+        msg = f"timestamp is older than the {retention.days}-day retention"
+        raise BeyondRetention(msg, details={"field": "timestamp"})
+
+
+def history_steps(start: datetime, end: datetime, step_seconds: int) -> int:
+    """How many epoch-aligned steps of ``step_seconds`` the window ``[start, end)`` touches
+    (the most points a history answer can have)."""
+    first = math.floor(start.timestamp() / step_seconds)
+    last = math.ceil(end.timestamp() / step_seconds)
+    return last - first
 
 
 class PublishEvents(_Message):

@@ -4,7 +4,6 @@ that cannot speak Kafka."""
 from __future__ import annotations
 
 import asyncio
-import math
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
@@ -49,7 +48,7 @@ StepQuery = Annotated[
     Query(
         ge=t.MIN_STEP_SECONDS,
         le=86_400,
-        description=f"seconds per point; from {t.ROLLUP_STEP_SECONDS} up the rollups answer",
+        description="seconds per point; whole minutes are answered from the per-minute rollups",
     ),
 ]
 
@@ -118,10 +117,9 @@ def history_request(
     if end <= start:
         raise _query_error("to", "must be later than `from`", "time_order")
     # Counted as the worker counts them: every epoch-aligned step the window touches.
-    first = math.floor(start.timestamp() / step)
-    last = math.ceil(end.timestamp() / step)
-    if last - first > t.MAX_HISTORY_POINTS:
-        msg = f"the window spans {last - first} steps, more than {t.MAX_HISTORY_POINTS}"
+    steps = t.history_steps(start, end, step)
+    if steps > t.MAX_HISTORY_POINTS:
+        msg = f"the window spans {steps} steps, more than {t.MAX_HISTORY_POINTS}"
         raise _query_error("step", msg, "too_many_points")
     return t.HistoryRequest(node_id=node_id, start=start, end=end, step_seconds=step)
 
@@ -169,25 +167,27 @@ async def publish_events(
     A 503 means some events may be in Kafka and others not. Re-sending the whole batch is
     safe: the telemetry worker stores an event once per (node_id, timestamp, type), and
     out-of-order events never move a node's latest state backwards."""
-    refuse_future_events(
-        body.events, max_skew=timedelta(seconds=settings.telemetry_max_clock_skew_seconds)
+    refuse_mistimed_events(
+        body.events,
+        max_skew=timedelta(seconds=settings.telemetry_max_clock_skew_seconds),
+        retention=timedelta(days=settings.telemetry_retention_days),
     )
     await publish_all(requester, body.events, timeout=settings.request_timeout_seconds)
     accepted = t.EventsAccepted(accepted=len(body.events))
     return Response(accepted.model_dump_json(), status_code=202, media_type="application/json")
 
 
-def refuse_future_events(
-    events: Sequence[t.NodeHeartbeat | t.NodeMetrics], *, max_skew: timedelta
+def refuse_mistimed_events(
+    events: Sequence[t.NodeHeartbeat | t.NodeMetrics], *, max_skew: timedelta, retention: timedelta
 ) -> None:
-    """Raise :class:`~x0_common.events.telemetry.FutureTimestamp` (400) naming the first
-    event stamped more than ``max_skew`` ahead of now."""
+    """Raise 400 ``invalid_input`` naming the first event stamped more than ``max_skew``
+    ahead of now or older than ``retention`` (the worker would dead-letter it)."""
     now = datetime.now(UTC)
     for index, event in enumerate(events):
         try:
-            t.check_clock_skew(event, max_skew=max_skew, now=now)
-        except t.FutureTimestamp as error:
-            raise t.FutureTimestamp(
+            t.check_timestamp(event, max_skew=max_skew, retention=retention, now=now)
+        except (t.FutureTimestamp, t.BeyondRetention) as error:
+            raise type(error)(
                 f"event {index}: {error.message}", details={**error.details, "index": index}
             ) from None
 

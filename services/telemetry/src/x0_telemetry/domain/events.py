@@ -29,10 +29,11 @@ from pydantic import ValidationError
 from x0_common.events.envelope import Headers
 from x0_common.events.telemetry import (
     EVENT_TYPES,
+    BeyondRetention,
     FutureTimestamp,
     NodeHeartbeat,
     NodeMetrics,
-    check_clock_skew,
+    check_timestamp,
 )
 
 # The ``type`` label of x0_telemetry_events_total for each accepted model.
@@ -103,12 +104,11 @@ def check_record(
         )
         return Refused(reason, summarise(errors), type_label, headers)
     try:
-        check_clock_skew(event, max_skew=limits.max_clock_skew, now=now)
+        check_timestamp(event, max_skew=limits.max_clock_skew, retention=limits.retention, now=now)
     except FutureTimestamp as error:
         return Refused("future_timestamp", error.message, type_label, headers)
-    if event.timestamp < now - limits.retention:
-        detail = f"timestamp is older than the {limits.retention.days}-day retention"
-        return Refused("beyond_retention", detail, type_label, headers)
+    except BeyondRetention as error:
+        return Refused("beyond_retention", error.message, type_label, headers)
     return event
 
 

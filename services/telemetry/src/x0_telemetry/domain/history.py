@@ -10,13 +10,17 @@ events would; any other step (10 s, 90 s...) reads the raw events.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal
 
 from x0_common.errors import InvalidInput
-from x0_common.events.telemetry import MAX_HISTORY_POINTS, ROLLUP_STEP_SECONDS, HistoryRequest
+from x0_common.events.telemetry import (
+    MAX_HISTORY_POINTS,
+    ROLLUP_STEP_SECONDS,
+    HistoryRequest,
+    history_steps,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,9 +44,9 @@ def plan_history(request: HistoryRequest) -> HistoryPlan:
     if request.end <= request.start:
         raise InvalidInput("end must be after start", details={"field": "end"})
     step = request.step_seconds
-    first = math.floor(request.start.timestamp() / step) * step
-    last = math.ceil(request.end.timestamp() / step) * step
-    points = (last - first) // step
+    points = history_steps(request.start, request.end, step)
+    first = int(request.start.timestamp() // step) * step
+    last = first + points * step
     if points > MAX_HISTORY_POINTS:
         raise InvalidInput(
             f"the range holds {points} steps; at most {MAX_HISTORY_POINTS} are allowed",
