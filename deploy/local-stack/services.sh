@@ -6,9 +6,10 @@
 #   services.sh down     stop them (SIGTERM, then SIGKILL after 20 s)
 #   services.sh status   one line per service; exit 0 only if all run
 #
-# Beside the four x0 services it runs Prometheus (127.0.0.1:9090, deploy/prometheus)
-# and Alertmanager (127.0.0.1:9095, deploy/alertmanager), from the Debian packages
-# stack.sh installs, so the alert rules are live wherever the system runs.
+# Beside the four x0 services it runs Prometheus (127.0.0.1:9090, deploy/prometheus),
+# Alertmanager (127.0.0.1:9095, deploy/alertmanager) and the PostgreSQL and Redis
+# exporters, from the Debian packages stack.sh installs, so the alert rules are live
+# wherever the system runs.
 # Logs (JSON lines) go to .stack/services/<name>.log, pids to <name>.pid.
 set -euo pipefail
 
@@ -33,6 +34,9 @@ SERVICES=(
   "gateway|http://127.0.0.1:$GATEWAY_PORT/health/ready|$PYTHON -m x0_gateway"
   # --cluster.listen-address= turns off clustering (and its port 9094).
   "alertmanager|http://$ALERTMANAGER_ADDRESS/-/ready|prometheus-alertmanager --config.file=$REPO_ROOT/deploy/alertmanager/alertmanager.yml --storage.path=$STATE_DIR/alertmanager --web.listen-address=$ALERTMANAGER_ADDRESS --cluster.listen-address="
+  # The stack's exporters, on the ports deploy/prometheus/prometheus.yml scrapes.
+  "postgres-exporter|http://127.0.0.1:9187/metrics|env DATA_SOURCE_NAME=${X0_POSTGRES__DSN:-postgresql://x0:x0@127.0.0.1:5432/x0}?sslmode=disable prometheus-postgres-exporter --web.listen-address=127.0.0.1:9187"
+  "redis-exporter|http://127.0.0.1:9121/metrics|prometheus-redis-exporter --redis.addr=${X0_REDIS__URL:-redis://127.0.0.1:6379/0} --web.listen-address=127.0.0.1:9121"
   "prometheus|http://$PROMETHEUS_ADDRESS/-/ready|prometheus --config.file=$REPO_ROOT/deploy/prometheus/prometheus.yml --storage.tsdb.path=$STATE_DIR/prometheus --web.listen-address=$PROMETHEUS_ADDRESS"
 )
 
@@ -118,11 +122,11 @@ case "${1:-}" in
   status)
     all=0
     for entry in "${SERVICES[@]}"; do
-      IFS='|' read -r name _ url <<<"$entry"
+      IFS='|' read -r name url _ <<<"$entry"
       if pid="$(live_pid "$name")"; then
-        printf '%-10s running  pid %-8s %s\n' "$name" "$pid" "$url"
+        printf '%-18s running  pid %-8s %s\n' "$name" "$pid" "$url"
       else
-        printf '%-10s stopped\n' "$name"
+        printf '%-18s stopped\n' "$name"
         all=1
       fi
     done

@@ -706,11 +706,13 @@ redis_status() {
 
 # ------------------------------------------------------------- monitoring ----
 
-# Prometheus and Alertmanager are not part of the running stack: their tools
-# validate deploy/prometheus and deploy/alertmanager (tests/deploy), and the
-# live-metrics tests start `prometheus` themselves on a free port. `up` only makes
-# sure Debian's packages are installed.
-MONITORING_PORTS=(9090 9093 9094)  # Prometheus; Alertmanager web and cluster (gossip)
+# Prometheus, Alertmanager and the PostgreSQL and Redis exporters are not part of
+# the stack this script runs: their tools validate deploy/prometheus and
+# deploy/alertmanager (tests/deploy), the live-metrics tests start `prometheus`
+# themselves on a free port, and services.sh runs them all beside the x0 services.
+# `up` only makes sure Debian's packages are installed.
+# Prometheus; Alertmanager web and cluster (gossip); postgres and redis exporters.
+MONITORING_PORTS=(9090 9093 9094 9187 9121)
 
 # The packages whose programs are missing, one per line.
 monitoring_missing() {
@@ -720,6 +722,8 @@ monitoring_missing() {
   if ! command -v amtool >/dev/null || ! command -v prometheus-alertmanager >/dev/null; then
     echo prometheus-alertmanager
   fi
+  command -v prometheus-postgres-exporter >/dev/null || echo prometheus-postgres-exporter
+  command -v prometheus-redis-exporter >/dev/null || echo prometheus-redis-exporter
 }
 
 # Where services may start, installing these packages starts their daemons at once:
@@ -741,7 +745,7 @@ monitoring_stop_package_daemons() {
   for port in "${MONITORING_PORTS[@]}"; do
     for p in $(listener_pids "$port"); do
       exe="$(readlink "/proc/$p/exe" 2>/dev/null || true)"
-      if [[ "$exe" == /usr/bin/prometheus || "$exe" == /usr/bin/prometheus-alertmanager ]]; then
+      if [[ "$exe" == /usr/bin/prometheus* ]]; then
         log "monitoring: $exe (pid $p) still holds port $port, stopping it"
         kill -TERM "$p" 2>/dev/null || true
         wait_exit_or_kill "$p" 10 "${exe##*/}"

@@ -68,6 +68,9 @@ def telemetry_worker(stack: StackEndpoints) -> Iterator[int]:
         "X0_TELEMETRY_QUERY_GROUP_ID": queries,
         "X0_TELEMETRY_GAUGES_REFRESH_SECONDS": "0.5",
         "X0_TELEMETRY_MAX_NODE_SERIES": str(TELEMETRY_MAX_NODE_SERIES),
+        # The shared Redis holds earlier runs' meshes (for a day): room for all of them,
+        # so this run's meshes get series of their own (the "_other" fold is unit-tested).
+        "X0_TELEMETRY_MAX_MESH_SERIES": "100000",
         "X0_TELEMETRY_DOWN_TIMEOUT_SECONDS": "30",
         "X0_TELEMETRY_LAG_INTERVAL_SECONDS": "2",
     }

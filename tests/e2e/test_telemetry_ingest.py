@@ -110,7 +110,7 @@ class Events:
             await self.send(event)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 async def events(stack: StackEndpoints) -> AsyncIterator[Events]:
     producer = AIOKafkaProducer(
         bootstrap_servers=stack.kafka_bootstrap, acks="all", enable_idempotence=True
@@ -122,7 +122,7 @@ async def events(stack: StackEndpoints) -> AsyncIterator[Events]:
         await producer.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 async def telemetry(stack: StackEndpoints, telemetry_worker: int) -> AsyncIterator[Requester]:
     requester = Requester(
         stack.kafka_settings(),

@@ -188,6 +188,9 @@ def rag_service(
         "X0_RAG_WRITER_GROUP_ID": writer,
         "X0_RAG_REPLICA_ID": f"system-{run_id}",
         "X0_RAG_SNAPSHOT_DIR": str(service_logs / "rag-snapshots"),
+        # The run's database starts empty: snapshots every second, so the snapshot
+        # panels have a collection's age to show within the run.
+        "X0_RAG_SNAPSHOT_INTERVAL_SECONDS": "1",
     }
     yield from start_service("rag", "x0_rag", "X0_RAG_PORT", environment)
 
@@ -213,6 +216,9 @@ def telemetry_service(
         "X0_TELEMETRY_GAUGES_REFRESH_SECONDS": "1",
         # Small enough for the dashboards test to reach with nodes of its own.
         "X0_TELEMETRY_MAX_NODE_SERIES": str(TELEMETRY_MAX_NODE_SERIES),
+        # The shared Redis holds earlier runs' meshes (for a day): room for all of them,
+        # so this run's meshes get series of their own (the "_other" fold is unit-tested).
+        "X0_TELEMETRY_MAX_MESH_SERIES": "100000",
     }
     yield from start_service("telemetry", "x0_telemetry", "X0_TELEMETRY_PORT", environment)
 

@@ -20,7 +20,7 @@ from x0_common.events.telemetry import (
 )
 from x0_telemetry.domain.events import Limits, Refused, check_record
 from x0_telemetry.domain.history import plan_history
-from x0_telemetry.domain.series import SeriesCap
+from x0_telemetry.domain.series import OTHER_MESHES, SeriesCap, counts_by_mesh
 from x0_telemetry.domain.state import (
     derive_status,
     epoch_ms,
@@ -207,6 +207,18 @@ def test_the_series_cap_keeps_its_nodes_and_counts_refusals_once() -> None:
     assert after.removed == ["b"]
     assert after.tracked == ["a", "c", "d"]
     assert SeriesCap(0).refresh(["x"]).tracked == []
+
+
+def test_meshes_past_the_cap_are_counted_together_and_no_node_is_lost() -> None:
+    nodes = [(f"fake-{i:03d}", "down") for i in range(50)] + [("lab", "up"), ("lab", "down")]
+    kept = SeriesCap(2).refresh({mesh for mesh, _ in nodes}).tracked
+    counts = counts_by_mesh(nodes, kept)
+    assert kept == ["fake-000", "fake-001"]
+    # Two meshes of their own plus one "_other" label: 3 per status, not 51.
+    assert {mesh for mesh, _ in counts} == {"fake-000", "fake-001", OTHER_MESHES}
+    assert counts[(OTHER_MESHES, "down")] == 49
+    assert counts[(OTHER_MESHES, "up")] == 1
+    assert sum(counts.values()) == len(nodes)
 
 
 def test_the_domain_imports_no_framework_or_client() -> None:

@@ -1,7 +1,9 @@
 """The node gauges, recomputed from the latest state every ``gauges_refresh_seconds``.
 
 ``x0_telemetry_nodes{mesh_id,status}`` counts every live node of every mesh (all
-four statuses, zeros included, so an alert on ``down > 0`` sees a series). The
+four statuses, zeros included, so an alert on ``down > 0`` sees a series); at most
+``max_mesh_series`` meshes get a label of their own, the rest are counted together
+under ``mesh_id="_other"``. The
 node-labelled gauges (heartbeat age, mean link quality) exist only for the nodes
 :class:`~x0_telemetry.domain.series.SeriesCap` admits; a node that expires or is
 refused has its series removed. Every replica reads the whole latest state, so all
@@ -14,11 +16,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections import Counter
 from datetime import UTC, datetime
 
 from x0_telemetry.deps import TelemetryDeps
-from x0_telemetry.domain.series import SeriesCap
+from x0_telemetry.domain.series import OTHER_MESHES, SeriesCap, counts_by_mesh
 from x0_telemetry.domain.state import epoch_ms, mean_link_quality
 from x0_telemetry.handlers import read_nodes
 from x0_telemetry.metrics import SERVICE
@@ -34,6 +35,7 @@ class NodeGauges:
     def __init__(self, deps: TelemetryDeps) -> None:
         self._deps = deps
         self._cap = SeriesCap(deps.settings.max_node_series)
+        self._mesh_cap = SeriesCap(deps.settings.max_mesh_series)
         self._meshes: set[str] = set()
         self._labels: dict[str, str] = {}  # node id -> mesh id of its series
         self._task: asyncio.Task[None] | None = None
@@ -44,8 +46,10 @@ class NodeGauges:
         now = datetime.now(UTC)
         await self._deps.latest.forget_stale(epoch_ms(now))
         nodes = await read_nodes(self._deps, None)
-        counts: Counter[tuple[str, str]] = Counter((node.mesh_id, node.status) for node in nodes)
-        meshes = {node.mesh_id for node in nodes}
+        present = {node.mesh_id for node in nodes}
+        kept = self._mesh_cap.refresh(present).tracked
+        counts = counts_by_mesh(((node.mesh_id, node.status) for node in nodes), kept)
+        meshes = set(kept) | ({OTHER_MESHES} if present - set(kept) else set())
         for mesh_id in self._meshes - meshes:
             for status in STATUSES:
                 with contextlib.suppress(KeyError):

@@ -49,6 +49,8 @@ class TelemetrySettings(BaseSettings):
     maintenance_interval_seconds: float = Field(default=3600.0, gt=0)
     # Node-labelled Prometheus series are capped so fake node ids cannot explode them.
     max_node_series: int = Field(default=500, ge=0)
+    # Meshes with an x0_telemetry_nodes series of their own; the rest count as "_other".
+    max_mesh_series: int = Field(default=100, ge=0)
     # How often the node gauges are recomputed from the latest state in Redis.
     gauges_refresh_seconds: float = Field(default=10.0, gt=0)
     # How often consumer lag, topic end offsets and DLQ depth are read from Kafka.

@@ -9,9 +9,14 @@ be counted again).
 
 from __future__ import annotations
 
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Final
+
+# The mesh label of nodes whose mesh was refused a series of its own; a real mesh id
+# starts with a letter or digit, so it cannot be this.
+OTHER_MESHES: Final = "_other"
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,3 +57,15 @@ class SeriesCap:
                 if len(self._refused) > 10 * max(self.limit, 1):
                     self._refused.popitem(last=False)
         return SeriesChange(sorted(self._tracked), removed, newly_refused)
+
+
+def counts_by_mesh(
+    nodes: Iterable[tuple[str, str]], kept: Iterable[str]
+) -> Counter[tuple[str, str]]:
+    """Nodes per ``(mesh_id, status)`` from ``(mesh_id, status)`` pairs, with every mesh
+    not in ``kept`` counted under :data:`OTHER_MESHES`: a flood of fake mesh ids adds
+    nothing but counts, and no node goes uncounted."""
+    kept_set = set(kept)
+    return Counter(
+        (mesh_id if mesh_id in kept_set else OTHER_MESHES, status) for mesh_id, status in nodes
+    )
