@@ -21,8 +21,8 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from prometheus_client.parser import text_string_to_metric_families
-from tests.e2e.conftest import TELEMETRY_MAX_NODE_SERIES
 
+from tests.e2e.conftest import TELEMETRY_MAX_NODE_SERIES
 from x0_common.errors import InvalidInput, NotFound
 from x0_common.events.envelope import Headers
 from x0_common.events.telemetry import (
