@@ -18,7 +18,9 @@ from types import ModuleType
 import pytest
 import yaml
 
-pytestmark = pytest.mark.unit
+# Unit tests need nothing installed; the two that run promtool (Debian's prometheus
+# package, installed by `stack.sh up`) are integration tests, so `make test-unit`
+# runs on a bare machine.
 
 ROOT = Path(__file__).resolve().parents[2]
 GRAFANA = ROOT / "deploy" / "grafana"
@@ -66,6 +68,7 @@ def _query_id(query: tuple[str, str, str]) -> str:
     return f"{query[0]}:{query[1]}"
 
 
+@pytest.mark.unit
 def test_committed_json_is_what_the_generator_writes() -> None:
     rendered = generate.render()
     committed = {
@@ -77,6 +80,7 @@ def test_committed_json_is_what_the_generator_writes() -> None:
         assert committed[name] == text, f"{name} is stale: run deploy/grafana/generate.py"
 
 
+@pytest.mark.unit
 def test_the_live_test_gets_exactly_the_committed_panel_queries() -> None:
     committed = sorted(
         (board["uid"], panel["title"], target["expr"])
@@ -87,6 +91,7 @@ def test_the_live_test_gets_exactly_the_committed_panel_queries() -> None:
     assert sorted(QUERIES) == committed
 
 
+@pytest.mark.unit
 def test_one_dashboard_per_service_with_unique_stable_uids() -> None:
     uids = [board["uid"] for board in _committed().values()]
     assert sorted(uids) == sorted(EXPECTED_UIDS)
@@ -95,6 +100,7 @@ def test_one_dashboard_per_service_with_unique_stable_uids() -> None:
         assert board["templating"]["list"] == [], "panels may use no dashboard variable"
 
 
+@pytest.mark.unit
 def test_every_panel_says_what_it_answers_and_queries_prometheus() -> None:
     for board in _committed().values():
         titles = [panel["title"] for panel in board["panels"]]
@@ -113,6 +119,7 @@ def test_every_panel_says_what_it_answers_and_queries_prometheus() -> None:
                 assert target["datasource"]["uid"] == "prometheus", where
 
 
+@pytest.mark.unit
 def test_panels_fit_the_grid_without_overlapping() -> None:
     for board in _committed().values():
         cells: dict[tuple[int, int], str] = {}
@@ -126,6 +133,7 @@ def test_panels_fit_the_grid_without_overlapping() -> None:
 
 
 @pytest.mark.parametrize("query", QUERIES, ids=_query_id)
+@pytest.mark.unit
 def test_every_metric_is_declared_by_a_service(query: tuple[str, str, str]) -> None:
     declared = _declared_metrics()
     names = generate.metric_names(query[2])
@@ -136,6 +144,7 @@ def test_every_metric_is_declared_by_a_service(query: tuple[str, str, str]) -> N
 
 
 @pytest.mark.parametrize("query", QUERIES, ids=_query_id)
+@pytest.mark.unit
 def test_every_selector_is_filtered_by_service(query: tuple[str, str, str]) -> None:
     expr = _without_strings(query[2])
     selectors = re.findall(r"\b(x0_[a-z0-9_]+)(\{[^}]*\})?", expr)
@@ -145,6 +154,7 @@ def test_every_selector_is_filtered_by_service(query: tuple[str, str, str]) -> N
 
 
 @pytest.mark.parametrize("query", QUERIES, ids=_query_id)
+@pytest.mark.unit
 def test_only_rate_interval_is_used_as_a_variable_and_a_range(query: tuple[str, str, str]) -> None:
     expr = query[2]
     assert set(re.findall(r"\$\{?(\w+)", expr)) <= {"__rate_interval"}
@@ -152,6 +162,7 @@ def test_only_rate_interval_is_used_as_a_variable_and_a_range(query: tuple[str, 
 
 
 @pytest.mark.parametrize("query", QUERIES, ids=_query_id)
+@pytest.mark.unit
 def test_brackets_and_quotes_balance(query: tuple[str, str, str]) -> None:
     expr = query[2]
     assert expr.count('"') % 2 == 0
@@ -166,6 +177,7 @@ def test_brackets_and_quotes_balance(query: tuple[str, str, str]) -> None:
     assert not stack, f"unclosed {stack}"
 
 
+@pytest.mark.integration
 def test_every_query_parses_with_promtool(tmp_path: Path) -> None:
     # The real PromQL parser, from Debian's prometheus package (CI installs it for the
     # rule checks too). Grafana substitutes $__rate_interval; any valid window will do.
@@ -188,6 +200,7 @@ def test_every_query_parses_with_promtool(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+@pytest.mark.unit
 def test_provisioning_names_the_datasources_the_dashboards_use() -> None:
     provisioning = GRAFANA / "provisioning"
     datasources = yaml.safe_load((provisioning / "datasources" / "datasources.yml").read_text())
@@ -217,6 +230,7 @@ def _query(uid: str, title: str) -> list[str]:
     return found
 
 
+@pytest.mark.integration
 def test_panels_about_bad_events_show_zero_not_nothing(tmp_path: Path) -> None:
     """Prometheus's own engine (promtool test rules) on synthetic series.
 
