@@ -11,6 +11,8 @@ import time
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 
+from x0_common.testing.processes import stop_process
+
 
 @contextmanager
 def worker_process(*module_and_arguments: str) -> Iterator[subprocess.Popen[str]]:
@@ -30,12 +32,7 @@ def worker_process(*module_and_arguments: str) -> Iterator[subprocess.Popen[str]
             raise RuntimeError(msg)
         yield process
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process, timeout=20)
         if process.stdout is not None:
             process.stdout.close()
 

@@ -68,7 +68,7 @@ from x0_common.events.telemetry import (
 )
 from x0_common.kafka.clients import ensure_topics
 from x0_common.settings import CommonSettings, KafkaSettings
-from x0_common.testing.processes import free_port
+from x0_common.testing.processes import answers_ok, free_port, stop_process
 from x0_telemetry.adapters.history import COLUMNS, HistoryStore, event_row
 from x0_telemetry.domain.history import HistoryPlan, plan_history
 from x0_telemetry.retention import Partitions
@@ -215,7 +215,7 @@ def telemetry_worker(environment: dict[str, str]) -> Iterator[tuple[subprocess.P
     )
     try:
         deadline = time.monotonic() + 90
-        while not _ready(f"http://127.0.0.1:{port}/health/ready"):
+        while not answers_ok(f"http://127.0.0.1:{port}/health/ready"):
             if process.poll() is not None or time.monotonic() > deadline:
                 msg = "the telemetry worker did not become ready"
                 raise RuntimeError(msg)
@@ -224,20 +224,7 @@ def telemetry_worker(environment: dict[str, str]) -> Iterator[tuple[subprocess.P
     finally:
         with contextlib.suppress(ProcessLookupError):
             process.send_signal(signal.SIGCONT)
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
-def _ready(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=1) as response:  # noqa: S310 - our own URL
-            return bool(response.status == 200)
-    except (urllib.error.URLError, OSError):
-        return False
+        stop_process(process)
 
 
 def _metric_sum(port: int, name: str) -> float:

@@ -23,7 +23,7 @@ import pytest
 import yaml
 from tests.deploy.monitoring import ALERTMANAGER_DIR, find_tool
 
-from x0_common.testing.processes import free_port
+from x0_common.testing.processes import free_port, stop_process
 
 pytestmark = pytest.mark.integration
 
@@ -129,12 +129,7 @@ def alertmanager(tmp_path: Path, webhooks: _Webhooks) -> Iterator[str]:
             time.sleep(0.1)
         yield base
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process, timeout=10)
 
 
 def _alert(**labels: str) -> dict[str, Any]:

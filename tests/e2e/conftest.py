@@ -12,8 +12,6 @@ import os
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -28,7 +26,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from x0_common.events import telemetry as telemetry_events
 from x0_common.events.rag import INGEST_TOPIC, REQUESTS_TOPIC
 from x0_common.settings import CommonSettings
-from x0_common.testing.processes import free_port, service_process
+from x0_common.testing.processes import answers_ok, free_port, service_process, stop_process
 from x0_common.testing.stack import StackEndpoints
 from x0_gateway.app import create_app
 from x0_gateway.settings import GatewaySettings
@@ -161,7 +159,7 @@ class RagWorker:
                 stderr=subprocess.STDOUT,
             )
         deadline = time.monotonic() + timeout
-        while not _answers_ready(f"{self.url}/health/ready"):
+        while not answers_ok(f"{self.url}/health/ready"):
             if self._process.poll() is not None:
                 msg = f"the RAG worker exited with {self._process.returncode}; see {self.log}"
                 raise RuntimeError(msg)
@@ -181,12 +179,7 @@ class RagWorker:
         if self._process is None:
             return
         if self._process.poll() is None:
-            self._process.terminate()
-            try:
-                self._process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self._process.kill()
-                self._process.wait()
+            stop_process(self._process)
 
     async def metric(self, sample: str, **labels: str) -> float:
         """The sum of the worker's ``sample`` values whose labels include ``labels`` (0 if none).
@@ -202,14 +195,6 @@ class RagWorker:
             for value in family.samples
             if value.name == sample and labels.items() <= value.labels.items()
         )
-
-
-def _answers_ready(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=1) as response:  # noqa: S310 - our own URL
-            return bool(response.status == 200)
-    except (urllib.error.URLError, OSError):
-        return False
 
 
 def start_groups_at_end(bootstrap: str, groups: Mapping[str, str]) -> None:

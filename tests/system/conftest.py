@@ -8,6 +8,9 @@
   file of its own.
 - The real Prometheus (``/usr/bin/prometheus``, Debian's ``prometheus`` package)
   scrapes all of them with the scrape configuration of ``deploy/prometheus/``.
+- The fixtures are package-scoped (this folder has an ``__init__.py``), so these
+  processes stop when the folder's tests end: they consume the shared topics in
+  groups of their own and would also answer other folders' requests.
 - They use a PostgreSQL database of this run's own: in a whole ``make test`` the e2e
   workers are still running (session fixtures) in groups of their own on the same
   topics, and would otherwise apply the same messages to the same tables first (a
@@ -38,11 +41,11 @@ import asyncpg
 import httpx
 import pytest
 import yaml
-from tests.e2e.conftest import start_groups_at_end
 
+from tests.e2e.conftest import start_groups_at_end
 from x0_common.events import crypto, rag, telemetry
 from x0_common.testing.otlp import OtlpReceiver
-from x0_common.testing.processes import free_port, service_process
+from x0_common.testing.processes import free_port, service_process, stop_process
 from x0_common.testing.stack import StackEndpoints
 
 REPO = Path(__file__).resolve().parents[2]
@@ -90,13 +93,13 @@ class RunningService:
         return records
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def run_id() -> str:
     """Names this session's consumer groups, replica ids and reply topic."""
     return uuid.uuid4().hex[:8]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def system_environment(stack: StackEndpoints, run_id: str) -> Iterator[dict[str, str]]:
     """The stack's ``X0_*`` variables, with a PostgreSQL database created for this run
     (and dropped after it)."""
@@ -122,20 +125,20 @@ def _run_sql(dsn: str, statement: str) -> None:
         pool.submit(asyncio.run, run()).result(timeout=60)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def otlp() -> Iterator[OtlpReceiver]:
     """The OTLP/HTTP receiver every service of the session exports its spans to."""
     with OtlpReceiver() as receiver:
         yield receiver
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def service_logs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The folder holding one ``<service>.log`` per process (kept for a post-mortem)."""
     return tmp_path_factory.mktemp("service-logs")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def start_service(
     system_environment: dict[str, str], otlp: OtlpReceiver, service_logs: Path
 ) -> Callable[..., Iterator[RunningService]]:
@@ -161,7 +164,7 @@ def start_service(
     return start
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def crypto_service(
     stack: StackEndpoints, run_id: str, start_service: Callable[..., Iterator[RunningService]]
 ) -> Iterator[RunningService]:
@@ -171,7 +174,7 @@ def crypto_service(
     yield from start_service("crypto", "x0_crypto", "X0_CRYPTO_PORT", {"X0_CRYPTO_GROUP_ID": group})
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def rag_service(
     stack: StackEndpoints,
     run_id: str,
@@ -195,7 +198,7 @@ def rag_service(
     yield from start_service("rag", "x0_rag", "X0_RAG_PORT", environment)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def telemetry_service(
     stack: StackEndpoints, run_id: str, start_service: Callable[..., Iterator[RunningService]]
 ) -> Iterator[RunningService]:
@@ -223,7 +226,7 @@ def telemetry_service(
     yield from start_service("telemetry", "x0_telemetry", "X0_TELEMETRY_PORT", environment)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def workers(
     crypto_service: RunningService, rag_service: RunningService, telemetry_service: RunningService
 ) -> dict[str, RunningService]:
@@ -231,7 +234,7 @@ def workers(
     return {service.name: service for service in (crypto_service, rag_service, telemetry_service)}
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def gateway_service(
     run_id: str,
     workers: dict[str, RunningService],
@@ -245,7 +248,7 @@ def gateway_service(
     yield from start_service("gateway", "x0_gateway", "X0_GATEWAY_PORT", environment)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def services(
     gateway_service: RunningService, workers: dict[str, RunningService]
 ) -> dict[str, RunningService]:
@@ -253,7 +256,7 @@ def services(
     return {"gateway": gateway_service, **workers}
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def client(gateway_service: RunningService) -> Iterator[httpx.Client]:
     """An HTTP client of the gateway process."""
     with httpx.Client(base_url=gateway_service.url, timeout=60) as http:
@@ -381,7 +384,7 @@ def _health(targets: list[dict[str, Any]]) -> str:
     )
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def prometheus(
     services: dict[str, RunningService], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Prometheus]:
@@ -425,12 +428,7 @@ def prometheus(
         _wait_until_up(server, process, expected=len(scraped))
         yield server
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process)
         shutil.rmtree(folder / "data", ignore_errors=True)
 
 

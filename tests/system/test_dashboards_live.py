@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 import pytest
 import yaml
+
 from tests.system.conftest import (
     REPO,
     TELEMETRY_MAX_NODE_SERIES,
@@ -24,7 +25,6 @@ from tests.system.conftest import (
     RunningService,
 )
 from tests.system.traffic import crypto_traffic, rag_traffic, telemetry_traffic
-
 from x0_common.testing.stack import StackEndpoints
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]

@@ -19,10 +19,10 @@ from typing import Any
 import httpx
 import pytest
 from opentelemetry.trace import SpanKind
+
 from tests.system.conftest import RunningService
 from tests.system.traces import traced_request
 from tests.system.traffic import publish_malformed_event
-
 from x0_common.testing.otlp import OtlpReceiver, ReceivedSpan
 from x0_common.testing.stack import StackEndpoints
 

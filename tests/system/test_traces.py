@@ -15,9 +15,9 @@ from datetime import UTC, datetime
 
 import httpx
 import pytest
+
 from tests.system.conftest import RunningService
 from tests.system.traces import expect_chain, expect_consumer_of, traced_request
-
 from x0_common.events import crypto, rag, telemetry
 from x0_common.testing.otlp import OtlpReceiver, ReceivedSpan
 

@@ -12,6 +12,7 @@ import urllib.request
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 
 def free_port() -> int:
@@ -21,7 +22,8 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def _ready(url: str) -> bool:
+def answers_ok(url: str) -> bool:
+    """True when a GET of ``url`` answers 200 within a second (a readiness probe)."""
     try:
         with urllib.request.urlopen(url, timeout=1) as response:  # noqa: S310 - our own URL
             return bool(response.status == 200)
@@ -60,7 +62,7 @@ def service_process(
         )
     try:
         deadline = time.monotonic() + timeout
-        while not _ready(f"http://127.0.0.1:{port}/health/ready"):
+        while not answers_ok(f"http://127.0.0.1:{port}/health/ready"):
             if process.poll() is not None:
                 msg = f"{module} exited with {process.returncode} during start-up{where}"
                 raise RuntimeError(msg)
@@ -70,9 +72,14 @@ def service_process(
             time.sleep(0.2)
         yield port
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process)
+
+
+def stop_process(process: subprocess.Popen[Any], timeout: float = 30.0) -> None:
+    """SIGTERM (a clean shutdown), then SIGKILL if it has not exited after ``timeout`` s."""
+    process.terminate()
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
