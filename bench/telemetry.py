@@ -68,6 +68,7 @@ from x0_common.events.telemetry import (
 )
 from x0_common.kafka.clients import ensure_topics
 from x0_common.settings import CommonSettings, KafkaSettings
+from x0_common.testing.kafka import commit_offsets, topic_partitions
 from x0_common.testing.processes import answers_ok, free_port, stop_process
 from x0_telemetry.adapters.history import COLUMNS, HistoryStore, event_row
 from x0_telemetry.domain.history import HistoryPlan, plan_history
@@ -166,18 +167,6 @@ async def publish(kafka: KafkaSettings, events: list[NodeHeartbeat | NodeMetrics
         await producer.stop()
 
 
-async def topic_partitions(kafka: KafkaSettings, topic: str) -> list[TopicPartition]:
-    """Every partition of ``topic``."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=kafka.bootstrap_servers)
-    await consumer.start()
-    try:
-        # As LogFollower does: the consumer has no public call for a topic's partitions.
-        cluster = await consumer._client.fetch_all_metadata()
-        return [TopicPartition(topic, p) for p in sorted(cluster.partitions_for_topic(topic))]
-    finally:
-        await consumer.stop()
-
-
 async def end_offsets(
     kafka: KafkaSettings, partitions: list[TopicPartition]
 ) -> dict[TopicPartition, int]:
@@ -186,19 +175,6 @@ async def end_offsets(
     await consumer.start()
     try:
         return dict(await consumer.end_offsets(partitions))
-    finally:
-        await consumer.stop()
-
-
-async def commit_at(kafka: KafkaSettings, group: str, offsets: dict[TopicPartition, int]) -> None:
-    """Give a new consumer group ``offsets`` as its committed positions."""
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=kafka.bootstrap_servers, group_id=group, enable_auto_commit=False
-    )
-    await consumer.start()
-    try:
-        consumer.assign(list(offsets))
-        await consumer.commit(offsets)
     finally:
         await consumer.stop()
 
@@ -333,9 +309,9 @@ async def measure_ingest(settings: CommonSettings, pool: asyncpg.Pool) -> list[R
     await ensure_topics(
         kafka, [EVENTS_TOPIC, f"{EVENTS_TOPIC}.dlq"], partitions=worker_settings.partitions
     )
-    partitions = await topic_partitions(kafka, EVENTS_TOPIC)
+    partitions = await topic_partitions(kafka.bootstrap_servers, EVENTS_TOPIC)
     group = f"x0-telemetry-ingest-bench-{run}"
-    await commit_at(kafka, group, await end_offsets(kafka, partitions))
+    await commit_offsets(kafka.bootstrap_servers, group, await end_offsets(kafka, partitions))
     environment = {
         "X0_TELEMETRY_INGEST_GROUP_ID": group,
         "X0_TELEMETRY_QUERY_GROUP_ID": f"x0-telemetry-queries-bench-{run}",

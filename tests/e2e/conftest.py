@@ -7,25 +7,23 @@ its own and would also answer the requests of later folders' workers (tests/syst
 
 from __future__ import annotations
 
-import asyncio
 import os
 import subprocess
 import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import asyncpg
 import httpx
 import pytest
-from aiokafka import AIOKafkaConsumer, TopicPartition
 from prometheus_client.parser import text_string_to_metric_families
 
 from x0_common.events import telemetry as telemetry_events
 from x0_common.events.rag import INGEST_TOPIC, REQUESTS_TOPIC
 from x0_common.settings import CommonSettings
+from x0_common.testing.kafka import start_groups_at_end
 from x0_common.testing.processes import answers_ok, free_port, service_process, stop_process
 from x0_common.testing.stack import StackEndpoints
 from x0_gateway.app import create_app
@@ -195,37 +193,6 @@ class RagWorker:
             for value in family.samples
             if value.name == sample and labels.items() <= value.labels.items()
         )
-
-
-def start_groups_at_end(bootstrap: str, groups: Mapping[str, str]) -> None:
-    """Commit offsets for new consumer groups (group id -> topic) at their topic's end.
-
-    A new group starts where its offsets say instead of at the earliest message: a new
-    RAG writer group would otherwise re-publish an index event for every ingest message
-    the broker still holds, from every earlier test run, before it reaches this test's
-    (and a search waits at most 5 s for its ``min_version``).
-    """
-    # A thread of its own: the session's event loop may be running already.
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        pool.submit(asyncio.run, _commit_at_end(bootstrap, dict(groups))).result(timeout=60)
-
-
-async def _commit_at_end(bootstrap: str, groups: dict[str, str]) -> None:
-    for group, topic in groups.items():
-        consumer = AIOKafkaConsumer(
-            bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False
-        )
-        await consumer.start()
-        try:
-            # As LogFollower does: the consumer has no public call for a topic's partitions.
-            cluster = await consumer._client.fetch_all_metadata()
-            numbers = sorted(cluster.partitions_for_topic(topic) or ())
-            if numbers:  # a topic not created yet has no history to skip
-                partitions = [TopicPartition(topic, number) for number in numbers]
-                consumer.assign(partitions)
-                await consumer.commit(await consumer.end_offsets(partitions))
-        finally:
-            await consumer.stop()
 
 
 @pytest.fixture(scope="session")

@@ -36,6 +36,7 @@ from x0_common.events.telemetry import (
 )
 from x0_common.kafka import Requester
 from x0_common.metrics import RequesterMetrics, new_registry
+from x0_common.testing.kafka import commit_offsets
 from x0_common.testing.processes import service_process
 from x0_common.testing.stack import StackEndpoints
 
@@ -251,7 +252,7 @@ async def test_records_read_again_by_another_consumer_are_not_counted_twice(
 
     run = _run_id()
     group = f"x0-telemetry-ingest-e2e-reread-{run}"
-    await _commit(stack.kafka_bootstrap, group, before)
+    await commit_offsets(stack.kafka_bootstrap, group, before)
     environment = {
         **stack.environment(),
         "X0_TELEMETRY_INGEST_GROUP_ID": group,
@@ -288,18 +289,6 @@ async def _end_offsets(bootstrap: str, partitions: list[TopicPartition]) -> dict
     await consumer.start()
     try:
         return dict(await consumer.end_offsets(partitions))
-    finally:
-        await consumer.stop()
-
-
-async def _commit(bootstrap: str, group: str, offsets: dict[Any, int]) -> None:
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False
-    )
-    await consumer.start()
-    try:
-        consumer.assign(list(offsets))
-        await consumer.commit(offsets)
     finally:
         await consumer.stop()
 

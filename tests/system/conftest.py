@@ -42,8 +42,8 @@ import httpx
 import pytest
 import yaml
 
-from tests.e2e.conftest import start_groups_at_end
 from x0_common.events import crypto, rag, telemetry
+from x0_common.testing.kafka import start_groups_at_end
 from x0_common.testing.otlp import OtlpReceiver
 from x0_common.testing.processes import free_port, service_process, stop_process
 from x0_common.testing.stack import StackEndpoints

@@ -7,7 +7,7 @@ import uuid
 from collections.abc import AsyncIterator
 
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, RecordsToDelete
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
@@ -16,6 +16,7 @@ from x0_common.kafka.clients import ensure_topics, producer_options
 from x0_common.metrics import new_registry
 from x0_common.settings import KafkaSettings
 from x0_common.testing import wait_until
+from x0_common.testing.kafka import commit_offsets
 from x0_telemetry.lag import ConsumerLagExporter
 
 pytestmark = pytest.mark.integration
@@ -43,18 +44,6 @@ async def _produce(settings: KafkaSettings, topic: str, counts: dict[int, int]) 
                 await producer.send_and_wait(topic, f"m{i}".encode(), partition=partition)
     finally:
         await producer.stop()
-
-
-async def _commit(settings: KafkaSettings, group: str, offsets: dict[TopicPartition, int]) -> None:
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.bootstrap_servers, group_id=group, enable_auto_commit=False
-    )
-    await consumer.start()
-    try:
-        consumer.assign(list(offsets))
-        await consumer.commit(offsets)
-    finally:
-        await consumer.stop()
 
 
 @pytest.fixture
@@ -89,12 +78,14 @@ async def test_lag_end_offsets_and_dlq_depth_match_what_was_produced_and_committ
     await _produce(kafka_settings, topic, {0: 7, 1: 3})
     await _produce(kafka_settings, dlq, {0: 5})
     await _produce(kafka_settings, foreign, {0: 4})
-    await _commit(
-        kafka_settings,
+    await commit_offsets(
+        kafka_settings.bootstrap_servers,
         group,
         {TopicPartition(topic, 0): 2, TopicPartition(topic, 1): 3, TopicPartition(foreign, 0): 1},
     )
-    await _commit(kafka_settings, other_group, {TopicPartition(topic, 0): 1})
+    await commit_offsets(
+        kafka_settings.bootstrap_servers, other_group, {TopicPartition(topic, 0): 1}
+    )
     # Records removed from the head of the DLQ no longer count as held.
     await admin.delete_records({TopicPartition(dlq, 0): RecordsToDelete(before_offset=2)})
 
@@ -138,7 +129,7 @@ async def test_series_of_a_deleted_topic_disappear(
     topics.append(topic)
     await ensure_topics(kafka_settings, [topic])
     await _produce(kafka_settings, topic, {0: 2})
-    await _commit(kafka_settings, group, {TopicPartition(topic, 0): 1})
+    await commit_offsets(kafka_settings.bootstrap_servers, group, {TopicPartition(topic, 0): 1})
     registry = new_registry()
     exporter = ConsumerLagExporter(kafka_settings, registry)
     try:
@@ -168,7 +159,7 @@ async def test_the_loop_follows_new_messages_and_commits(
     topics.append(topic)
     await ensure_topics(kafka_settings, [topic])
     await _produce(kafka_settings, topic, {0: 4})
-    await _commit(kafka_settings, group, {TopicPartition(topic, 0): 4})
+    await commit_offsets(kafka_settings.bootstrap_servers, group, {TopicPartition(topic, 0): 4})
     registry = new_registry()
     exporter = ConsumerLagExporter(kafka_settings, registry, interval_seconds=0.1)
     labels = {"group": group, "topic": topic, "partition": "0"}
@@ -181,7 +172,7 @@ async def test_the_loop_follows_new_messages_and_commits(
         await lag_becomes(0)
         await _produce(kafka_settings, topic, {0: 6})
         await lag_becomes(6)
-        await _commit(kafka_settings, group, {TopicPartition(topic, 0): 8})
+        await commit_offsets(kafka_settings.bootstrap_servers, group, {TopicPartition(topic, 0): 8})
         await lag_becomes(2)
         assert exporter.running
     finally:

@@ -4,17 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import redis.asyncio as aioredis
 from faststream.asgi import AsgiFastStream
 from opentelemetry.sdk.trace import TracerProvider
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
 
 from x0_common.events.crypto import TOPIC
 from x0_common.kafka import Responder
 from x0_common.kafka.broker import new_broker
 from x0_common.metrics import ResponderMetrics, new_registry
 from x0_common.postgres import create_pool, migrate
+from x0_common.redis_client import create_redis
 from x0_common.worker import build_worker_app
 from x0_crypto.deps import CryptoDeps
 from x0_crypto.domain import build_registry
@@ -52,13 +50,7 @@ def create_app(
         pool = await create_pool(settings.common.postgres)
         await migrate(pool, "crypto", MIGRATIONS)
         deps.resources["pool"] = pool
-        # Fail fast: the responder retries Unavailable itself, with its own backoff.
-        deps.resources["redis"] = aioredis.from_url(
-            settings.common.redis.url.get_secret_value(),
-            socket_connect_timeout=2,
-            socket_timeout=2,
-            retry=Retry(NoBackoff(), 0),
-        )
+        deps.resources["redis"] = create_redis(settings.common.redis)
 
     async def close_resources() -> None:
         if "redis" in deps.resources:

@@ -12,17 +12,15 @@ import asyncio
 import os
 from pathlib import Path
 
-import redis.asyncio as aioredis
 from faststream.asgi import AsgiFastStream
 from opentelemetry.sdk.trace import TracerProvider
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
 
 from x0_common.events.rag import REQUESTS_TOPIC
 from x0_common.kafka import Responder
 from x0_common.kafka.broker import new_broker
 from x0_common.metrics import ResponderMetrics, new_registry
 from x0_common.postgres import create_pool, migrate
+from x0_common.redis_client import create_redis
 from x0_common.worker import build_worker_app
 from x0_rag.adapters.embedder import DynamicBatcher, Embedder
 from x0_rag.deps import RagDeps
@@ -68,12 +66,7 @@ def create_app(
         pool = await create_pool(settings.common.postgres)
         await migrate(pool, "rag", MIGRATIONS)
         deps.resources["pool"] = pool
-        deps.resources["redis"] = aioredis.from_url(
-            settings.common.redis.url.get_secret_value(),
-            socket_connect_timeout=2,
-            socket_timeout=2,
-            retry=Retry(NoBackoff(), 0),
-        )
+        deps.resources["redis"] = create_redis(settings.common.redis)
         # Loading the model fails loudly when it is missing: never a fallback.
         model = await asyncio.to_thread(Embedder, num_threads=settings.torch_threads)
         deps.resources["batcher"] = DynamicBatcher(

@@ -11,17 +11,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import redis.asyncio as aioredis
 from faststream.asgi import AsgiFastStream
 from opentelemetry.sdk.trace import TracerProvider
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
 
 from x0_common.events.telemetry import REQUESTS_TOPIC
 from x0_common.kafka import Responder
 from x0_common.kafka.broker import new_broker
 from x0_common.metrics import ResponderMetrics, new_registry
 from x0_common.postgres import create_pool, migrate
+from x0_common.redis_client import create_redis
 from x0_common.worker import build_worker_app
 from x0_telemetry import handlers
 from x0_telemetry.adapters.history import HistoryStore
@@ -67,14 +65,8 @@ def create_app(
         pool = await create_pool(settings.common.postgres)
         deps.pool = pool
         await migrate(pool, "telemetry", MIGRATIONS)
-        # Fail fast: the responder retries Unavailable itself; a failed batch is re-read.
-        deps.redis = aioredis.from_url(
-            settings.common.redis.url.get_secret_value(),
-            decode_responses=True,
-            socket_connect_timeout=2,
-            socket_timeout=2,
-            retry=Retry(NoBackoff(), 0),
-        )
+        # A failed batch is re-read; queries retry Unavailable in the responder.
+        deps.redis = create_redis(settings.common.redis, decode_responses=True)
         deps.history_store = HistoryStore(pool)
         deps.latest_store = LatestStore(deps.redis, ttl_seconds=settings.latest_ttl_seconds)
         deps.partitions_store = Partitions(

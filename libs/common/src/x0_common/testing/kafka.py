@@ -1,0 +1,69 @@
+"""Consumer-group set-up for tests and benchmarks on the real broker.
+
+A new consumer group starts where its committed offsets say. Tests and benchmarks
+give their groups positions first, so a worker in a group of its own reads only what
+the test sends rather than every message earlier runs left on the shared topics.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+
+async def topic_partitions(bootstrap: str, topic: str) -> list[TopicPartition]:
+    """Every partition of ``topic`` (none when the topic does not exist yet)."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
+    await consumer.start()
+    try:
+        # As LogFollower does: the consumer has no public call for a topic's partitions.
+        cluster = await consumer._client.fetch_all_metadata()
+        numbers = sorted(cluster.partitions_for_topic(topic) or ())
+        return [TopicPartition(topic, number) for number in numbers]
+    finally:
+        await consumer.stop()
+
+
+async def commit_offsets(bootstrap: str, group: str, offsets: Mapping[TopicPartition, int]) -> None:
+    """Give consumer group ``group`` these committed positions."""
+    if not offsets:
+        return
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False
+    )
+    await consumer.start()
+    try:
+        consumer.assign(list(offsets))
+        await consumer.commit(dict(offsets))
+    finally:
+        await consumer.stop()
+
+
+async def commit_at_end(bootstrap: str, groups: Mapping[str, str]) -> None:
+    """Commit each new group's offsets (group id -> topic) at its topic's current end."""
+    for group, topic in groups.items():
+        partitions = await topic_partitions(bootstrap, topic)
+        if not partitions:  # a topic not created yet has no history to skip
+            continue
+        consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
+        await consumer.start()
+        try:
+            ends = await consumer.end_offsets(partitions)
+        finally:
+            await consumer.stop()
+        await commit_offsets(bootstrap, group, ends)
+
+
+def start_groups_at_end(bootstrap: str, groups: Mapping[str, str]) -> None:
+    """:func:`commit_at_end` from synchronous code, such as a session fixture.
+
+    A new RAG writer group would otherwise re-publish an index event for every ingest
+    message the broker still holds, from every earlier test run, before it reaches the
+    test's own.
+    """
+    # A thread of its own: the session's event loop may be running already.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pool.submit(asyncio.run, commit_at_end(bootstrap, dict(groups))).result(timeout=60)
