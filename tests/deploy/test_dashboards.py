@@ -12,6 +12,7 @@ import json
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 from types import ModuleType
 
@@ -29,12 +30,17 @@ HISTOGRAM_SUFFIXES = ("_bucket", "_sum", "_count")
 
 
 def _load_generator() -> ModuleType:
-    # deploy/ is not a package: load the generator from its file, as the live test does.
+    # deploy/ is not a package: load the generator from its file, with its folder leading
+    # sys.path as when it runs as a script, so that it finds its sibling modules.
     spec = importlib.util.spec_from_file_location("x0_grafana_generate", GRAFANA / "generate.py")
     assert spec is not None
     assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    sys.path.insert(0, str(GRAFANA))
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(str(GRAFANA))
     return module
 
 
