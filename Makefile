@@ -9,6 +9,9 @@ PYTHON ?= python3
 UV := $(PYTHON) -m uv
 STACK := deploy/local-stack/stack.sh
 SERVICES := deploy/local-stack/services.sh
+# Tests and benchmarks run on a stack instance of their own (.stack/test, ports
+# 19092/19093/15432/16379), empty at each start: see docs/architecture.md.
+TEST_STACK := deploy/local-stack/test-stack.sh
 PYTEST_ARGS ?=
 ONLY ?=
 
@@ -32,9 +35,8 @@ down:  ## Stop the services and the stack (data stays in .stack/).
 status:  ## One line per stack service and x0 service.
 	$(STACK) status; $(SERVICES) status
 
-test: setup  ## Run every test (unit, integration, e2e) against the real stack.
-	$(STACK) up
-	$(UV) run --frozen pytest $(PYTEST_ARGS)
+test: setup  ## Run every test (unit, integration, e2e) on a fresh stack of their own.
+	$(TEST_STACK) run $(UV) run --frozen pytest $(PYTEST_ARGS)
 
 test-unit: setup  ## Only the tests that need no running services.
 	$(UV) run --frozen pytest -m unit $(PYTEST_ARGS)
@@ -44,6 +46,5 @@ lint: setup  ## ruff (lint + format check) and mypy (strict on libs/common).
 	$(UV) run --frozen ruff format --check .
 	$(UV) run --frozen mypy libs/common/src services/gateway/src services/crypto/src services/rag/src services/telemetry/src
 
-bench: setup  ## Benchmarks against baselines measured in the same run (ONLY=<section>).
-	$(STACK) up
-	$(UV) run --frozen python -m bench $(if $(ONLY),--only $(ONLY),)
+bench: setup  ## Benchmarks against same-run baselines, on a fresh stack of their own (ONLY=<section>).
+	$(TEST_STACK) run $(UV) run --frozen python -m bench $(if $(ONLY),--only $(ONLY),)

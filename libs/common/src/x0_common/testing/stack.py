@@ -2,8 +2,12 @@
 
 Where a Docker engine answers, the services start in containers
 (testcontainers: apache/kafka, postgres:16, redis:7). Otherwise they must already
-run locally (``make up`` / ``deploy/local-stack/stack.sh up``; ``make test`` starts
-them). A missing service fails the run loudly; integration tests never skip.
+run locally, at the addresses in ``X0_KAFKA__BOOTSTRAP_SERVERS``, ``X0_POSTGRES__DSN``
+and ``X0_REDIS__URL``. ``make test`` starts a fresh stack of the tests' own
+(``deploy/local-stack/test-stack.sh``, ports 19092/15432/16379) and sets them; unset,
+they default to the stack ``make up`` runs, whose services would answer the e2e
+tests' requests too. A missing service fails the run loudly; integration tests
+never skip.
 
 Enable it from a ``conftest.py`` with ``pytest_plugins = ["x0_common.testing.stack"]``.
 """
@@ -72,12 +76,17 @@ def _port_answers(address: str) -> bool:
         return False
 
 
+_ADDRESS_VARIABLES = ("X0_KAFKA__BOOTSTRAP_SERVERS", "X0_POSTGRES__DSN", "X0_REDIS__URL")
+
+
 def _local_endpoints() -> StackEndpoints:
+    # Said in the run's summary: on `make up`'s stack its workers answer requests too.
+    given = any(os.environ.get(name) for name in _ADDRESS_VARIABLES)
     endpoints = StackEndpoints(
         kafka_bootstrap=os.environ.get("X0_KAFKA__BOOTSTRAP_SERVERS", "127.0.0.1:9092"),
         postgres_dsn=os.environ.get("X0_POSTGRES__DSN", "postgresql://x0:x0@127.0.0.1:5432/x0"),
         redis_url=os.environ.get("X0_REDIS__URL", "redis://127.0.0.1:6379/0"),
-        provider="local",
+        provider="local" if given else "local, default addresses: the `make up` stack",
     )
     addresses = {
         "Kafka": endpoints.kafka_bootstrap.split(",")[0],
@@ -91,8 +100,9 @@ def _local_endpoints() -> StackEndpoints:
         pytest.exit(
             "integration services are not running: "
             + ", ".join(missing)
-            + ". Start them with `make up` (deploy/local-stack/stack.sh up); "
-            "`make test` does this for you.",
+            + ". `make test` starts a fresh stack for the tests and points them at it; "
+            "to run pytest by hand: deploy/local-stack/test-stack.sh up, then "
+            'eval "$(deploy/local-stack/test-stack.sh env)".',
             returncode=3,
         )
     return endpoints
