@@ -58,13 +58,13 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from bench.harness import percentile
 from bench.report import Record
+from x0_common.contract import Telemetry
 from x0_common.events.telemetry import (
     EVENTS_TOPIC,
     HistoryRequest,
     Neighbour,
     NodeHeartbeat,
     NodeMetrics,
-    TelemetryTypes,
 )
 from x0_common.kafka.clients import ensure_topics
 from x0_common.settings import CommonSettings, KafkaSettings
@@ -150,9 +150,9 @@ async def publish(kafka: KafkaSettings, events: list[NodeHeartbeat | NodeMetrics
             deliveries = []
             for event in events[start : start + 5_000]:
                 kind = (
-                    TelemetryTypes.HEARTBEAT
+                    Telemetry.HEARTBEAT.message_type
                     if event.kind == "heartbeat"
-                    else (TelemetryTypes.METRICS)
+                    else (Telemetry.METRICS.message_type)
                 )
                 deliveries.append(
                     await producer.send(

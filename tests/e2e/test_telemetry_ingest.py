@@ -23,6 +23,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.e2e.conftest import TELEMETRY_MAX_NODE_SERIES
+from x0_common.contract import Telemetry
 from x0_common.errors import InvalidInput, NotFound
 from x0_common.events.envelope import Headers
 from x0_common.events.telemetry import (
@@ -31,7 +32,6 @@ from x0_common.events.telemetry import (
     HistoryRequest,
     ListNodesRequest,
     NodeRequest,
-    TelemetryTypes,
     TopologyRequest,
 )
 from x0_common.kafka import Requester
@@ -77,7 +77,7 @@ def metrics(node: str, mesh: str, at: datetime, **fields: Any) -> dict[str, Any]
     }
 
 
-TYPE_OF = {"heartbeat": TelemetryTypes.HEARTBEAT, "metrics": TelemetryTypes.METRICS}
+TYPE_OF = {"heartbeat": Telemetry.HEARTBEAT.message_type, "metrics": Telemetry.METRICS.message_type}
 
 
 class Events:
@@ -321,7 +321,7 @@ async def test_an_out_of_order_event_is_stored_but_does_not_regress_the_latest_s
         return bool(count == 4)
 
     await eventually(both_stored, what="all four events in PostgreSQL")
-    state = await ask(telemetry, TelemetryTypes.NODE_GET, NodeRequest(node_id=node))
+    state = await ask(telemetry, Telemetry.NODE_GET.message_type, NodeRequest(node_id=node))
     assert state["status"] == "degraded"
     assert state["reported_status"] == "degraded"
     assert state["software_version"] == "2.0"
@@ -352,7 +352,7 @@ async def test_bad_events_reach_the_dlq_with_their_reason_and_the_next_good_one_
         future = heartbeat(node, mesh, now + timedelta(hours=1))
         await events.send(future, headers=tag)
         await events.send(
-            value=b"{not json", key=node, message_type=TelemetryTypes.HEARTBEAT, headers=tag
+            value=b"{not json", key=node, message_type=Telemetry.HEARTBEAT.message_type, headers=tag
         )
         naive = heartbeat(node, mesh, now)
         naive["timestamp"] = now.replace(tzinfo=None).isoformat()
@@ -366,7 +366,7 @@ async def test_bad_events_reach_the_dlq_with_their_reason_and_the_next_good_one_
         await events.send(heartbeat(node, mesh, now, status="draining"))
 
         state = await eventually(
-            lambda: ask(telemetry, TelemetryTypes.NODE_GET, NodeRequest(node_id=node)),
+            lambda: ask(telemetry, Telemetry.NODE_GET.message_type, NodeRequest(node_id=node)),
             what="the good event",
         )
         assert state["reported_status"] == "draining"
@@ -422,7 +422,9 @@ async def test_history_from_rollups_agrees_with_raw_events(
 
     async def complete(step: int) -> dict[str, Any] | None:
         history = await ask(
-            telemetry, TelemetryTypes.NODE_HISTORY, HistoryRequest(**window, step_seconds=step)
+            telemetry,
+            Telemetry.NODE_HISTORY.message_type,
+            HistoryRequest(**window, step_seconds=step),
         )
         return history if sum(p["samples"] for p in history["points"]) == 36 else None
 
@@ -453,13 +455,13 @@ async def test_history_refuses_an_empty_or_too_long_range(telemetry: Requester) 
     with pytest.raises(InvalidInput):
         await ask(
             telemetry,
-            TelemetryTypes.NODE_HISTORY,
+            Telemetry.NODE_HISTORY.message_type,
             HistoryRequest(node_id="n", start=now, end=now, step_seconds=60),
         )
     with pytest.raises(InvalidInput):
         await ask(
             telemetry,
-            TelemetryTypes.NODE_HISTORY,
+            Telemetry.NODE_HISTORY.message_type,
             HistoryRequest(node_id="n", start=now - timedelta(days=7), end=now, step_seconds=10),
         )
 
@@ -481,7 +483,9 @@ async def test_node_list_get_and_topology(
     await events.send(metrics(b, mesh, now, neighbours=[{"node_id": a, "link_quality": 0.25}]))
 
     async def listed() -> dict[str, Any] | None:
-        nodes = await ask(telemetry, TelemetryTypes.NODES_LIST, ListNodesRequest(mesh_id=mesh))
+        nodes = await ask(
+            telemetry, Telemetry.NODES_LIST.message_type, ListNodesRequest(mesh_id=mesh)
+        )
         complete = len(nodes["nodes"]) == 3 and all(
             n["metrics"] for n in nodes["nodes"] if n["node_id"] != c
         )
@@ -492,18 +496,20 @@ async def test_node_list_get_and_topology(
     assert [n["status"] for n in nodes["nodes"]] == ["up", "degraded", "down"]
 
     down = await ask(
-        telemetry, TelemetryTypes.NODES_LIST, ListNodesRequest(mesh_id=mesh, status="down")
+        telemetry, Telemetry.NODES_LIST.message_type, ListNodesRequest(mesh_id=mesh, status="down")
     )
     assert [n["node_id"] for n in down["nodes"]] == [c]
     limited = await ask(
-        telemetry, TelemetryTypes.NODES_LIST, ListNodesRequest(mesh_id=mesh, limit=1)
+        telemetry, Telemetry.NODES_LIST.message_type, ListNodesRequest(mesh_id=mesh, limit=1)
     )
     assert [n["node_id"] for n in limited["nodes"]] == [a]
 
     with pytest.raises(NotFound):
-        await ask(telemetry, TelemetryTypes.NODE_GET, NodeRequest(node_id=f"nobody-{run}"))
+        await ask(telemetry, Telemetry.NODE_GET.message_type, NodeRequest(node_id=f"nobody-{run}"))
 
-    topology = await ask(telemetry, TelemetryTypes.TOPOLOGY_GET, TopologyRequest(mesh_id=mesh))
+    topology = await ask(
+        telemetry, Telemetry.TOPOLOGY_GET.message_type, TopologyRequest(mesh_id=mesh)
+    )
     assert topology["mesh_id"] == mesh
     assert [n["node_id"] for n in topology["nodes"]] == [a, b, c]
     assert topology["links"] == [

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 import pytest
 from tests.integration.conftest import RequesterUnderTest, start_requester
 
+from x0_common.contract import Crypto
 from x0_common.events import crypto as c
 from x0_common.kafka import Responder
 from x0_common.kafka.broker import new_broker
@@ -68,13 +69,13 @@ async def test_crypto_spans_name_operations_but_hold_no_secret(
     under_test, topic = crypto_requester
     request = under_test.requester.request
     pair = await request(
-        topic, c.CryptoTypes.KEM_KEYPAIR, c.KemKeypairRequest(algorithm="X-Wing"), timeout=10
+        topic, Crypto.KEM_KEYPAIR.message_type, c.KemKeypairRequest(algorithm="X-Wing"), timeout=10
     )
     public_key = base64.urlsafe_b64decode(pair["public_key"] + "==")
     secret_key = base64.urlsafe_b64decode(pair["secret_key"] + "==")
     sent = await request(
         topic,
-        c.CryptoTypes.ENCAPSULATE,
+        Crypto.ENCAPSULATE.message_type,
         c.EncapsulateRequest(algorithm="X-Wing", public_key=public_key),
         timeout=10,
     )
@@ -82,7 +83,7 @@ async def test_crypto_spans_name_operations_but_hold_no_secret(
     ciphertext = base64.urlsafe_b64decode(sent["ciphertext"] + "==")
     await request(
         topic,
-        c.CryptoTypes.DECAPSULATE,
+        Crypto.DECAPSULATE.message_type,
         c.DecapsulateRequest(algorithm="X-Wing", secret_key=secret_key, ciphertext=ciphertext),
         timeout=10,
     )

@@ -21,6 +21,7 @@ from typing import Any
 import httpx
 from aiokafka import AIOKafkaProducer
 
+from x0_common.contract import Telemetry
 from x0_common.events import telemetry
 from x0_common.events.envelope import Headers
 
@@ -236,7 +237,7 @@ def publish_malformed_event(bootstrap: str, node: str) -> str:
                 telemetry.EVENTS_TOPIC,
                 json.dumps({"kind": "heartbeat", "node_id": node}).encode(),
                 key=node.encode(),
-                headers=[(Headers.TYPE, telemetry.TelemetryTypes.HEARTBEAT.encode())],
+                headers=[(Headers.TYPE, Telemetry.HEARTBEAT.message_type.encode())],
             )
         finally:
             await producer.stop()

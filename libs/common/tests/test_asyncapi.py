@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from x0_common.asyncapi import render
+from x0_common.contract import OPERATIONS
 
 pytestmark = pytest.mark.unit
 
@@ -24,9 +25,24 @@ def test_every_message_has_its_payload_schema() -> None:
     document = json.loads(render())
     schemas = document["components"]["schemas"]
     for message in document["components"]["messages"].values():
-        name = message["payload"]["$ref"].rsplit("/", 1)[-1]
-        assert "properties" in schemas[name]
+        payload = message["payload"]
+        for reference in [payload, *payload.get("oneOf", [])]:
+            if "$ref" in reference:
+                name = reference["$ref"].rsplit("/", 1)[-1]
+                assert "properties" in schemas[name], name
     assert document["channels"]["x0_rag_ingest"]["address"] == "x0.rag.ingest"
+
+
+def test_every_operation_on_kafka_is_documented_with_its_reply() -> None:
+    document = json.loads(render())
+    for operation in OPERATIONS:
+        entry = document["operations"].get(operation.name)
+        if not operation.on_kafka:
+            assert entry is None
+            continue
+        assert entry is not None, operation.name
+        assert entry["channel"]["$ref"].endswith(operation.topic.replace(".", "_"))
+        assert ("reply" in entry) == (operation.delivery == "request"), operation.name
 
 
 def test_telemetry_events_are_documented_keyed_by_node() -> None:

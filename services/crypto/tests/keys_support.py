@@ -5,7 +5,6 @@ request model, result dumped to JSON)."""
 from __future__ import annotations
 
 import time
-import typing
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -15,6 +14,7 @@ from pydantic import BaseModel
 
 from x0_common.kafka import RequestContext
 from x0_common.metrics import new_registry
+from x0_common.testing.handlers import CapturingResponder
 from x0_crypto.adapters.keybackup import KeyBackups
 from x0_crypto.adapters.keystore import KeyStore
 from x0_crypto.deps import CryptoDeps
@@ -41,22 +41,6 @@ def context(correlation_id: str | None = None) -> RequestContext:
         principal="test",
         headers={},
     )
-
-
-class CapturingResponder:
-    """Collects what ``register`` registers, so tests call the handlers without Kafka."""
-
-    def __init__(self) -> None:
-        self.handlers: dict[str, tuple[type[BaseModel], Handler]] = {}
-
-    def operation(self, message_type: str) -> Callable[[Handler], Handler]:
-        def register(handler: Handler) -> Handler:
-            # As the real Responder does: the first parameter's resolved type hint.
-            model = next(iter(typing.get_type_hints(handler).values()))
-            self.handlers[message_type] = (model, handler)
-            return handler
-
-        return register
 
 
 class KeysUnderTest:

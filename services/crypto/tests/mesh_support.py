@@ -7,7 +7,8 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry
 
-from x0_common.events.crypto import BeaconVerifyRequest, CryptoTypes, SignedBeacon
+from x0_common.contract import Crypto
+from x0_common.events.crypto import BeaconVerifyRequest, SignedBeacon
 from x0_common.kafka import RequestContext
 from x0_common.metrics import new_registry
 from x0_crypto.deps import CryptoDeps
@@ -33,7 +34,7 @@ def make_deps(
 def context(correlation_id: str | None = None, principal: str | None = "tester") -> RequestContext:
     """A request's context; a new correlation id unless one is given (a redelivery)."""
     return RequestContext(
-        message_type=CryptoTypes.BEACON_VERIFY,
+        message_type=Crypto.BEACON_VERIFY.message_type,
         correlation_id=correlation_id or uuid.uuid4().hex,
         deadline=None,
         principal=principal,

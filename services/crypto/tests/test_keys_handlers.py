@@ -11,8 +11,8 @@ from typing import Any
 import asyncpg
 import pytest
 
+from x0_common.contract import Crypto
 from x0_common.errors import X0Error
-from x0_common.events.crypto import CryptoTypes
 from x0_common.kafka import Responder
 from x0_common.kafka.broker import new_broker
 from x0_common.metrics import ResponderMetrics, new_registry
@@ -23,8 +23,6 @@ from x0_crypto.handlers import keys as key_handlers
 from .keys_support import KeysUnderTest
 
 pytestmark = pytest.mark.integration
-
-T = CryptoTypes
 
 
 def b64(data: bytes) -> str:
@@ -56,13 +54,15 @@ async def fails(keys: KeysUnderTest, message_type: str, payload: dict[str, Any])
 
 
 async def create(keys: KeysUnderTest, name: str, key_type: str, **extra: Any) -> dict[str, Any]:
-    return await keys.call(T.KEY_CREATE, {"name": name, "type": key_type, **extra})
+    return await keys.call(
+        Crypto.KEY_CREATE.message_type, {"name": name, "type": key_type, **extra}
+    )
 
 
 def test_every_key_type_has_a_handler_and_the_real_responder_accepts_them(
     keys: KeysUnderTest, kafka_settings: KafkaSettings
 ) -> None:
-    declared = {value for name, value in vars(CryptoTypes).items() if name.startswith("KEY_")}
+    declared = {op.message_type for name, op in vars(Crypto).items() if name.startswith("KEY_")}
     assert set(keys.responder.handlers) == declared
     # The real Responder resolves each handler's type hints at registration.
     responder = Responder(
@@ -85,12 +85,13 @@ async def test_encrypt_decrypt_round_trip(
     extra = {} if aad is None else {"associated_data": b64(aad)}
     for plaintext in (b"", b"attack at dawn", bytes(range(256)) * 100):
         encrypted = await keys.call(
-            T.KEY_ENCRYPT, {"name": name, "plaintext": b64(plaintext), **extra}
+            Crypto.KEY_ENCRYPT.message_type, {"name": name, "plaintext": b64(plaintext), **extra}
         )
         assert encrypted["ciphertext"].startswith("x0:v1:")
         assert encrypted["version"] == 1
         decrypted = await keys.call(
-            T.KEY_DECRYPT, {"name": name, "ciphertext": encrypted["ciphertext"], **extra}
+            Crypto.KEY_DECRYPT.message_type,
+            {"name": name, "ciphertext": encrypted["ciphertext"], **extra},
         )
         assert unb64(decrypted["plaintext"]) == plaintext
 
@@ -105,7 +106,8 @@ async def test_bad_ciphertexts_are_clean_400s(
     plaintext = b"the plaintext must never show up in an error"
     ciphertext = (
         await keys.call(
-            T.KEY_ENCRYPT, {"name": name, "plaintext": b64(plaintext), "associated_data": b64(b"a")}
+            Crypto.KEY_ENCRYPT.message_type,
+            {"name": name, "plaintext": b64(plaintext), "associated_data": b64(b"a")},
         )
     )["ciphertext"]
     blob = unb64(ciphertext.removeprefix("x0:v1:"))
@@ -143,7 +145,7 @@ async def test_bad_ciphertexts_are_clean_400s(
     # 36 base64url characters: 27 bytes, canonical, shorter than any KEM ciphertext.
     cases["short"] = ("too short", {"name": name, "ciphertext": ciphertext[:42]})
     for label, (reason, payload) in cases.items():
-        for message_type in (T.KEY_DECRYPT, T.KEY_REWRAP):
+        for message_type in (Crypto.KEY_DECRYPT.message_type, Crypto.KEY_REWRAP.message_type):
             error = await fails(keys, message_type, payload)
             assert (error.code, error.details.get("reason")) == ("invalid_input", reason), label
             assert plaintext.hex() not in f"{error} {error.details}"
@@ -158,40 +160,55 @@ async def test_rewrap_and_min_decryption_version(keys: KeysUnderTest, prefix: st
     name = f"{prefix}-r"
     await create(keys, name, "X-Wing")
     aad = {"associated_data": b64(b"ctx")}
-    v1 = (await keys.call(T.KEY_ENCRYPT, {"name": name, "plaintext": b64(b"hello"), **aad}))[
-        "ciphertext"
-    ]
-    rotated = await keys.call(T.KEY_ROTATE, {"name": name})
+    v1 = (
+        await keys.call(
+            Crypto.KEY_ENCRYPT.message_type, {"name": name, "plaintext": b64(b"hello"), **aad}
+        )
+    )["ciphertext"]
+    rotated = await keys.call(Crypto.KEY_ROTATE.message_type, {"name": name})
     assert rotated["latest_version"] == 2
     assert [v["version"] for v in rotated["versions"]] == [1, 2]
     assert keys.sample("x0_crypto_key_rotations_total", trigger="manual") == 1
 
-    rewrapped = await keys.call(T.KEY_REWRAP, {"name": name, "ciphertext": v1, **aad})
+    rewrapped = await keys.call(
+        Crypto.KEY_REWRAP.message_type, {"name": name, "ciphertext": v1, **aad}
+    )
     assert rewrapped["ciphertext"].startswith("x0:v2:")
     assert rewrapped["version"] == 2
     assert "plaintext" not in rewrapped
     for ciphertext in (v1, rewrapped["ciphertext"]):
-        plain = await keys.call(T.KEY_DECRYPT, {"name": name, "ciphertext": ciphertext, **aad})
+        plain = await keys.call(
+            Crypto.KEY_DECRYPT.message_type, {"name": name, "ciphertext": ciphertext, **aad}
+        )
         assert unb64(plain["plaintext"]) == b"hello"
 
-    configured = await keys.call(T.KEY_CONFIG, {"name": name, "min_decryption_version": 2})
+    configured = await keys.call(
+        Crypto.KEY_CONFIG.message_type, {"name": name, "min_decryption_version": 2}
+    )
     assert configured["min_decryption_version"] == 2
-    for message_type in (T.KEY_DECRYPT, T.KEY_REWRAP):
+    for message_type in (Crypto.KEY_DECRYPT.message_type, Crypto.KEY_REWRAP.message_type):
         error = await fails(keys, message_type, {"name": name, "ciphertext": v1, **aad})
         assert (error.http_status, error.details["reason"]) == (400, "version_too_old")
     error = await fails(
-        keys, T.KEY_DECAPSULATE, {"name": name, "ciphertext": b64(bytes(1120)), "version": 1}
+        keys,
+        Crypto.KEY_DECAPSULATE.message_type,
+        {"name": name, "ciphertext": b64(bytes(1120)), "version": 1},
     )
     assert error.details["reason"] == "version_too_old"
     plain = await keys.call(
-        T.KEY_DECRYPT, {"name": name, "ciphertext": rewrapped["ciphertext"], **aad}
+        Crypto.KEY_DECRYPT.message_type,
+        {"name": name, "ciphertext": rewrapped["ciphertext"], **aad},
     )
     assert unb64(plain["plaintext"]) == b"hello"
 
-    error = await fails(keys, T.KEY_CONFIG, {"name": name, "min_decryption_version": 3})
+    error = await fails(
+        keys, Crypto.KEY_CONFIG.message_type, {"name": name, "min_decryption_version": 3}
+    )
     assert error.code == "invalid_input"
-    await keys.call(T.KEY_CONFIG, {"name": name, "min_decryption_version": 1})
-    plain = await keys.call(T.KEY_DECRYPT, {"name": name, "ciphertext": v1, **aad})
+    await keys.call(Crypto.KEY_CONFIG.message_type, {"name": name, "min_decryption_version": 1})
+    plain = await keys.call(
+        Crypto.KEY_DECRYPT.message_type, {"name": name, "ciphertext": v1, **aad}
+    )
     assert unb64(plain["plaintext"]) == b"hello"
 
 
@@ -201,13 +218,15 @@ async def test_sign_and_verify_with_any_version(
 ) -> None:
     name = f"{prefix}-s"
     await create(keys, name, key_type)
-    await keys.call(T.KEY_ROTATE, {"name": name})
-    info = await keys.call(T.KEY_READ, {"name": name})
+    await keys.call(Crypto.KEY_ROTATE.message_type, {"name": name})
+    info = await keys.call(Crypto.KEY_READ.message_type, {"name": name})
     public = {v["version"]: unb64(v["public_key"]) for v in info["versions"]}
     message = b64(b"beacon 42")
 
-    latest = await keys.call(T.KEY_SIGN, {"name": name, "message": message})
-    older = await keys.call(T.KEY_SIGN, {"name": name, "message": message, "version": 1})
+    latest = await keys.call(Crypto.KEY_SIGN.message_type, {"name": name, "message": message})
+    older = await keys.call(
+        Crypto.KEY_SIGN.message_type, {"name": name, "message": message, "version": 1}
+    )
     assert (latest["version"], older["version"]) == (2, 1)
     scheme = registry.signature(key_type)
     # The stateless backend agrees, with the public keys KeyInfo lists.
@@ -216,17 +235,21 @@ async def test_sign_and_verify_with_any_version(
 
     async def verify(signature: str, version: int | None, text: str = message) -> bool:
         payload = {"name": name, "message": text, "signature": signature, "version": version}
-        return (await keys.call(T.KEY_VERIFY, payload))["valid"]
+        return (await keys.call(Crypto.KEY_VERIFY.message_type, payload))["valid"]
 
     assert await verify(latest["signature"], None)
     assert await verify(older["signature"], 1)
     assert not await verify(older["signature"], None)
     assert not await verify(latest["signature"], None, b64(b"beacon 43"))
     assert (
-        await fails(keys, T.KEY_SIGN, {"name": name, "message": message, "version": 3})
+        await fails(
+            keys, Crypto.KEY_SIGN.message_type, {"name": name, "message": message, "version": 3}
+        )
     ).code == "not_found"
     short = await fails(
-        keys, T.KEY_VERIFY, {"name": name, "message": message, "signature": b64(b"x")}
+        keys,
+        Crypto.KEY_VERIFY.message_type,
+        {"name": name, "message": message, "signature": b64(b"x")},
     )
     assert short.code == "invalid_input"
 
@@ -240,15 +263,20 @@ async def test_decapsulate_matches_a_stateless_encapsulation(
     first_public = unb64(created["versions"][0]["public_key"])
     kem = registry.kem(key_type)
     ciphertext, shared = kem.encapsulate(first_public)
-    result = await keys.call(T.KEY_DECAPSULATE, {"name": name, "ciphertext": b64(ciphertext)})
+    result = await keys.call(
+        Crypto.KEY_DECAPSULATE.message_type, {"name": name, "ciphertext": b64(ciphertext)}
+    )
     assert (unb64(result["shared_secret"]), result["version"]) == (shared, 1)
 
-    await keys.call(T.KEY_ROTATE, {"name": name})
+    await keys.call(Crypto.KEY_ROTATE.message_type, {"name": name})
     pinned = await keys.call(
-        T.KEY_DECAPSULATE, {"name": name, "ciphertext": b64(ciphertext), "version": 1}
+        Crypto.KEY_DECAPSULATE.message_type,
+        {"name": name, "ciphertext": b64(ciphertext), "version": 1},
     )
     assert unb64(pinned["shared_secret"]) == shared
-    latest = await keys.call(T.KEY_DECAPSULATE, {"name": name, "ciphertext": b64(ciphertext)})
+    latest = await keys.call(
+        Crypto.KEY_DECAPSULATE.message_type, {"name": name, "ciphertext": b64(ciphertext)}
+    )
     # Implicit rejection: the wrong version's key yields another secret, not an error.
     assert latest["version"] == 2
     assert unb64(latest["shared_secret"]) != shared
@@ -259,11 +287,11 @@ async def test_operations_the_key_type_cannot_do(keys: KeysUnderTest, prefix: st
     await create(keys, kem, "ML-KEM-768")
     await create(keys, sig, "ML-DSA-65")
     cases = [
-        (T.KEY_ENCRYPT, {"name": sig, "plaintext": "AA"}),
-        (T.KEY_DECRYPT, {"name": sig, "ciphertext": "x0:v1:AAAA"}),
-        (T.KEY_DECAPSULATE, {"name": sig, "ciphertext": "AA"}),
-        (T.KEY_SIGN, {"name": kem, "message": "AA"}),
-        (T.KEY_VERIFY, {"name": kem, "message": "AA", "signature": "AA"}),
+        (Crypto.KEY_ENCRYPT.message_type, {"name": sig, "plaintext": "AA"}),
+        (Crypto.KEY_DECRYPT.message_type, {"name": sig, "ciphertext": "x0:v1:AAAA"}),
+        (Crypto.KEY_DECAPSULATE.message_type, {"name": sig, "ciphertext": "AA"}),
+        (Crypto.KEY_SIGN.message_type, {"name": kem, "message": "AA"}),
+        (Crypto.KEY_VERIFY.message_type, {"name": kem, "message": "AA", "signature": "AA"}),
     ]
     for message_type, payload in cases:
         error = await fails(keys, message_type, payload)
@@ -273,13 +301,13 @@ async def test_operations_the_key_type_cannot_do(keys: KeysUnderTest, prefix: st
 async def test_lifecycle_statuses(keys: KeysUnderTest, pg_pool: asyncpg.Pool, prefix: str) -> None:
     missing = f"{prefix}-missing"
     for message_type, payload in [
-        (T.KEY_READ, {"name": missing}),
-        (T.KEY_ROTATE, {"name": missing}),
-        (T.KEY_CONFIG, {"name": missing, "deletion_allowed": True}),
-        (T.KEY_EXPORT, {"name": missing}),
-        (T.KEY_BACKUP, {"name": missing}),
-        (T.KEY_ENCRYPT, {"name": missing, "plaintext": "AA"}),
-        (T.KEY_SIGN, {"name": missing, "message": "AA"}),
+        (Crypto.KEY_READ.message_type, {"name": missing}),
+        (Crypto.KEY_ROTATE.message_type, {"name": missing}),
+        (Crypto.KEY_CONFIG.message_type, {"name": missing, "deletion_allowed": True}),
+        (Crypto.KEY_EXPORT.message_type, {"name": missing}),
+        (Crypto.KEY_BACKUP.message_type, {"name": missing}),
+        (Crypto.KEY_ENCRYPT.message_type, {"name": missing, "plaintext": "AA"}),
+        (Crypto.KEY_SIGN.message_type, {"name": missing, "message": "AA"}),
     ]:
         assert (await fails(keys, message_type, payload)).http_status == 404
 
@@ -288,38 +316,52 @@ async def test_lifecycle_statuses(keys: KeysUnderTest, pg_pool: asyncpg.Pool, pr
     assert created["latest_version"] == 1
     assert await create(keys, name, "ML-KEM-512", request_id=f"r-{prefix}") == created
     assert (
-        await fails(keys, T.KEY_CREATE, {"name": name, "type": "ML-KEM-512"})
+        await fails(keys, Crypto.KEY_CREATE.message_type, {"name": name, "type": "ML-KEM-512"})
     ).http_status == 409
     # Without a request id, a redelivered message (same correlation id) is a replay.
     plain = f"{prefix}-b"
-    first = await keys.call(T.KEY_CREATE, {"name": plain, "type": "X-Wing"}, correlation_id=prefix)
-    again = await keys.call(T.KEY_CREATE, {"name": plain, "type": "X-Wing"}, correlation_id=prefix)
+    first = await keys.call(
+        Crypto.KEY_CREATE.message_type, {"name": plain, "type": "X-Wing"}, correlation_id=prefix
+    )
+    again = await keys.call(
+        Crypto.KEY_CREATE.message_type, {"name": plain, "type": "X-Wing"}, correlation_id=prefix
+    )
     assert first == again
-    assert prefix + "-a" in (await keys.call(T.KEY_LIST, {}))["names"]
+    assert prefix + "-a" in (await keys.call(Crypto.KEY_LIST.message_type, {}))["names"]
 
-    assert (await fails(keys, T.KEY_DELETE, {"name": name})).http_status == 409
-    assert (await fails(keys, T.KEY_EXPORT, {"name": name})).http_status == 409
-    bad_period = await fails(keys, T.KEY_CONFIG, {"name": name, "auto_rotate_period_seconds": 30})
+    assert (await fails(keys, Crypto.KEY_DELETE.message_type, {"name": name})).http_status == 409
+    assert (await fails(keys, Crypto.KEY_EXPORT.message_type, {"name": name})).http_status == 409
+    bad_period = await fails(
+        keys, Crypto.KEY_CONFIG.message_type, {"name": name, "auto_rotate_period_seconds": 30}
+    )
     assert bad_period.details["reason"] == "auto_rotate_period_too_short"
     updated = await keys.call(
-        T.KEY_CONFIG, {"name": name, "deletion_allowed": True, "exportable": True}
+        Crypto.KEY_CONFIG.message_type, {"name": name, "deletion_allowed": True, "exportable": True}
     )
     assert (updated["deletion_allowed"], updated["exportable"]) == (True, True)
-    exported = await keys.call(T.KEY_EXPORT, {"name": name})
+    exported = await keys.call(Crypto.KEY_EXPORT.message_type, {"name": name})
     assert list(exported["secret_keys"]) == ["1"]
     assert len(unb64(exported["secret_keys"]["1"])) == 1632
 
-    backup = await keys.call(T.KEY_BACKUP, {"name": name})
-    assert await keys.call(T.KEY_DELETE, {"name": name}) == {"name": name, "deleted": True}
-    assert await keys.call(T.KEY_DELETE, {"name": name}) == {"name": name, "deleted": False}
-    restored = await keys.call(T.KEY_RESTORE, {"backup": backup["backup"]})
+    backup = await keys.call(Crypto.KEY_BACKUP.message_type, {"name": name})
+    assert await keys.call(Crypto.KEY_DELETE.message_type, {"name": name}) == {
+        "name": name,
+        "deleted": True,
+    }
+    assert await keys.call(Crypto.KEY_DELETE.message_type, {"name": name}) == {
+        "name": name,
+        "deleted": False,
+    }
+    restored = await keys.call(Crypto.KEY_RESTORE.message_type, {"backup": backup["backup"]})
     assert restored["versions"] == created["versions"]
-    assert (await fails(keys, T.KEY_RESTORE, {"backup": backup["backup"]})).http_status == 409
+    assert (
+        await fails(keys, Crypto.KEY_RESTORE.message_type, {"backup": backup["backup"]})
+    ).http_status == 409
     flipped = bytearray(unb64(backup["backup"]))
     flipped[-1] ^= 0x01
     tampered = b64(bytes(flipped))
     assert (
-        await fails(keys, T.KEY_RESTORE, {"backup": tampered, "force": True})
+        await fails(keys, Crypto.KEY_RESTORE.message_type, {"backup": tampered, "force": True})
     ).http_status == 400
 
     count = await pg_pool.fetchval("SELECT count(*) FROM crypto.keys")

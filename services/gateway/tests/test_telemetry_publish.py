@@ -14,10 +14,12 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.structs import ConsumerRecord
 
+from x0_common.contract import OPERATION_OF_KIND
 from x0_common.events import telemetry as t
 from x0_common.settings import CommonSettings, KafkaSettings
 from x0_gateway.app import create_app
 from x0_gateway.settings import GatewaySettings
+from x0_telemetry.domain.events import EVENT_TYPES
 
 pytestmark = pytest.mark.integration
 
@@ -121,12 +123,14 @@ async def test_every_event_is_in_kafka_keyed_by_node_with_its_type_before_the_20
     published = []
     for record in records:
         headers = {name: value.decode() for name, value in record.headers}
-        payload = t.EVENT_TYPES[headers["x0-type"]].model_validate_json(record.value or b"")
+        payload = EVENT_TYPES[headers["x0-type"]].model_validate_json(record.value or b"")
         assert record.key == payload.node_id.encode()
-        assert headers["x0-type"] == t.TYPE_OF_KIND[payload.kind]
+        assert headers["x0-type"] == OPERATION_OF_KIND[payload.kind].message_type
         published.append(payload.model_dump(mode="json"))
     expected = [
-        t.EVENT_TYPES[t.TYPE_OF_KIND[e["kind"]]].model_validate(e).model_dump(mode="json")
+        EVENT_TYPES[OPERATION_OF_KIND[e["kind"]].message_type]
+        .model_validate(e)
+        .model_dump(mode="json")
         for e in events
     ]
     assert sorted(published, key=repr) == sorted(expected, key=repr)

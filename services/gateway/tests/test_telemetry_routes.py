@@ -18,6 +18,7 @@ from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel
 
+from x0_common.contract import Telemetry
 from x0_common.errors import NotFound, Unavailable
 from x0_common.events import telemetry as t
 from x0_common.settings import CommonSettings, KafkaSettings
@@ -144,9 +145,9 @@ async def test_events_are_published_keyed_by_node_with_their_type(
         for topic, message_type, payload, key in requester.published
     )
     assert sent == [
-        (t.EVENTS_TOPIC, t.TelemetryTypes.HEARTBEAT, "n1", "heartbeat"),
-        (t.EVENTS_TOPIC, t.TelemetryTypes.HEARTBEAT, "n2", "heartbeat"),
-        (t.EVENTS_TOPIC, t.TelemetryTypes.METRICS, "n1", "metrics"),
+        (t.EVENTS_TOPIC, Telemetry.HEARTBEAT.message_type, "n1", "heartbeat"),
+        (t.EVENTS_TOPIC, Telemetry.HEARTBEAT.message_type, "n2", "heartbeat"),
+        (t.EVENTS_TOPIC, Telemetry.METRICS.message_type, "n1", "metrics"),
     ]
 
 
@@ -288,7 +289,7 @@ async def test_list_passes_its_filters_and_the_worker_reply_through(
     assert requester.requests == [
         (
             t.REQUESTS_TOPIC,
-            t.TelemetryTypes.NODES_LIST,
+            Telemetry.NODES_LIST.message_type,
             t.ListNodesRequest(mesh_id="m1", status="down", limit=7),
         )
     ]
@@ -362,7 +363,7 @@ async def test_history_sends_the_window_and_step_it_was_given(
     )
     assert response.status_code == 200, response.text
     [(topic, message_type, request)] = requester.requests
-    assert (topic, message_type) == (t.REQUESTS_TOPIC, t.TelemetryTypes.NODE_HISTORY)
+    assert (topic, message_type) == (t.REQUESTS_TOPIC, Telemetry.NODE_HISTORY.message_type)
     assert request == t.HistoryRequest(
         node_id="n1",
         start=datetime(2026, 11, 27, 10, tzinfo=UTC),
@@ -406,7 +407,7 @@ async def test_an_unknown_node_is_a_404_problem(
     body = assert_problem(await client.get("/v1/telemetry/nodes/n9"), 404, "not_found")
     assert body["details"] == {"node_id": "n9"}
     assert requester.requests == [
-        (t.REQUESTS_TOPIC, t.TelemetryTypes.NODE_GET, t.NodeRequest(node_id="n9"))
+        (t.REQUESTS_TOPIC, Telemetry.NODE_GET.message_type, t.NodeRequest(node_id="n9"))
     ]
 
 
@@ -417,7 +418,7 @@ async def test_topology_asks_for_the_mesh(
     response = await client.get("/v1/telemetry/topology", params={"mesh_id": "m1"})
     assert response.json() == {"mesh_id": "m1", "nodes": [], "links": []}
     assert requester.requests == [
-        (t.REQUESTS_TOPIC, t.TelemetryTypes.TOPOLOGY_GET, t.TopologyRequest(mesh_id="m1"))
+        (t.REQUESTS_TOPIC, Telemetry.TOPOLOGY_GET.message_type, t.TopologyRequest(mesh_id="m1"))
     ]
 
 

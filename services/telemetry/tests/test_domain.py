@@ -10,13 +10,13 @@ from pathlib import Path
 import pytest
 
 import x0_telemetry.domain
+from x0_common.contract import Telemetry
 from x0_common.errors import InvalidInput
 from x0_common.events.telemetry import (
     MAX_HISTORY_POINTS,
     HistoryRequest,
     NodeHeartbeat,
     NodeMetrics,
-    TelemetryTypes,
 )
 from x0_telemetry.domain.events import Limits, Refused, check_record
 from x0_telemetry.domain.history import plan_history
@@ -47,7 +47,9 @@ def _heartbeat(at: datetime = NOW, **fields: object) -> bytes:
     return json.dumps(body).encode()
 
 
-def _check(value: bytes, message_type: str = TelemetryTypes.HEARTBEAT, **headers: bytes) -> object:
+def _check(
+    value: bytes, message_type: str = Telemetry.HEARTBEAT.message_type, **headers: bytes
+) -> object:
     raw = [("x0-type", message_type.encode()), *headers.items()]
     return check_record(raw, value, limits=LIMITS, now=NOW)
 
@@ -61,17 +63,25 @@ def test_a_valid_heartbeat_is_accepted() -> None:
 @pytest.mark.parametrize(
     ("value", "message_type", "reason"),
     [
-        (b"{oops", TelemetryTypes.HEARTBEAT, "undecodable"),
+        (b"{oops", Telemetry.HEARTBEAT.message_type, "undecodable"),
         (_heartbeat(), "telemetry.node.other.v1", "unknown_type"),
         (_heartbeat(), "", "unknown_type"),
-        (_heartbeat(status="down"), TelemetryTypes.HEARTBEAT, "schema_mismatch"),
-        (_heartbeat(), TelemetryTypes.METRICS, "schema_mismatch"),  # kind vs header
-        (_heartbeat(NOW.replace(tzinfo=None)), TelemetryTypes.HEARTBEAT, "schema_mismatch"),
-        (json.dumps({"node_id": "n1"}).encode(), TelemetryTypes.HEARTBEAT, "schema_mismatch"),
-        (_heartbeat(NOW + timedelta(minutes=6)), TelemetryTypes.HEARTBEAT, "future_timestamp"),
+        (_heartbeat(status="down"), Telemetry.HEARTBEAT.message_type, "schema_mismatch"),
+        (_heartbeat(), Telemetry.METRICS.message_type, "schema_mismatch"),  # kind vs header
+        (_heartbeat(NOW.replace(tzinfo=None)), Telemetry.HEARTBEAT.message_type, "schema_mismatch"),
+        (
+            json.dumps({"node_id": "n1"}).encode(),
+            Telemetry.HEARTBEAT.message_type,
+            "schema_mismatch",
+        ),
+        (
+            _heartbeat(NOW + timedelta(minutes=6)),
+            Telemetry.HEARTBEAT.message_type,
+            "future_timestamp",
+        ),
         (
             _heartbeat(NOW - timedelta(days=7, seconds=1)),
-            TelemetryTypes.HEARTBEAT,
+            Telemetry.HEARTBEAT.message_type,
             "beyond_retention",
         ),
     ],

@@ -22,8 +22,8 @@ from opentelemetry import propagate, trace
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.trace import SpanKind
 
+from x0_common.contract import Telemetry
 from x0_common.errors import Unavailable
-from x0_common.events.telemetry import TelemetryTypes
 from x0_common.kafka.broker import new_broker
 from x0_common.metrics import ResponderMetrics, new_registry
 from x0_common.postgres import migrate
@@ -113,7 +113,7 @@ async def test_a_failed_batch_is_read_again_and_then_committed(
                 topic,
                 json.dumps(body).encode(),
                 key=node.encode(),
-                headers=[("x0-type", TelemetryTypes.METRICS.encode())],
+                headers=[("x0-type", Telemetry.METRICS.message_type.encode())],
             )
 
         async def stored() -> int:
@@ -190,7 +190,7 @@ async def test_the_batch_span_links_each_event_and_holds_the_writes(
                 json.dumps(body).encode(),
                 key=node.encode(),
                 headers=[
-                    ("x0-type", TelemetryTypes.HEARTBEAT.encode()),
+                    ("x0-type", Telemetry.HEARTBEAT.message_type.encode()),
                     *((k, v.encode()) for k, v in carrier.items()),
                 ],
             )

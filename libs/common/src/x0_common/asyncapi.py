@@ -1,8 +1,8 @@
-"""The AsyncAPI document of the topics upstream producers may write to, from the models.
+"""The AsyncAPI document of every topic, generated from the contract tables.
 
 ``python -m x0_common.asyncapi > docs/asyncapi.json`` regenerates it; a test fails
-when the committed file differs from what the models say. One source of truth: the
-same pydantic models the producers and the consumers use.
+when the committed file differs from what the tables say. One source of truth: the
+same rows the gateway, the workers and the client are built from.
 """
 
 from __future__ import annotations
@@ -14,46 +14,8 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from x0_common.events import rag, telemetry
-from x0_common.events.envelope import Headers
-
-# (topic, x0-type, payload model, what it does, what the Kafka key is)
-MESSAGES: list[tuple[str, str, type[BaseModel], str, str]] = [
-    (
-        rag.INGEST_TOPIC,
-        rag.RagTypes.UPSERT,
-        rag.UpsertDocuments,
-        "Insert or replace documents of a collection (their old chunks go).",
-        "the collection name (one collection's writes stay in order)",
-    ),
-    (
-        rag.INGEST_TOPIC,
-        rag.RagTypes.DELETE,
-        rag.DeleteDocuments,
-        "Delete documents of a collection; missing ids are no-ops.",
-        "the collection name (one collection's writes stay in order)",
-    ),
-    (
-        telemetry.EVENTS_TOPIC,
-        telemetry.TelemetryTypes.HEARTBEAT,
-        telemetry.NodeHeartbeat,
-        "A mesh node is alive, with its reported status and software version. Stored once "
-        "per (node_id, timestamp, type); an older event never replaces a newer state; a "
-        "timestamp beyond the allowed clock skew, or a malformed event, goes to "
-        f"`{telemetry.EVENTS_TOPIC}.dlq` with the reason.",
-        "the node_id (one node's events stay in order)",
-    ),
-    (
-        telemetry.EVENTS_TOPIC,
-        telemetry.TelemetryTypes.METRICS,
-        telemetry.NodeMetrics,
-        "A mesh node's resource and network figures and its neighbours with link quality. "
-        "Stored once per (node_id, timestamp, type); an older event never replaces a newer "
-        "state; a timestamp beyond the allowed clock skew, or a malformed event, goes to "
-        f"`{telemetry.EVENTS_TOPIC}.dlq` with the reason.",
-        "the node_id (one node's events stay in order)",
-    ),
-]
+from x0_common.contract import OPERATIONS, Operation
+from x0_common.events.envelope import ErrorBody, Headers
 
 _HEADERS: dict[str, Any] = {
     "type": "object",
@@ -67,49 +29,110 @@ _HEADERS: dict[str, Any] = {
         Headers.PRINCIPAL: {"type": "string", "description": "set by the gateway"},
     },
 }
+_REQUEST_HEADERS: dict[str, Any] = {
+    Headers.REPLY_TO: {"type": "string", "description": "the topic to answer on"},
+    Headers.DEADLINE: {"type": "string", "description": "unix milliseconds; later is dropped"},
+}
+
+
+def _key(text: str) -> str:
+    return text.replace(".", "_")
+
+
+def _models() -> list[type[BaseModel]]:
+    models: list[type[BaseModel]] = [ErrorBody]
+    for operation in OPERATIONS:
+        for model in (operation.request, operation.result):
+            if model is not None and model not in models:
+                models.append(model)
+    return models
+
+
+def _message(operation: Operation) -> dict[str, Any]:
+    properties = {**_HEADERS["properties"], Headers.TYPE: {"const": operation.message_type}}
+    if operation.delivery == "request":
+        properties |= _REQUEST_HEADERS
+    audience = "upstream producers and the services" if operation.producers else "the services"
+    message: dict[str, Any] = {
+        "name": operation.message_type,
+        "summary": operation.summary,
+        "description": f"Scope `{operation.scope}`; published by {audience}.",
+        "contentType": "application/json",
+        "headers": {**_HEADERS, "properties": properties},
+        "payload": {"$ref": f"#/components/schemas/{operation.request.__name__}"},
+        "x-x0-scope": operation.scope,
+    }
+    if operation.key is not None:
+        message["bindings"] = {"kafka": {"key": {"type": "string", "description": operation.key}}}
+    return message
+
+
+def _reply(operation: Operation) -> dict[str, Any]:
+    assert operation.result is not None
+    return {
+        "name": f"{operation.message_type}.reply",
+        "summary": f"The reply: `{operation.result.__name__}`, or an `ErrorBody` when the "
+        "`x0-outcome` header says `error`.",
+        "contentType": "application/json",
+        "payload": {
+            "oneOf": [
+                {"$ref": f"#/components/schemas/{operation.result.__name__}"},
+                {"$ref": "#/components/schemas/ErrorBody"},
+            ]
+        },
+    }
 
 
 def document() -> dict[str, Any]:
     """The AsyncAPI 3.0 document."""
     _, schemas = models_json_schema(
-        [(model, "validation") for _, _, model, _, _ in MESSAGES],
+        [(model, "validation") for model in _models()],
         ref_template="#/components/schemas/{model}",
     )
-    channels: dict[str, Any] = {}
+    channels: dict[str, Any] = {
+        "replies": {
+            "address": "{reply_to}",
+            "description": "Each gateway replica's reply topic, named by `reply_to`.",
+            "parameters": {"reply_to": {"description": "the request's reply_to header"}},
+            "messages": {},
+        }
+    }
     messages: dict[str, Any] = {}
     operations: dict[str, Any] = {}
-    for topic, message_type, model, summary, key_meaning in MESSAGES:
-        key = message_type.replace(".", "_")
-        messages[key] = {
-            "name": message_type,
-            "summary": summary,
-            "contentType": "application/json",
-            "headers": {
-                **_HEADERS,
-                "properties": {
-                    **_HEADERS["properties"],
-                    Headers.TYPE: {"const": message_type},
-                },
-            },
-            "payload": {"$ref": f"#/components/schemas/{model.__name__}"},
-            "bindings": {"kafka": {"key": {"type": "string", "description": key_meaning}}},
-        }
-        channel = channels.setdefault(topic.replace(".", "_"), {"address": topic, "messages": {}})
+    on_kafka = [operation for operation in OPERATIONS if operation.on_kafka]
+    for operation in on_kafka:
+        key = _key(operation.message_type)
+        messages[key] = _message(operation)
+        channel = channels.setdefault(
+            _key(operation.topic), {"address": operation.topic, "messages": {}}
+        )
         channel["messages"][key] = {"$ref": f"#/components/messages/{key}"}
-    for channel_key, channel in channels.items():
-        operations[f"publish_{channel_key}"] = {
+        entry: dict[str, Any] = {
             "action": "send",
-            "channel": {"$ref": f"#/channels/{channel_key}"},
-            "messages": [
-                {"$ref": f"#/channels/{channel_key}/messages/{m}"} for m in channel["messages"]
-            ],
+            "channel": {"$ref": f"#/channels/{_key(operation.topic)}"},
+            "summary": operation.summary,
+            "messages": [{"$ref": f"#/channels/{_key(operation.topic)}/messages/{key}"}],
         }
+        if operation.delivery == "request" and operation.result is not None:
+            reply_key = f"{key}_reply"
+            messages[reply_key] = _reply(operation)
+            channels["replies"]["messages"][reply_key] = {
+                "$ref": f"#/components/messages/{reply_key}"
+            }
+            entry["reply"] = {
+                "address": {"location": f"$message.header#/{Headers.REPLY_TO}"},
+                "channel": {"$ref": "#/channels/replies"},
+                "messages": [{"$ref": f"#/channels/replies/messages/{reply_key}"}],
+            }
+        operations[operation.name] = entry
     return {
         "asyncapi": "3.0.0",
         "info": {
-            "title": "x0tta6bl4 topics for upstream producers",
+            "title": "x0tta6bl4 topics",
             "version": "1.0.0",
-            "description": "Generated from x0_common.events by `python -m x0_common.asyncapi`.",
+            "description": "Generated from x0_common.contract by `python -m x0_common.asyncapi`. "
+            "Upstream producers may publish the messages marked so; every other topic is "
+            "written by the services only.",
         },
         "defaultContentType": "application/json",
         "channels": channels,

@@ -11,12 +11,15 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 from faststream.asgi import AsgiFastStream
 from faststream.kafka import KafkaBroker
 from prometheus_client import CollectorRegistry, make_asgi_app
+
+from x0_common.contract.operation import Operation
+from x0_common.kafka.responder import Responder
 
 if TYPE_CHECKING:
     # Types only: the ASGI protocol as Starlette spells it.
@@ -87,6 +90,7 @@ def build_worker_app(
     registry: CollectorRegistry,
     responders: Sequence[Consumer],
     checks: Mapping[str, Check],
+    operations: Iterable[Operation] = (),
     on_startup: Sequence[Hook] = (),
     after_shutdown: Sequence[Hook] = (),
 ) -> AsgiFastStream:
@@ -95,7 +99,13 @@ def build_worker_app(
     Start-up runs ``on_startup`` (open pools, migrate), then creates each responder's
     topics, then starts the broker. Shutdown commits each responder's finished
     offsets before the broker stops, then runs ``after_shutdown`` (close pools).
+    Every operation of ``operations`` on a responder's topic must have its handler.
     """
+    # The self-check: a row of the contract whose handler is missing stops the start.
+    required = tuple(operations)
+    for responder in responders:
+        if isinstance(responder, Responder):
+            responder.require(required)
     ensure_topics = [responder.ensure_topics for responder in responders]
     return AsgiFastStream(
         broker,

@@ -7,6 +7,7 @@ from pathlib import Path
 from faststream.asgi import AsgiFastStream
 from opentelemetry.sdk.trace import TracerProvider
 
+from x0_common.contract import Crypto
 from x0_common.events.crypto import TOPIC
 from x0_common.kafka import Responder
 from x0_common.kafka.broker import new_broker
@@ -67,6 +68,7 @@ def create_app(
     return build_worker_app(
         broker,
         registry=registry,
+        operations=Crypto.operations(),
         responders=[responder],
         checks={"postgres": postgres_answers, "redis": redis_answers},
         on_startup=[open_resources, start_managed_keys],

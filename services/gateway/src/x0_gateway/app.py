@@ -17,7 +17,7 @@ from x0_common.metrics import RequesterMetrics, new_registry
 from x0_gateway.body_limit import BodyLimitMiddleware
 from x0_gateway.http_metrics import HttpMetrics, HttpMetricsMiddleware
 from x0_gateway.problems import install_problem_handlers
-from x0_gateway.routes import crypto, health, rag, telemetry
+from x0_gateway.routes import health, operations_router
 from x0_gateway.settings import GatewaySettings
 
 SERVICE = "gateway"
@@ -54,9 +54,7 @@ def create_app(settings: GatewaySettings, tracer_provider: TracerProvider | None
     app.state.requester = requester
     install_problem_handlers(app)
     app.include_router(health.router)
-    app.include_router(crypto.router)
-    app.include_router(rag.router)
-    app.include_router(telemetry.router)
+    app.include_router(operations_router())
     # Our own rather than FastAPI's max_body_size, whose 413 is text/plain, not a problem.
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(HttpMetricsMiddleware, metrics=HttpMetrics(registry, SERVICE))

@@ -15,6 +15,7 @@ from pathlib import Path
 from faststream.asgi import AsgiFastStream
 from opentelemetry.sdk.trace import TracerProvider
 
+from x0_common.contract import Rag
 from x0_common.events.rag import REQUESTS_TOPIC
 from x0_common.kafka import Responder
 from x0_common.kafka.broker import new_broker
@@ -104,6 +105,7 @@ def create_app(
     return build_worker_app(
         broker,
         registry=registry,
+        operations=Rag.operations(),
         responders=[queries, writer],
         checks={"postgres": postgres_answers, "redis": redis_answers, "indexes": indexes_ready},
         on_startup=[open_resources],

@@ -36,13 +36,14 @@ from faststream.kafka import KafkaMessage
 from opentelemetry import trace
 from pydantic import BaseModel, ValidationError
 
+from x0_common.contract import Rag
 from x0_common.errors import InternalError, Unavailable, X0Error
 from x0_common.events.envelope import Headers
+from x0_common.events.names import COLLECTION_NAME_PATTERN
 from x0_common.events.rag import (
     CollectionNameRequest,
     DeleteDocuments,
     Indexed,
-    RagTypes,
     UpsertDocuments,
 )
 from x0_common.kafka import RequestContext
@@ -58,11 +59,11 @@ _tracer = trace.get_tracer("x0_rag")
 
 Embed = Callable[[Sequence[str]], Awaitable[npt.NDArray[np.float32]]]
 Kind = Literal["upsert", "delete", "drop"]
-_COLLECTION = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
+_COLLECTION = re.compile(COLLECTION_NAME_PATTERN)
 _MODELS: dict[str, tuple[type[BaseModel], Kind]] = {
-    RagTypes.UPSERT: (UpsertDocuments, "upsert"),
-    RagTypes.DELETE: (DeleteDocuments, "delete"),
-    RagTypes.COLLECTION_DROPPED: (CollectionNameRequest, "drop"),
+    Rag.UPSERT.message_type: (UpsertDocuments, "upsert"),
+    Rag.DELETE.message_type: (DeleteDocuments, "delete"),
+    Rag.COLLECTION_DROPPED.message_type: (CollectionNameRequest, "drop"),
 }
 
 

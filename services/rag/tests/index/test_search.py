@@ -7,15 +7,14 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any
 
 import asyncpg
 import pytest
 import redis.asyncio as aioredis
 from prometheus_client import CollectorRegistry
 
+from x0_common.contract import Rag
 from x0_common.events.rag import (
-    RagTypes,
     SearchRequest,
     VersionWaitRequest,
     VersionWaitResult,
@@ -23,6 +22,7 @@ from x0_common.events.rag import (
 from x0_common.kafka import RequestContext
 from x0_common.metrics import new_registry
 from x0_common.testing import SpanCapture
+from x0_common.testing.handlers import CapturingResponder
 from x0_rag.adapters.cache import SearchCache
 from x0_rag.adapters.embedder import DynamicBatcher, Embedder
 from x0_rag.adapters.retrieval import PostgresRetrieval
@@ -300,20 +300,6 @@ async def test_spans_name_the_steps_and_never_hold_the_query(
             assert "confidential" not in str(value)
 
 
-class CapturingResponder:
-    """Collects what ``register`` registers, so tests call handlers as the responder does."""
-
-    def __init__(self) -> None:
-        self.handlers: dict[str, Any] = {}
-
-    def operation(self, message_type: str) -> Any:
-        def register(handler: Any) -> Any:
-            self.handlers[message_type] = handler
-            return handler
-
-        return register
-
-
 def context(seconds_left: float) -> RequestContext:
     return RequestContext(
         message_type="test",
@@ -337,8 +323,8 @@ async def test_the_handlers_answer_searches_and_version_waits(
     deps.resources.update(
         pool=rag_pool, redis=redis_client, batcher=corpus.searcher.batcher, indexes=corpus.manager
     )
-    on_search = responder.handlers[RagTypes.SEARCH]
-    on_wait = responder.handlers[RagTypes.VERSION_WAIT]
+    _, on_search = responder.handlers[Rag.SEARCH.message_type]
+    _, on_wait = responder.handlers[Rag.VERSION_WAIT.message_type]
 
     result = await on_search(
         SearchRequest(collection=corpus.name, query="kitten", mode="keyword"), context(5)

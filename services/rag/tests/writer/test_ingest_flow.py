@@ -14,6 +14,7 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from pydantic import BaseModel
 
+from x0_common.contract import Rag
 from x0_common.events.envelope import Headers
 from x0_common.events.rag import (
     CollectionNameRequest,
@@ -21,7 +22,6 @@ from x0_common.events.rag import (
     Document,
     GetDocumentRequest,
     ListCollectionsRequest,
-    RagTypes,
     UpsertDocuments,
 )
 from x0_common.kafka import Requester, Responder
@@ -118,24 +118,28 @@ async def test_collections_and_ingests_round_trip(
     worker: Worker, collection: str, index_log: EventLog
 ) -> None:
     created = await worker.call(
-        RagTypes.COLLECTION_CREATE, CreateCollectionRequest(name=collection, chunk_size=128)
+        Rag.COLLECTION_CREATE.message_type, CreateCollectionRequest(name=collection, chunk_size=128)
     )
     assert (created["name"], created["chunk_size"], created["documents"]) == (collection, 128, 0)
     documents = [Document(id="a", text=TEXT, metadata={"k": 1}), Document(id="b", text=TEXT)]
     version = await worker.ingest(
-        RagTypes.UPSERT, UpsertDocuments(collection=collection, documents=documents), collection
+        Rag.UPSERT.message_type,
+        UpsertDocuments(collection=collection, documents=documents),
+        collection,
     )
 
     await index_log.until(lambda records: len(records) >= 1)
     (event,) = index_log.events()
     assert event.source == version  # the token the gateway hands out is the event's source
     assert index_log.records[0].partition == int(version.split(":")[0])
-    info = await worker.call(RagTypes.COLLECTION_GET, CollectionNameRequest(name=collection))
+    info = await worker.call(
+        Rag.COLLECTION_GET.message_type, CollectionNameRequest(name=collection)
+    )
     assert (info["documents"], info["chunks"]) == (2, len(event.upserted))
-    listed = await worker.call(RagTypes.COLLECTION_LIST, ListCollectionsRequest())
+    listed = await worker.call(Rag.COLLECTION_LIST.message_type, ListCollectionsRequest())
     assert collection in [c["name"] for c in listed["collections"]]
     document = await worker.call(
-        RagTypes.DOCUMENT_GET, GetDocumentRequest(collection=collection, id="a")
+        Rag.DOCUMENT_GET.message_type, GetDocumentRequest(collection=collection, id="a")
     )
     assert (document["text"], document["metadata"], document["version"]) == (
         TEXT,
@@ -143,7 +147,9 @@ async def test_collections_and_ingests_round_trip(
         version,
     )
 
-    deleted = await worker.call(RagTypes.COLLECTION_DELETE, CollectionNameRequest(name=collection))
+    deleted = await worker.call(
+        Rag.COLLECTION_DELETE.message_type, CollectionNameRequest(name=collection)
+    )
     assert deleted == {"name": collection, "deleted": True}
     await index_log.until(lambda records: len(records) >= 2)
     dropped = index_log.events()[1]
@@ -156,29 +162,31 @@ async def test_collections_and_ingests_round_trip(
     partition, offset = map(int, dropped.source.split(":"))
     assert partition == int(version.split(":")[0])
     assert offset > int(version.split(":")[1])
-    again = await worker.call(RagTypes.COLLECTION_DELETE, CollectionNameRequest(name=collection))
+    again = await worker.call(
+        Rag.COLLECTION_DELETE.message_type, CollectionNameRequest(name=collection)
+    )
     assert again == {"name": collection, "deleted": False}
 
 
 async def test_poison_and_refused_ingests_still_let_replicas_move_on(
     worker: Worker, collection: str, index_log: EventLog
 ) -> None:
-    await worker.call(RagTypes.COLLECTION_CREATE, CreateCollectionRequest(name=collection))
+    await worker.call(Rag.COLLECTION_CREATE.message_type, CreateCollectionRequest(name=collection))
     producer = AIOKafkaProducer(**producer_options(worker.settings))
     await producer.start()
     try:
         sent = []
         for headers, value in [
-            ({Headers.TYPE: RagTypes.UPSERT}, b"{not json"),
+            ({Headers.TYPE: Rag.UPSERT.message_type}, b"{not json"),
             (
-                {Headers.TYPE: RagTypes.UPSERT},
+                {Headers.TYPE: Rag.UPSERT.message_type},
                 b'{"collection": "%s", "documents": []}' % collection.encode(),
             ),
             ({Headers.TYPE: "rag.ingest.unknown.v1"}, b"{}"),
             # An expired deadline: no reply is due, so the ingest must still be applied.
             (
                 {
-                    Headers.TYPE: RagTypes.UPSERT,
+                    Headers.TYPE: Rag.UPSERT.message_type,
                     Headers.DEADLINE: str(int(time.time() * 1000) - 60_000),
                 },
                 UpsertDocuments(collection=collection, documents=[Document(id="late", text=TEXT)])
@@ -196,7 +204,7 @@ async def test_poison_and_refused_ingests_still_let_replicas_move_on(
     finally:
         await producer.stop()
     refused = await worker.ingest(
-        RagTypes.UPSERT,
+        Rag.UPSERT.message_type,
         UpsertDocuments(collection="t-no-such-collection", documents=[Document(id="x", text=TEXT)]),
         collection,
     )

@@ -14,6 +14,7 @@ from pathlib import Path
 from faststream.asgi import AsgiFastStream
 from opentelemetry.sdk.trace import TracerProvider
 
+from x0_common.contract import Telemetry
 from x0_common.events.telemetry import REQUESTS_TOPIC
 from x0_common.kafka import Responder
 from x0_common.kafka.broker import new_broker
@@ -103,6 +104,7 @@ def create_app(
     return build_worker_app(
         broker,
         registry=registry,
+        operations=Telemetry.operations(),
         responders=[queries, ingest],
         checks={"postgres": postgres_answers, "redis": redis_answers},
         on_startup=[open_resources],

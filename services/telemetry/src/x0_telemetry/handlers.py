@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from x0_common.contract import Telemetry
 from x0_common.errors import NotFound
 from x0_common.events.telemetry import (
     History,
@@ -27,7 +28,6 @@ from x0_common.events.telemetry import (
     NodeList,
     NodeRequest,
     NodeState,
-    TelemetryTypes,
     Topology,
     TopologyRequest,
 )
@@ -52,14 +52,14 @@ async def read_nodes(deps: TelemetryDeps, mesh_id: str | None) -> list[NodeState
 def register(responder: Responder, deps: TelemetryDeps) -> None:
     """Register the four queries on ``responder``."""
 
-    @responder.operation(TelemetryTypes.NODES_LIST)
+    @responder.operation(Telemetry.NODES_LIST)
     async def on_list(request: ListNodesRequest, _: RequestContext) -> NodeList:
         nodes = await read_nodes(deps, request.mesh_id)
         if request.status is not None:
             nodes = [node for node in nodes if node.status == request.status]
         return NodeList(nodes=nodes[: request.limit])
 
-    @responder.operation(TelemetryTypes.NODE_GET)
+    @responder.operation(Telemetry.NODE_GET)
     async def on_get(request: NodeRequest, _: RequestContext) -> NodeState:
         fields = await deps.latest.node(request.node_id)
         if not fields:
@@ -69,7 +69,7 @@ def register(responder: Responder, deps: TelemetryDeps) -> None:
         down_timeout = timedelta(seconds=deps.settings.down_timeout_seconds)
         return node_state(request.node_id, fields, now=datetime.now(UTC), down_timeout=down_timeout)
 
-    @responder.operation(TelemetryTypes.NODE_HISTORY)
+    @responder.operation(Telemetry.NODE_HISTORY)
     async def on_history(request: HistoryRequest, _: RequestContext) -> History:
         plan = plan_history(request)
         points = await deps.history.history(plan)
@@ -80,7 +80,7 @@ def register(responder: Responder, deps: TelemetryDeps) -> None:
             points=points,
         )
 
-    @responder.operation(TelemetryTypes.TOPOLOGY_GET)
+    @responder.operation(Telemetry.TOPOLOGY_GET)
     async def on_topology(request: TopologyRequest, _: RequestContext) -> Topology:
         nodes = await read_nodes(deps, request.mesh_id)
         return Topology(mesh_id=request.mesh_id, nodes=nodes, links=links_of(nodes))

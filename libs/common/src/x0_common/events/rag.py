@@ -19,6 +19,8 @@ from typing import Annotated, Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from x0_common.events.names import CollectionName, DocumentId
+
 REQUESTS_TOPIC: Final = "x0.rag.requests"
 INGEST_TOPIC: Final = "x0.rag.ingest"
 INDEX_TOPIC: Final = "x0.rag.index"
@@ -28,29 +30,6 @@ MAX_DOCUMENTS_PER_MESSAGE = 100
 MAX_K = 100
 
 
-class RagTypes:
-    """``x0-type`` header values of RAG messages."""
-
-    COLLECTION_CREATE: Final = "rag.collections.create.v1"
-    COLLECTION_GET: Final = "rag.collections.get.v1"
-    COLLECTION_LIST: Final = "rag.collections.list.v1"
-    COLLECTION_DELETE: Final = "rag.collections.delete.v1"
-    DOCUMENT_GET: Final = "rag.documents.get.v1"
-    SEARCH: Final = "rag.search.v1"
-    VERSION_WAIT: Final = "rag.version.wait.v1"
-    UPSERT: Final = "rag.ingest.upsert.v1"
-    DELETE: Final = "rag.ingest.delete.v1"
-    # Internal, on ``x0.rag.ingest`` (payload :class:`CollectionNameRequest`): published
-    # by the collection delete after the rows are gone, so that the writer drops what
-    # ingests before it left and tells every replica, in the collection's ingest order.
-    COLLECTION_DROPPED: Final = "rag.ingest.collection_dropped.v1"
-    INDEXED: Final = "rag.index.applied.v1"
-
-
-CollectionName = Annotated[
-    str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$"), Field(examples=["python-docs"])
-]
-DocumentId = Annotated[str, StringConstraints(min_length=1, max_length=256)]
 VersionToken = Annotated[
     str, StringConstraints(pattern=r"^[0-9]{1,6}:[0-9]{1,19}$"), Field(examples=["0:1234"])
 ]

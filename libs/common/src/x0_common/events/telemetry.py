@@ -21,6 +21,7 @@ from typing import Annotated, Final, Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
 from x0_common.errors import InvalidInput
+from x0_common.events.names import MeshId, NodeId
 
 EVENTS_TOPIC: Final = "x0.telemetry.events"
 REQUESTS_TOPIC: Final = "x0.telemetry.requests"
@@ -40,27 +41,6 @@ MIN_STEP_SECONDS = 10
 ROLLUP_STEP_SECONDS = 60
 
 
-class TelemetryTypes:
-    """``x0-type`` header values of telemetry messages."""
-
-    HEARTBEAT: Final = "telemetry.node.heartbeat.v1"
-    METRICS: Final = "telemetry.node.metrics.v1"
-    NODES_LIST: Final = "telemetry.nodes.list.v1"
-    NODE_GET: Final = "telemetry.nodes.get.v1"
-    NODE_HISTORY: Final = "telemetry.nodes.history.v1"
-    TOPOLOGY_GET: Final = "telemetry.topology.get.v1"
-
-
-NodeId = Annotated[
-    str,
-    StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"),
-    Field(examples=["node-eu-17"]),
-]
-MeshId = Annotated[
-    str,
-    StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$"),
-    Field(examples=["mesh-eu"]),
-]
 # What a node says of itself; "down" is never reported, only derived (no heartbeat).
 ReportedStatus = Literal["up", "degraded", "draining"]
 NodeStatus = Literal["up", "degraded", "draining", "down"]
@@ -106,11 +86,6 @@ class NodeMetrics(_Message):
 
 
 TelemetryEvent = Annotated[NodeHeartbeat | NodeMetrics, Field(discriminator="kind")]
-EVENT_TYPES: Final[dict[str, type[NodeHeartbeat] | type[NodeMetrics]]] = {
-    TelemetryTypes.HEARTBEAT: NodeHeartbeat,
-    TelemetryTypes.METRICS: NodeMetrics,
-}
-TYPE_OF_KIND: Final = {"heartbeat": TelemetryTypes.HEARTBEAT, "metrics": TelemetryTypes.METRICS}
 
 
 class FutureTimestamp(InvalidInput):

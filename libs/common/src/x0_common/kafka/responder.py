@@ -31,7 +31,7 @@ import logging
 import random
 import time
 import typing
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,6 +40,7 @@ from faststream.kafka import KafkaBroker, KafkaMessage
 from faststream.message import StreamMessage
 from pydantic import BaseModel, ValidationError
 
+from x0_common.contract.operation import Operation
 from x0_common.errors import InternalError, Unavailable, ValidationFailed, X0Error
 from x0_common.events.envelope import ErrorBody, Headers, Reply
 from x0_common.kafka.clients import ensure_topics
@@ -140,19 +141,39 @@ class Responder:
         )
         self._subscriber(self._consume)
 
-    def operation(self, message_type: str) -> Callable[[Handler], Handler]:
-        """Register the handler for ``message_type``; its first parameter's type is the model."""
+    def operation(self, operation: Operation) -> Callable[[Handler], Handler]:
+        """Register the handler of a contract ``operation``; its first parameter is typed
+        with the operation's request model, which the payload is validated against."""
 
         def register(handler: Handler) -> Handler:
+            # A handler typed with another model is a wiring mistake: catch it at start-up.
             hints = typing.get_type_hints(handler)
-            model = next(iter(hints.values()))
-            if not (isinstance(model, type) and issubclass(model, BaseModel)):
-                msg = f"{handler.__name__}: the first parameter must be a pydantic model"
+            hints.pop("return", None)
+            model = next(iter(hints.values()), operation.request)
+            if model not in {operation.request, Any}:
+                expected = operation.request.__name__
+                msg = f"{handler.__name__}: the first parameter must be {expected}"
                 raise TypeError(msg)
-            self._handlers[message_type] = (model, handler)
+            self._handlers[operation.message_type] = (operation.request, handler)
             return handler
 
         return register
+
+    @property
+    def handled_types(self) -> frozenset[str]:
+        """The ``x0-type`` values this responder has handlers for."""
+        return frozenset(self._handlers)
+
+    def require(self, operations: Iterable[Operation]) -> None:
+        """Fail at start-up unless every operation on this topic has a handler."""
+        missing = sorted(
+            op.name
+            for op in operations
+            if op.topic == self.topic and op.message_type not in self._handlers
+        )
+        if missing:
+            msg = f"no handler on {self.topic} for: {', '.join(missing)}"
+            raise RuntimeError(msg)
 
     @property
     def assigned(self) -> bool:

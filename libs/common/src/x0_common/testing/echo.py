@@ -16,6 +16,7 @@ import sys
 from faststream.kafka import KafkaBroker
 from pydantic import BaseModel, Field
 
+from x0_common.contract.operation import Operation
 from x0_common.errors import InvalidInput, Unavailable
 from x0_common.kafka.broker import new_broker
 from x0_common.kafka.responder import RequestContext, Responder
@@ -53,8 +54,18 @@ def build_echo_responder(
         broker, topic=topic, group_id=group_id, settings=settings, metrics=metrics
     )
     failures_seen: dict[str, int] = {}
+    # The echo is not part of the contract: its row is built for the topic under test.
+    operation = Operation(
+        name="echo",
+        message_type=ECHO_TYPE,
+        topic=topic,
+        request=EchoRequest,
+        result=EchoResult,
+        summary="Echo the text back",
+        scope="internal",
+    )
 
-    @responder.operation(ECHO_TYPE)
+    @responder.operation(operation)
     async def echo(request: EchoRequest, context: RequestContext) -> EchoResult:
         if request.invalid:
             raise InvalidInput("asked to be invalid", details={"field": "invalid"})

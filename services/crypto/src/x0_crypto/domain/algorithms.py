@@ -8,18 +8,23 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import get_args
 
-ML_KEM_512 = "ML-KEM-512"
-ML_KEM_768 = "ML-KEM-768"
-ML_KEM_1024 = "ML-KEM-1024"
-ML_DSA_44 = "ML-DSA-44"
-ML_DSA_65 = "ML-DSA-65"
-ML_DSA_87 = "ML-DSA-87"
-X_WING = "X-Wing"
-ED25519_ML_DSA_65 = "Ed25519+ML-DSA-65"
+from x0_common.events.names import KemAlgorithm, SignatureAlgorithm
 
-KEM_ALGORITHMS = (ML_KEM_512, ML_KEM_768, ML_KEM_1024, X_WING)
-SIGNATURE_ALGORITHMS = (ML_DSA_44, ML_DSA_65, ML_DSA_87, ED25519_ML_DSA_65)
+# Typed against the contract's Literals: a misspelt name fails type checking.
+ML_KEM_512: KemAlgorithm = "ML-KEM-512"
+ML_KEM_768: KemAlgorithm = "ML-KEM-768"
+ML_KEM_1024: KemAlgorithm = "ML-KEM-1024"
+X_WING: KemAlgorithm = "X-Wing"
+ML_DSA_44: SignatureAlgorithm = "ML-DSA-44"
+ML_DSA_65: SignatureAlgorithm = "ML-DSA-65"
+ML_DSA_87: SignatureAlgorithm = "ML-DSA-87"
+ED25519_ML_DSA_65: SignatureAlgorithm = "Ed25519+ML-DSA-65"
+
+# The names the contract accepts, derived from it rather than listed again.
+KEM_ALGORITHMS: tuple[str, ...] = get_args(KemAlgorithm)
+SIGNATURE_ALGORITHMS: tuple[str, ...] = get_args(SignatureAlgorithm)
 ALL_ALGORITHMS = KEM_ALGORITHMS + SIGNATURE_ALGORITHMS
 
 

@@ -33,6 +33,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from x0_common.events.binary import Base64Bytes
+from x0_common.events.names import KeyName
 from x0_crypto.domain.algorithms import Kind
 from x0_crypto.domain.errors import CryptoError
 from x0_crypto.domain.key_errors import InvalidBackup
@@ -63,7 +64,7 @@ class BackupDocument(_Strict):
     """What a backup holds: the key's settings and versions."""
 
     format: Literal["x0tta6bl4/backup/v1"] = "x0tta6bl4/backup/v1"
-    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+    name: KeyName
     type: str
     exportable: bool
     deletion_allowed: bool

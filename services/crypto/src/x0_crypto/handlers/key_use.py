@@ -22,8 +22,8 @@ caller sent, and no retry succeeds until an operator lowers the floor.
 
 from __future__ import annotations
 
+from x0_common.contract import Crypto
 from x0_common.events.crypto import (
-    CryptoTypes,
     DecryptRequest,
     DecryptResult,
     EncryptRequest,
@@ -133,7 +133,7 @@ class KeyUse:
             secret_key = loaded.secret_key(version.version)
             with self._metrics.operation(loaded.key.type, "key_sign"):
                 signature = self._algorithms.signature(loaded.key.type).sign(
-                    secret_key, request.message
+                    secret_key, request.message, context=request.context
                 )
         return KeySignResult(signature=signature, version=version.version)
 
@@ -145,7 +145,7 @@ class KeyUse:
             version = loaded.key.usable(request.version)
             with self._metrics.operation(loaded.key.type, "key_verify"):
                 valid = self._algorithms.signature(loaded.key.type).verify(
-                    version.public_key, request.message, request.signature
+                    version.public_key, request.message, request.signature, context=request.context
                 )
         return VerifyResult(valid=valid)
 
@@ -154,28 +154,28 @@ def register(responder: Responder, deps: CryptoDeps) -> None:
     """Register the operations that use a managed key."""
     use = KeyUse(deps)
 
-    @responder.operation(CryptoTypes.KEY_ENCRYPT)
+    @responder.operation(Crypto.KEY_ENCRYPT)
     async def on_encrypt(request: EncryptRequest, _: RequestContext) -> EncryptResult:
         return await use.encrypt(request)
 
-    @responder.operation(CryptoTypes.KEY_DECRYPT)
+    @responder.operation(Crypto.KEY_DECRYPT)
     async def on_decrypt(request: DecryptRequest, _: RequestContext) -> DecryptResult:
         return await use.decrypt(request)
 
-    @responder.operation(CryptoTypes.KEY_REWRAP)
+    @responder.operation(Crypto.KEY_REWRAP)
     async def on_rewrap(request: RewrapRequest, _: RequestContext) -> EncryptResult:
         return await use.rewrap(request)
 
-    @responder.operation(CryptoTypes.KEY_DECAPSULATE)
+    @responder.operation(Crypto.KEY_DECAPSULATE)
     async def on_decapsulate(
         request: KeyDecapsulateRequest, _: RequestContext
     ) -> KeyDecapsulateResult:
         return await use.decapsulate(request)
 
-    @responder.operation(CryptoTypes.KEY_SIGN)
+    @responder.operation(Crypto.KEY_SIGN)
     async def on_sign(request: KeySignRequest, _: RequestContext) -> KeySignResult:
         return await use.sign(request)
 
-    @responder.operation(CryptoTypes.KEY_VERIFY)
+    @responder.operation(Crypto.KEY_VERIFY)
     async def on_verify(request: KeyVerifyRequest, _: RequestContext) -> VerifyResult:
         return await use.verify(request)

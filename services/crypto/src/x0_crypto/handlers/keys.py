@@ -34,9 +34,9 @@ from __future__ import annotations
 
 import logging
 
+from x0_common.contract import Crypto
 from x0_common.events.crypto import (
     CreateKeyRequest,
-    CryptoTypes,
     DeleteKeyResult,
     ExportKeyRequest,
     ExportKeyResult,
@@ -81,13 +81,13 @@ def key_info(key: ManagedKey) -> KeyInfo:
 
 
 def register(responder: Responder, deps: CryptoDeps) -> None:
-    """Register every ``CryptoTypes.KEY_*`` operation."""
+    """Register every ``Crypto.KEY_.message_type*`` operation."""
     metrics = deps.metrics
 
     async def refresh_gauge() -> None:
         metrics.managed_keys.labels(SERVICE).set(await keystore(deps).count())
 
-    @responder.operation(CryptoTypes.KEY_CREATE)
+    @responder.operation(Crypto.KEY_CREATE)
     async def on_create(request: CreateKeyRequest, context: RequestContext) -> KeyInfo:
         request_id = request.request_id or CORRELATION_PREFIX + context.correlation_id
         settings = KeySettings(
@@ -104,24 +104,24 @@ def register(responder: Responder, deps: CryptoDeps) -> None:
             await refresh_gauge()
         return key_info(key)
 
-    @responder.operation(CryptoTypes.KEY_READ)
+    @responder.operation(Crypto.KEY_READ)
     async def on_read(request: KeyNameRequest, _: RequestContext) -> KeyInfo:
         with counted(metrics, "read"):
             return key_info(await keystore(deps).read(request.name))
 
-    @responder.operation(CryptoTypes.KEY_LIST)
+    @responder.operation(Crypto.KEY_LIST)
     async def on_list(_: ListKeysRequest, __: RequestContext) -> ListKeysResult:
         with counted(metrics, "list"):
             return ListKeysResult(names=await keystore(deps).names())
 
-    @responder.operation(CryptoTypes.KEY_ROTATE)
+    @responder.operation(Crypto.KEY_ROTATE)
     async def on_rotate(request: KeyNameRequest, _: RequestContext) -> KeyInfo:
         with counted(metrics, "rotate"):
             key = await keystore(deps).rotate(request.name)
         metrics.rotations.labels(SERVICE, "manual").inc()
         return key_info(key)
 
-    @responder.operation(CryptoTypes.KEY_CONFIG)
+    @responder.operation(Crypto.KEY_CONFIG)
     async def on_config(request: UpdateKeyConfigRequest, _: RequestContext) -> KeyInfo:
         change = ConfigChange(
             min_decryption_version=request.min_decryption_version,
@@ -132,7 +132,7 @@ def register(responder: Responder, deps: CryptoDeps) -> None:
         with counted(metrics, "config"):
             return key_info(await keystore(deps).configure(request.name, change))
 
-    @responder.operation(CryptoTypes.KEY_DELETE)
+    @responder.operation(Crypto.KEY_DELETE)
     async def on_delete(request: KeyNameRequest, _: RequestContext) -> DeleteKeyResult:
         with counted(metrics, "delete"):
             deleted = await keystore(deps).delete(request.name)
@@ -140,20 +140,20 @@ def register(responder: Responder, deps: CryptoDeps) -> None:
             await refresh_gauge()
         return DeleteKeyResult(name=request.name, deleted=deleted)
 
-    @responder.operation(CryptoTypes.KEY_EXPORT)
+    @responder.operation(Crypto.KEY_EXPORT)
     async def on_export(request: ExportKeyRequest, _: RequestContext) -> ExportKeyResult:
         with counted(metrics, "export"):
             key, secret_keys = await key_backups(deps).export(request.name, request.version)
         logger.info("managed key exported", extra={"key_name": key.name})
         return ExportKeyResult(name=key.name, type=key.type, secret_keys=secret_keys)
 
-    @responder.operation(CryptoTypes.KEY_BACKUP)
+    @responder.operation(Crypto.KEY_BACKUP)
     async def on_backup(request: KeyNameRequest, _: RequestContext) -> KeyBackup:
         with counted(metrics, "backup"):
             blob = await key_backups(deps).backup(request.name)
         return KeyBackup(name=request.name, backup=blob)
 
-    @responder.operation(CryptoTypes.KEY_RESTORE)
+    @responder.operation(Crypto.KEY_RESTORE)
     async def on_restore(request: RestoreKeyRequest, _: RequestContext) -> KeyInfo:
         with counted(metrics, "restore"):
             key = await key_backups(deps).restore(request.backup, request.name, force=request.force)

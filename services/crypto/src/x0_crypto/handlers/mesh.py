@@ -15,13 +15,13 @@ import hashlib
 import time
 from collections.abc import Callable
 
+from x0_common.contract import Crypto
 from x0_common.errors import InternalError, InvalidInput, NotFound
 from x0_common.events.crypto import (
     Beacon,
     BeaconSignRequest,
     BeaconVerifyRequest,
     BeaconVerifyResult,
-    CryptoTypes,
     SessionAcceptRequest,
     SessionAcceptResult,
     SessionInitiateRequest,
@@ -216,23 +216,23 @@ def register(responder: Responder, deps: CryptoDeps) -> MeshOperations:
     """Register the session and beacon operations; returns them (tests call them)."""
     mesh = MeshOperations(deps)
 
-    @responder.operation(CryptoTypes.SESSION_INITIATE)
+    @responder.operation(Crypto.SESSION_INITIATE)
     async def on_session_initiate(
         request: SessionInitiateRequest, _: RequestContext
     ) -> SessionInitiateResult:
         return await mesh.initiate(request)
 
-    @responder.operation(CryptoTypes.SESSION_ACCEPT)
+    @responder.operation(Crypto.SESSION_ACCEPT)
     async def on_session_accept(
         request: SessionAcceptRequest, _: RequestContext
     ) -> SessionAcceptResult:
         return await mesh.accept(request)
 
-    @responder.operation(CryptoTypes.BEACON_SIGN)
+    @responder.operation(Crypto.BEACON_SIGN)
     async def on_beacon_sign(request: BeaconSignRequest, _: RequestContext) -> SignedBeacon:
         return await mesh.sign_beacon(request)
 
-    @responder.operation(CryptoTypes.BEACON_VERIFY)
+    @responder.operation(Crypto.BEACON_VERIFY)
     async def on_beacon_verify(
         request: BeaconVerifyRequest, context: RequestContext
     ) -> BeaconVerifyResult:

@@ -6,41 +6,30 @@ Each batch item succeeds or fails on its own; output keeps input order.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
+from x0_common.contract import Crypto, Operation
 from x0_common.errors import X0Error
 from x0_common.events.crypto import (
     AlgorithmDescription,
-    AlgorithmsRequest,
     AlgorithmsResult,
-    CryptoTypes,
-    DecapsulateBatchRequest,
-    DecapsulateBatchResult,
     DecapsulateRequest,
     DecapsulateResult,
-    EncapsulateBatchRequest,
-    EncapsulateBatchResult,
     EncapsulateRequest,
     EncapsulateResult,
-    KemKeypairBatchRequest,
     KemKeypairRequest,
-    KeypairBatchResult,
     KeypairResult,
-    SignatureKeypairBatchRequest,
     SignatureKeypairRequest,
-    SignBatchRequest,
-    SignBatchResult,
     SignRequest,
     SignResult,
-    VerifyBatchRequest,
-    VerifyBatchResult,
     VerifyRequest,
     VerifyResult,
 )
 from x0_common.events.envelope import ErrorBody
 from x0_common.kafka import RequestContext, Responder
+from x0_common.kafka.responder import Handler
 from x0_crypto.deps import CryptoDeps
 from x0_crypto.domain import KemSizes
 
@@ -117,75 +106,53 @@ def register(responder: Responder, deps: CryptoDeps) -> None:
     def sign(request: SignRequest) -> SignResult:
         with metrics.operation(request.algorithm, "sign"):
             signature = algorithms.signature(request.algorithm).sign(
-                request.secret_key, request.message
+                request.secret_key, request.message, context=request.context
             )
         return SignResult(signature=signature)
 
     def verify(request: VerifyRequest) -> VerifyResult:
         with metrics.operation(request.algorithm, "verify"):
             valid = algorithms.signature(request.algorithm).verify(
-                request.public_key, request.message, request.signature
+                request.public_key, request.message, request.signature, context=request.context
             )
         return VerifyResult(valid=valid)
 
-    @responder.operation(CryptoTypes.ALGORITHMS)
-    async def on_algorithms(_: AlgorithmsRequest, __: RequestContext) -> AlgorithmsResult:
-        return describe()
+    # One operation, one function; a batch runs the same function per item.
+    singles: dict[Operation, Callable[[Any], BaseModel]] = {
+        Crypto.ALGORITHMS: lambda _: describe(),
+        Crypto.KEM_KEYPAIR: kem_keypair,
+        Crypto.ENCAPSULATE: encapsulate,
+        Crypto.DECAPSULATE: decapsulate,
+        Crypto.SIGNATURE_KEYPAIR: signature_keypair,
+        Crypto.SIGN: sign,
+        Crypto.VERIFY: verify,
+    }
+    batches: dict[Operation, Callable[[Any], BaseModel]] = {
+        Crypto.KEM_KEYPAIR_BATCH: kem_keypair,
+        Crypto.ENCAPSULATE_BATCH: encapsulate,
+        Crypto.DECAPSULATE_BATCH: decapsulate,
+        Crypto.SIGNATURE_KEYPAIR_BATCH: signature_keypair,
+        Crypto.SIGN_BATCH: sign,
+        Crypto.VERIFY_BATCH: verify,
+    }
+    for operation, function in singles.items():
+        responder.operation(operation)(_single(function))
+    for operation, function in batches.items():
+        responder.operation(operation)(_batch(operation, function))
 
-    @responder.operation(CryptoTypes.KEM_KEYPAIR)
-    async def on_kem_keypair(request: KemKeypairRequest, _: RequestContext) -> KeypairResult:
-        return kem_keypair(request)
 
-    @responder.operation(CryptoTypes.KEM_KEYPAIR_BATCH)
-    async def on_kem_keypair_batch(
-        request: KemKeypairBatchRequest, _: RequestContext
-    ) -> KeypairBatchResult:
-        return KeypairBatchResult.model_validate({"items": _each(request.items, kem_keypair)})
+def _single(function: Callable[[Any], BaseModel]) -> Handler:
+    async def handle(request: Any, _: RequestContext) -> BaseModel:
+        return function(request)
 
-    @responder.operation(CryptoTypes.ENCAPSULATE)
-    async def on_encapsulate(request: EncapsulateRequest, _: RequestContext) -> EncapsulateResult:
-        return encapsulate(request)
+    return handle
 
-    @responder.operation(CryptoTypes.ENCAPSULATE_BATCH)
-    async def on_encapsulate_batch(
-        request: EncapsulateBatchRequest, _: RequestContext
-    ) -> EncapsulateBatchResult:
-        return EncapsulateBatchResult.model_validate({"items": _each(request.items, encapsulate)})
 
-    @responder.operation(CryptoTypes.DECAPSULATE)
-    async def on_decapsulate(request: DecapsulateRequest, _: RequestContext) -> DecapsulateResult:
-        return decapsulate(request)
+def _batch(operation: Operation, function: Callable[[Any], BaseModel]) -> Handler:
+    result_model = operation.result
+    assert result_model is not None
 
-    @responder.operation(CryptoTypes.DECAPSULATE_BATCH)
-    async def on_decapsulate_batch(
-        request: DecapsulateBatchRequest, _: RequestContext
-    ) -> DecapsulateBatchResult:
-        return DecapsulateBatchResult.model_validate({"items": _each(request.items, decapsulate)})
+    async def handle(request: Any, _: RequestContext) -> BaseModel:
+        return result_model.model_validate({"items": _each(request.items, function)})
 
-    @responder.operation(CryptoTypes.SIGNATURE_KEYPAIR)
-    async def on_signature_keypair(
-        request: SignatureKeypairRequest, _: RequestContext
-    ) -> KeypairResult:
-        return signature_keypair(request)
-
-    @responder.operation(CryptoTypes.SIGNATURE_KEYPAIR_BATCH)
-    async def on_signature_keypair_batch(
-        request: SignatureKeypairBatchRequest, _: RequestContext
-    ) -> KeypairBatchResult:
-        return KeypairBatchResult.model_validate({"items": _each(request.items, signature_keypair)})
-
-    @responder.operation(CryptoTypes.SIGN)
-    async def on_sign(request: SignRequest, _: RequestContext) -> SignResult:
-        return sign(request)
-
-    @responder.operation(CryptoTypes.SIGN_BATCH)
-    async def on_sign_batch(request: SignBatchRequest, _: RequestContext) -> SignBatchResult:
-        return SignBatchResult.model_validate({"items": _each(request.items, sign)})
-
-    @responder.operation(CryptoTypes.VERIFY)
-    async def on_verify(request: VerifyRequest, _: RequestContext) -> VerifyResult:
-        return verify(request)
-
-    @responder.operation(CryptoTypes.VERIFY_BATCH)
-    async def on_verify_batch(request: VerifyBatchRequest, _: RequestContext) -> VerifyBatchResult:
-        return VerifyBatchResult.model_validate({"items": _each(request.items, verify)})
+    return handle

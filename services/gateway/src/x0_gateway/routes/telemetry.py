@@ -1,36 +1,24 @@
-"""``/v1/telemetry/...``: mesh nodes, their history and topology; events for producers
-that cannot speak Kafka."""
-
-from __future__ import annotations
+"""The telemetry routes that do more than forward: a node's history window (defaults
+and bounds at the edge) and events for producers that cannot speak Kafka."""
 
 import asyncio
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Response
+from fastapi import Query, Response
 from fastapi.exceptions import RequestValidationError
-from pydantic import AwareDatetime, BaseModel
+from pydantic import AwareDatetime
 
+from x0_common.contract import OPERATION_OF_KIND, Operation, Telemetry
 from x0_common.errors import Unavailable, X0Error
 from x0_common.events import telemetry as t
 from x0_common.kafka import Requester
 from x0_gateway.deps import RequesterDep, SettingsDep
-from x0_gateway.forwarding import PROBLEM_RESPONSES, pass_on
-from x0_gateway.settings import GatewaySettings
+from x0_gateway.routing import Edge, Endpoint, pass_on, path_parameter
 
-T = t.TelemetryTypes
-router = APIRouter(prefix="/v1/telemetry", tags=["telemetry"])
-
-RESPONSES: dict[int | str, dict[str, Any]] = {
-    **PROBLEM_RESPONSES,
-    404: {"description": "Unknown node (never seen, or its latest state expired)"},
-    503: {"description": "Kafka or the telemetry worker is unavailable; retrying is safe"},
-}
 DEFAULT_HISTORY = timedelta(hours=1)
 
-NodeIdPath = Annotated[t.NodeId, Path()]
-MeshIdQuery = Annotated[t.MeshId, Query(description="the mesh whose topology to draw")]
 FromQuery = Annotated[
     AwareDatetime | None,
     Query(
@@ -53,58 +41,25 @@ StepQuery = Annotated[
 ]
 
 
-async def _ask(
-    requester: Requester, settings: GatewaySettings, message_type: str, request: BaseModel
-) -> Response:
-    return await pass_on(
-        requester, settings, t.REQUESTS_TOPIC, message_type, request, status_code=200
-    )
+def history_endpoint(operation: Operation) -> Endpoint:
+    """``GET /nodes/{node_id}/history?from&to&step``."""
+    node_path = path_parameter(operation, "node_id")
 
+    async def node_history(
+        node_id: node_path,  # type: ignore[valid-type]
+        requester: RequesterDep,
+        settings: SettingsDep,
+        *,
+        start: FromQuery = None,
+        end: ToQuery = None,
+        step: StepQuery = t.ROLLUP_STEP_SECONDS,
+    ) -> Response:
+        """Served from the per-minute rollups when the step is a whole number of minutes,
+        from the raw events otherwise. At most 11,000 points (a week at one minute)."""
+        request = history_request(node_id, start, end, step, now=datetime.now(UTC))
+        return await pass_on(requester, settings, operation, request)
 
-@router.get(
-    "/nodes",
-    response_model=t.NodeList,
-    responses=RESPONSES,
-    summary="Nodes seen lately, optionally of one mesh and one status",
-)
-async def list_nodes(
-    query: Annotated[t.ListNodesRequest, Query()], requester: RequesterDep, settings: SettingsDep
-) -> Response:
-    """In ``node_id`` order; a node whose heartbeat is older than the worker's timeout is
-    ``down``."""
-    return await _ask(requester, settings, T.NODES_LIST, query)
-
-
-@router.get(
-    "/nodes/{node_id}",
-    response_model=t.NodeState,
-    responses=RESPONSES,
-    summary="A node's latest state",
-)
-async def get_node(node_id: NodeIdPath, requester: RequesterDep, settings: SettingsDep) -> Response:
-    """Its derived status, last heartbeat, latest metrics and neighbours."""
-    return await _ask(requester, settings, T.NODE_GET, t.NodeRequest(node_id=node_id))
-
-
-@router.get(
-    "/nodes/{node_id}/history",
-    response_model=t.History,
-    responses=RESPONSES,
-    summary="A node's metrics over time, one point per step",
-)
-async def node_history(
-    node_id: NodeIdPath,
-    requester: RequesterDep,
-    settings: SettingsDep,
-    *,
-    start: FromQuery = None,
-    end: ToQuery = None,
-    step: StepQuery = t.ROLLUP_STEP_SECONDS,
-) -> Response:
-    """Served from the per-minute rollups when the step is a whole number of minutes,
-    from the raw events otherwise. At most 11,000 points (a week at one minute)."""
-    request = history_request(node_id, start, end, step, now=datetime.now(UTC))
-    return await _ask(requester, settings, T.NODE_HISTORY, request)
+    return node_history
 
 
 def history_request(
@@ -131,50 +86,30 @@ def _query_error(parameter: str, message: str, error_type: str) -> RequestValida
     )
 
 
-@router.get(
-    "/topology",
-    response_model=t.Topology,
-    responses=RESPONSES,
-    summary="A mesh's nodes and the links they report, with link quality",
-)
-async def topology(
-    mesh_id: MeshIdQuery, requester: RequesterDep, settings: SettingsDep
-) -> Response:
-    """A link appears once per reporting end: both directions when both ends report."""
-    return await _ask(requester, settings, T.TOPOLOGY_GET, t.TopologyRequest(mesh_id=mesh_id))
+def events_endpoint(_: Operation) -> Endpoint:
+    """``POST /events``: each event to Kafka as its own message, 202 once all are held."""
 
+    async def publish_events(
+        body: t.PublishEvents, requester: RequesterDep, settings: SettingsDep
+    ) -> Response:
+        """For producers that cannot speak Kafka. Each event goes to `x0.telemetry.events`,
+        keyed by its `node_id`, with the `x0-type` of its `kind`, and the answer is 202 only
+        once Kafka holds every one of them (acks=all). Nothing is published when an event is
+        invalid or stamped further ahead than the gateway's clock skew allows.
 
-@router.post(
-    "/events",
-    status_code=202,
-    response_model=t.EventsAccepted,
-    responses={
-        **RESPONSES,
-        400: {"description": "An event is stamped beyond the clock skew; `details.index` names it"},
-        413: {"description": "More than 500 events, or an event with more than 64 neighbours"},
-        503: {"description": "Kafka did not confirm every event; re-sending the batch is safe"},
-    },
-    summary="Publish node heartbeats and metrics; 202 once every event is durably in Kafka",
-)
-async def publish_events(
-    body: t.PublishEvents, requester: RequesterDep, settings: SettingsDep
-) -> Response:
-    """For producers that cannot speak Kafka. Each event goes to `x0.telemetry.events`,
-    keyed by its `node_id`, with the `x0-type` of its `kind`, and the answer is 202 only
-    once Kafka holds every one of them (acks=all). Nothing is published when an event is
-    invalid or stamped further ahead than the gateway's clock skew allows.
+        A 503 means some events may be in Kafka and others not. Re-sending the whole batch is
+        safe: the telemetry worker stores an event once per (node_id, timestamp, type), and
+        out-of-order events never move a node's latest state backwards."""
+        refuse_mistimed_events(
+            body.events,
+            max_skew=timedelta(seconds=settings.telemetry_max_clock_skew_seconds),
+            retention=timedelta(days=settings.telemetry_retention_days),
+        )
+        await publish_all(requester, body.events, timeout=settings.request_timeout_seconds)
+        accepted = t.EventsAccepted(accepted=len(body.events))
+        return Response(accepted.model_dump_json(), status_code=202, media_type="application/json")
 
-    A 503 means some events may be in Kafka and others not. Re-sending the whole batch is
-    safe: the telemetry worker stores an event once per (node_id, timestamp, type), and
-    out-of-order events never move a node's latest state backwards."""
-    refuse_mistimed_events(
-        body.events,
-        max_skew=timedelta(seconds=settings.telemetry_max_clock_skew_seconds),
-        retention=timedelta(days=settings.telemetry_retention_days),
-    )
-    await publish_all(requester, body.events, timeout=settings.request_timeout_seconds)
-    accepted = t.EventsAccepted(accepted=len(body.events))
-    return Response(accepted.model_dump_json(), status_code=202, media_type="application/json")
+    return publish_events
 
 
 def refuse_mistimed_events(
@@ -201,7 +136,12 @@ async def publish_all(
     behind it; ``timeout`` bounds the whole batch (a stalled broker is a 503 too).
     """
     sends = [
-        requester.publish(t.EVENTS_TOPIC, t.TYPE_OF_KIND[event.kind], event, key=event.node_id)
+        requester.publish(
+            t.EVENTS_TOPIC,
+            OPERATION_OF_KIND[event.kind].message_type,
+            event,
+            key=event.node_id,
+        )
         for event in events
     ]
     try:
@@ -220,3 +160,9 @@ async def publish_all(
         msg = f"{len(failures)} of {len(events)} events were not published; re-sending is safe"
         details = {"failed": len(failures), "published": len(events) - len(failures)}
         raise Unavailable(msg, details={**failures[0].details, **details})
+
+
+EDGES: dict[Operation, Edge] = {
+    Telemetry.NODE_HISTORY: history_endpoint,
+    Telemetry.PUBLISH_EVENTS: events_endpoint,
+}

@@ -25,13 +25,13 @@ from typing import Final
 
 from faststream.kafka import KafkaBroker
 
+from x0_common.contract import Rag
 from x0_common.events.envelope import Headers
 from x0_common.events.rag import (
     INDEX_TOPIC,
     CollectionNameRequest,
     Indexed,
     IndexedChunk,
-    RagTypes,
 )
 from x0_rag.domain.errors import Unavailable
 
@@ -92,7 +92,7 @@ class IndexEvents:
         """Publish ``event`` to index partition ``partition``; return once every part is
         acknowledged (retrying until then); the number of parts."""
         bodies = [part.model_dump_json().encode() for part in split(event, self._max_bytes)]
-        headers = {Headers.TYPE: RagTypes.INDEXED, "content-type": "application/json"}
+        headers = {Headers.TYPE: Rag.INDEXED.message_type, "content-type": "application/json"}
         await publish_in_order(
             self._broker,
             self.topic,
@@ -110,7 +110,10 @@ async def announce_drop(
     """Put the collection-dropped marker in the collection's place on the ingest topic
     (keyed like its ingests); ``Unavailable`` if not acknowledged by ``give_up_at``."""
     body = CollectionNameRequest(name=collection).model_dump_json().encode()
-    headers = {Headers.TYPE: RagTypes.COLLECTION_DROPPED, "content-type": "application/json"}
+    headers = {
+        Headers.TYPE: Rag.COLLECTION_DROPPED.message_type,
+        "content-type": "application/json",
+    }
     await publish_in_order(
         broker, ingest_topic, [body], key=collection, headers=headers, give_up_at=give_up_at
     )

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import logging
 
+from x0_common.contract import Rag
 from x0_common.events.rag import (
     INGEST_TOPIC,
     CollectionInfo,
@@ -39,7 +40,6 @@ from x0_common.events.rag import (
     GetDocumentRequest,
     ListCollectionsRequest,
     ListCollectionsResult,
-    RagTypes,
 )
 from x0_common.kafka import RequestContext, Responder
 from x0_rag.adapters.index_events import announce_drop
@@ -52,22 +52,22 @@ logger = logging.getLogger(__name__)
 def register(responder: Responder, deps: RagDeps, *, ingest_topic: str = INGEST_TOPIC) -> None:
     """Register the collection operations and ``DOCUMENT_GET`` on ``responder``."""
 
-    @responder.operation(RagTypes.COLLECTION_CREATE)
+    @responder.operation(Rag.COLLECTION_CREATE)
     async def on_create(request: CreateCollectionRequest, _: RequestContext) -> CollectionInfo:
         info, created = await store(deps).create_collection(request)
         if created:
             logger.info("collection created", extra={"collection": info.name})
         return info
 
-    @responder.operation(RagTypes.COLLECTION_GET)
+    @responder.operation(Rag.COLLECTION_GET)
     async def on_get(request: CollectionNameRequest, _: RequestContext) -> CollectionInfo:
         return await store(deps).collection(request.name)
 
-    @responder.operation(RagTypes.COLLECTION_LIST)
+    @responder.operation(Rag.COLLECTION_LIST)
     async def on_list(_: ListCollectionsRequest, __: RequestContext) -> ListCollectionsResult:
         return ListCollectionsResult(collections=await store(deps).collections())
 
-    @responder.operation(RagTypes.COLLECTION_DELETE)
+    @responder.operation(Rag.COLLECTION_DELETE)
     async def on_delete(
         request: CollectionNameRequest, context: RequestContext
     ) -> DeleteCollectionResult:
@@ -79,6 +79,6 @@ def register(responder: Responder, deps: RagDeps, *, ingest_topic: str = INGEST_
             logger.info("collection deleted", extra={"collection": request.name})
         return DeleteCollectionResult(name=request.name, deleted=deleted)
 
-    @responder.operation(RagTypes.DOCUMENT_GET)
+    @responder.operation(Rag.DOCUMENT_GET)
     async def on_document(request: GetDocumentRequest, _: RequestContext) -> DocumentResult:
         return await store(deps).document(request.collection, request.id)

@@ -15,12 +15,12 @@ from __future__ import annotations
 
 from faststream.kafka import KafkaBroker, KafkaMessage
 
+from x0_common.contract import Rag
 from x0_common.events.rag import (
     INDEX_TOPIC,
     INGEST_TOPIC,
     CollectionNameRequest,
     DeleteDocuments,
-    RagTypes,
     UpsertDocuments,
 )
 from x0_common.kafka import RequestContext, Responder
@@ -73,15 +73,15 @@ def writer_responder(
         on_dead_letter=dead_lettered,
     )
 
-    @responder.operation(RagTypes.UPSERT)
+    @responder.operation(Rag.UPSERT)
     async def on_upsert(request: UpsertDocuments, context: RequestContext) -> None:
         await writer().upsert(request, context)
 
-    @responder.operation(RagTypes.DELETE)
+    @responder.operation(Rag.DELETE)
     async def on_delete(request: DeleteDocuments, context: RequestContext) -> None:
         await writer().delete(request, context)
 
-    @responder.operation(RagTypes.COLLECTION_DROPPED)
+    @responder.operation(Rag.COLLECTION_DROPPED)
     async def on_dropped(request: CollectionNameRequest, context: RequestContext) -> None:
         await writer().drop(request, context)
 

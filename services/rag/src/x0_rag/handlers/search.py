@@ -17,8 +17,8 @@ a partition at a time: a long wait would hold up the requests queued behind it.
 
 from __future__ import annotations
 
+from x0_common.contract import Rag
 from x0_common.events.rag import (
-    RagTypes,
     SearchRequest,
     SearchResult,
     VersionWaitRequest,
@@ -75,11 +75,11 @@ def register(responder: Responder, deps: RagDeps) -> SearchOperations:
     """Register SEARCH and VERSION_WAIT; returns the operations (tests call them)."""
     operations = SearchOperations(deps)
 
-    @responder.operation(RagTypes.SEARCH)
+    @responder.operation(Rag.SEARCH)
     async def on_search(request: SearchRequest, context: RequestContext) -> SearchResult:
         return await operations.search(request, context)
 
-    @responder.operation(RagTypes.VERSION_WAIT)
+    @responder.operation(Rag.VERSION_WAIT)
     async def on_version_wait(
         request: VersionWaitRequest, context: RequestContext
     ) -> VersionWaitResult:

@@ -26,9 +26,9 @@ from typing import Final
 
 from pydantic import ValidationError
 
+from x0_common.contract import OPERATION_OF_KIND
 from x0_common.events.envelope import Headers
 from x0_common.events.telemetry import (
-    EVENT_TYPES,
     BeyondRetention,
     FutureTimestamp,
     NodeHeartbeat,
@@ -36,8 +36,13 @@ from x0_common.events.telemetry import (
     check_timestamp,
 )
 
+# The model of each event ``x0-type``, from the contract's rows (kind -> operation).
+MODEL_OF_KIND: Final = {"heartbeat": NodeHeartbeat, "metrics": NodeMetrics}
+EVENT_TYPES: Final = {
+    op.message_type: MODEL_OF_KIND[kind] for kind, op in OPERATION_OF_KIND.items()
+}
 # The ``type`` label of x0_telemetry_events_total for each accepted model.
-KIND_LABEL: Final = {NodeHeartbeat: "heartbeat", NodeMetrics: "metrics"}
+KIND_LABEL: Final = {model: kind for kind, model in MODEL_OF_KIND.items()}
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,8 +1,10 @@
 """Messages of the crypto service (topic ``x0.crypto.requests``).
 
-Binary fields are base64url. Each request model names its ``x0-type`` in
-:class:`CryptoTypes`; the reply's ``result`` is the matching result model.
+Binary fields are base64url. The operations (``x0-type``, request and result model,
+route, scope) are the rows of :class:`x0_common.contract.crypto.Crypto`.
 """
+
+from typing import Final
 
 from x0_common.events.crypto.keys import (
     CreateKeyRequest,
@@ -70,7 +72,8 @@ from x0_common.events.crypto.stateless import (
     VerifyRequest,
     VerifyResult,
 )
-from x0_common.events.crypto.types import TOPIC, CryptoTypes
+
+TOPIC: Final = "x0.crypto.requests"
 
 __all__ = [
     "MAX_BATCH",
@@ -83,7 +86,6 @@ __all__ = [
     "BeaconVerifyRequest",
     "BeaconVerifyResult",
     "CreateKeyRequest",
-    "CryptoTypes",
     "DecapsulateBatchRequest",
     "DecapsulateBatchResult",
     "DecapsulateRequest",

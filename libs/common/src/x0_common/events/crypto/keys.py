@@ -9,25 +9,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field
 
 from x0_common.events.binary import Base64Bytes
+from x0_common.events.crypto.signing import SignatureContext
+from x0_common.events.names import KeyName, KeyType
 
-KeyName = Annotated[
-    str,
-    StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"),
-    Field(examples=["node-a"]),
-]
-KeyType = Literal[
-    "ML-KEM-512",
-    "ML-KEM-768",
-    "ML-KEM-1024",
-    "X-Wing",
-    "ML-DSA-44",
-    "ML-DSA-65",
-    "ML-DSA-87",
-    "Ed25519+ML-DSA-65",
-]
 Version = Annotated[int, Field(ge=1)]
 
 
@@ -149,11 +136,15 @@ class KeyDecapsulateResult(_Message):
 
 
 class KeySignRequest(_Message):
-    """Sign with a managed signature key (its latest version unless ``version``)."""
+    """Sign with a managed signature key (its latest version unless ``version``).
+
+    ``context`` is the FIPS 204 context string (default empty); verify needs the same one.
+    """
 
     name: KeyName
     message: Base64Bytes
     version: Version | None = None
+    context: SignatureContext = b""
 
 
 class KeySignResult(_Message):
@@ -164,12 +155,13 @@ class KeySignResult(_Message):
 
 
 class KeyVerifyRequest(_Message):
-    """Verify with a managed signature key's public key."""
+    """Verify with a managed signature key's public key, under ``context`` (default empty)."""
 
     name: KeyName
     message: Base64Bytes
     signature: Base64Bytes
     version: Version | None = None
+    context: SignatureContext = b""
 
 
 class EncryptRequest(_Message):

@@ -13,14 +13,13 @@ a key other than the one pinned for the node unless the pinned key signed it.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from x0_common.events.binary import Base64Bytes
 from x0_common.events.crypto.keys import KeyName
-
-NodeId = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$", examples=["node-7"])]
+from x0_common.events.names import NodeId
 
 
 class _Message(BaseModel):

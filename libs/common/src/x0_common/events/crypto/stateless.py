@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Literal
-
 from pydantic import BaseModel, ConfigDict, Field
 
 from x0_common.events.binary import Base64Bytes
+from x0_common.events.crypto.signing import SignatureContext
 from x0_common.events.envelope import ErrorBody
+from x0_common.events.names import AlgorithmKind, KemAlgorithm, SignatureAlgorithm
 
 # Items per batch request: enough to amortise a Kafka round trip many times over,
 # small enough that one batch of the slowest operation stays well under a second.
 MAX_BATCH = 256
-
-KemAlgorithm = Literal["ML-KEM-512", "ML-KEM-768", "ML-KEM-1024", "X-Wing"]
-SignatureAlgorithm = Literal["ML-DSA-44", "ML-DSA-65", "ML-DSA-87", "Ed25519+ML-DSA-65"]
 
 
 class _Message(BaseModel):
@@ -29,7 +26,7 @@ class AlgorithmDescription(_Message):
     """One algorithm, the library serving it, and its sizes in bytes."""
 
     name: str
-    kind: Literal["kem", "signature"]
+    kind: AlgorithmKind
     backend: str
     public_key_bytes: int
     secret_key_bytes: int
@@ -93,11 +90,12 @@ class DecapsulateResult(_Message):
 
 
 class SignRequest(_Message):
-    """Sign ``message`` with ``secret_key``."""
+    """Sign ``message`` with ``secret_key``, under ``context`` (FIPS 204, default empty)."""
 
     algorithm: SignatureAlgorithm = Field(examples=["ML-DSA-65"])
     secret_key: Base64Bytes
     message: Base64Bytes
+    context: SignatureContext = b""
 
 
 class SignResult(_Message):
@@ -107,12 +105,13 @@ class SignResult(_Message):
 
 
 class VerifyRequest(_Message):
-    """Check ``signature`` over ``message`` under ``public_key``."""
+    """Check ``signature`` over ``message`` under ``public_key`` and ``context``."""
 
     algorithm: SignatureAlgorithm = Field(examples=["ML-DSA-65"])
     public_key: Base64Bytes
     message: Base64Bytes
     signature: Base64Bytes
+    context: SignatureContext = b""
 
 
 class VerifyResult(_Message):
