@@ -2,10 +2,14 @@
 
     X0Error                      code            HTTP status at the gateway
     ├── InvalidInput             invalid_input   400
+    ├── Unauthenticated          unauthenticated 401  (no, or no valid, credentials)
+    ├── Forbidden                forbidden       403  (the credentials lack the scope)
+    │   └── QuotaExceeded        quota_exceeded  403  (the tenant's quota is used up)
     ├── NotFound                 not_found       404
     ├── Conflict                 conflict        409
     ├── TooLarge                 too_large       413
     ├── ValidationFailed         validation      422
+    ├── RateLimited              rate_limited    429  (details.retry_after_seconds)
     ├── Unavailable              unavailable     503  (transient: the responder retries it)
     │   └── Overloaded           overloaded      503
     ├── DeadlineExceeded         deadline_exceeded 504
@@ -42,6 +46,27 @@ class InvalidInput(X0Error):
     http_status = 400
 
 
+class Unauthenticated(X0Error):
+    """No credentials, or credentials that are malformed, unknown, expired or revoked."""
+
+    code = "unauthenticated"
+    http_status = 401
+
+
+class Forbidden(X0Error):
+    """The caller is known but its scopes do not allow the operation."""
+
+    code = "forbidden"
+    http_status = 403
+
+
+class QuotaExceeded(Forbidden):
+    """The tenant has used up a quota; ``details`` names it and its limit."""
+
+    code = "quota_exceeded"
+    http_status = 403
+
+
 class NotFound(X0Error):
     """The named thing (key, collection, document) does not exist."""
 
@@ -68,6 +93,13 @@ class ValidationFailed(X0Error):
 
     code = "validation"
     http_status = 422
+
+
+class RateLimited(X0Error):
+    """Too many requests from this caller; retry after ``details.retry_after_seconds``."""
+
+    code = "rate_limited"
+    http_status = 429
 
 
 class Unavailable(X0Error):
@@ -110,10 +142,14 @@ _BY_CODE: dict[str, type[X0Error]] = {
     for cls in (
         X0Error,
         InvalidInput,
+        Unauthenticated,
+        Forbidden,
+        QuotaExceeded,
         NotFound,
         Conflict,
         TooLarge,
         ValidationFailed,
+        RateLimited,
         Unavailable,
         Overloaded,
         DeadlineExceeded,

@@ -81,7 +81,7 @@ def path_parameter(operation: Operation, parameter: str) -> Any:
     assert operation.http is not None
     info = operation.request.model_fields[operation.http.field_of(parameter)]
     examples = info.examples
-    return Annotated[info.annotation, *info.metadata, Path(examples=examples)]  # type: ignore[name-defined]
+    return Annotated[info.annotation, *info.metadata, Path(examples=examples)]
 
 
 def carried_fields(operation: Operation) -> type[BaseModel] | None:

@@ -11,12 +11,13 @@ from fastapi import Path, Query, Response
 from x0_common.contract import Operation, Rag
 from x0_common.errors import DeadlineExceeded
 from x0_common.events import rag as r
+from x0_common.events.names import DocumentId
 from x0_gateway.deps import RequesterDep, SettingsDep
 from x0_gateway.routing import Edge, Endpoint, carried_fields, path_parameter, request_of
 
 WaitQuery = Annotated[bool, Query(description="answer 200 once searchable")]
 # The path names one document; the message carries a list of ids.
-DocumentPath = Annotated[r.DocumentId, Path()]
+DocumentPath = Annotated[DocumentId, Path()]
 
 
 async def ingest(

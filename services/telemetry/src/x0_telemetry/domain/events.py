@@ -37,7 +37,10 @@ from x0_common.events.telemetry import (
 )
 
 # The model of each event ``x0-type``, from the contract's rows (kind -> operation).
-MODEL_OF_KIND: Final = {"heartbeat": NodeHeartbeat, "metrics": NodeMetrics}
+MODEL_OF_KIND: Final[dict[str, type[NodeHeartbeat] | type[NodeMetrics]]] = {
+    "heartbeat": NodeHeartbeat,
+    "metrics": NodeMetrics,
+}
 EVENT_TYPES: Final = {
     op.message_type: MODEL_OF_KIND[kind] for kind, op in OPERATION_OF_KIND.items()
 }

@@ -55,12 +55,10 @@ from x0_common.events.crypto.stateless import (
     EncapsulateBatchResult,
     EncapsulateRequest,
     EncapsulateResult,
-    KemAlgorithm,
     KemKeypairBatchRequest,
     KemKeypairRequest,
     KeypairBatchResult,
     KeypairResult,
-    SignatureAlgorithm,
     SignatureKeypairBatchRequest,
     SignatureKeypairRequest,
     SignBatchRequest,
@@ -72,6 +70,7 @@ from x0_common.events.crypto.stateless import (
     VerifyRequest,
     VerifyResult,
 )
+from x0_common.events.names import KemAlgorithm, SignatureAlgorithm
 
 TOPIC: Final = "x0.crypto.requests"
 

@@ -18,8 +18,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from x0_common.events.binary import Base64Bytes
-from x0_common.events.crypto.keys import KeyName
-from x0_common.events.names import NodeId
+from x0_common.events.names import KeyName, NodeId
 
 
 class _Message(BaseModel):
