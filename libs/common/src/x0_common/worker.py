@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import weakref
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -107,7 +108,7 @@ def build_worker_app(
         if isinstance(responder, Responder):
             responder.require(required)
     ensure_topics = [responder.ensure_topics for responder in responders]
-    return AsgiFastStream(
+    app = AsgiFastStream(
         broker,
         asgi_routes=[
             ("/metrics", make_asgi_app(registry)),
@@ -119,3 +120,16 @@ def build_worker_app(
         on_shutdown=[responder.close for responder in responders],
         after_shutdown=list(after_shutdown),
     )
+    _RESPONDERS[app] = tuple(r for r in responders if isinstance(r, Responder))
+    return app
+
+
+# The responders of each built app, for tests that check the contract's coverage.
+_RESPONDERS: weakref.WeakKeyDictionary[AsgiFastStream, tuple[Responder, ...]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def responders_of(app: AsgiFastStream) -> tuple[Responder, ...]:
+    """The request/reply responders a worker app was built with."""
+    return _RESPONDERS[app]
