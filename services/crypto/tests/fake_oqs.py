@@ -103,6 +103,8 @@ class Signature(_Mechanism):
         self.length_public_key = self._mod.PUBLIC_KEY_SIZE
         self.length_secret_key = self._mod.SECRET_KEY_SIZE
         self.length_signature = self._mod.SIGNATURE_SIZE
+        # liboqs sets this per scheme; every ML-DSA has it (FIPS 204 context strings).
+        self.sig_with_ctx_support = True
         if secret_key:
             self.secret_key = _buffer(secret_key, self.length_secret_key)
 
@@ -116,6 +118,23 @@ class Signature(_Mechanism):
     def verify(self, message: bytes, signature: bytes, public_key: bytes) -> bool:
         try:
             self._mod.verify(_buffer(public_key, self.length_public_key), message, signature)
+        except (InvalidSignatureError, ValueError):
+            return False
+        return True
+
+    def sign_with_ctx_str(self, message: bytes, context: bytes) -> bytes:
+        try:
+            return bytes(self._mod.sign(self.secret_key, message, context=context))
+        except ValueError:
+            raise RuntimeError("Can not sign message with context string") from None
+
+    def verify_with_ctx_str(
+        self, message: bytes, signature: bytes, context: bytes, public_key: bytes
+    ) -> bool:
+        try:
+            self._mod.verify(
+                _buffer(public_key, self.length_public_key), message, signature, context=context
+            )
         except (InvalidSignatureError, ValueError):
             return False
         return True

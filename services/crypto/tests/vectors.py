@@ -15,7 +15,9 @@ DATA = Path(__file__).parent / "data"
 #: One decoded ACVP test case: hex fields as bytes, the rest as parsed.
 Case = dict[str, Any]
 
-_HEX_FIELDS = frozenset({"d", "z", "ek", "dk", "c", "k", "m", "seed", "pk", "sk"})
+_HEX_FIELDS = frozenset(
+    {"d", "z", "ek", "dk", "c", "k", "m", "seed", "pk", "sk", "message", "context", "signature"}
+)
 
 
 @cache

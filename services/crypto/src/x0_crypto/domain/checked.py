@@ -8,6 +8,7 @@ ciphertext to the expected size instead of rejecting it.
 
 from __future__ import annotations
 
+from x0_common.events.crypto.signing import MAX_CONTEXT_BYTES
 from x0_crypto.domain.algorithms import KemSizes, SignatureSizes
 from x0_crypto.domain.backends.base import KemBackend, SignatureBackend
 from x0_crypto.domain.errors import InvalidInput
@@ -20,6 +21,20 @@ def require_length(algorithm: str, field: str, value: bytes, expected: int) -> N
     """
     if len(value) != expected:
         raise InvalidInput(algorithm, field, expected=expected, actual=len(value))
+
+
+def require_context(algorithm: str, context: bytes) -> None:
+    """Raise :class:`InvalidInput` for a context longer than FIPS 204 allows (255 bytes).
+
+    The message models refuse one already; this keeps in-process callers to the same
+    rule, with the same error whatever library would have been asked.
+    """
+    if len(context) > MAX_CONTEXT_BYTES:
+        raise InvalidInput(
+            algorithm,
+            "context",
+            reason=f"must be at most {MAX_CONTEXT_BYTES} bytes, got {len(context)}",
+        )
 
 
 class CheckedKem:
@@ -78,18 +93,23 @@ class CheckedSignature:
         """A fresh ``(public_key, secret_key)``."""
         return self.inner.keypair()
 
-    def sign(self, secret_key: bytes, message: bytes) -> bytes:
-        """A signature over ``message``; :class:`InvalidInput` for a malformed key."""
+    def sign(self, secret_key: bytes, message: bytes, *, context: bytes = b"") -> bytes:
+        """A signature under ``context``; :class:`InvalidInput` for a malformed key or context."""
         require_length(self.algorithm, "secret_key", secret_key, self.sizes.secret_key)
-        return self.inner.sign(secret_key, message)
+        require_context(self.algorithm, context)
+        return self.inner.sign(secret_key, message, context=context)
 
-    def verify(self, public_key: bytes, message: bytes, signature: bytes) -> bool:
-        """Whether the signature is valid.
+    def verify(
+        self, public_key: bytes, message: bytes, signature: bytes, *, context: bytes = b""
+    ) -> bool:
+        """Whether the signature is valid under ``context``.
 
         A wrong-length *public key* is the caller's mistake and raises; a wrong-length
         *signature* is just an invalid signature, but it raises too, so that a caller
-        who mixed up algorithms learns why rather than seeing a silent ``False``.
+        who mixed up algorithms learns why rather than seeing a silent ``False``. So
+        does a context over 255 bytes, which no signature can have been made under.
         """
         require_length(self.algorithm, "public_key", public_key, self.sizes.public_key)
         require_length(self.algorithm, "signature", signature, self.sizes.signature)
-        return self.inner.verify(public_key, message, signature)
+        require_context(self.algorithm, context)
+        return self.inner.verify(public_key, message, signature, context=context)

@@ -1,6 +1,7 @@
 """The two interfaces every algorithm implementation satisfies.
 
-A backend may assume its inputs already have the lengths its ``sizes`` advertise:
+A backend may assume its inputs already have the lengths its ``sizes`` advertise, and
+that a signing context is at most 255 bytes (FIPS 204):
 ``x0_crypto.domain.checked`` enforces them in one place before any backend runs. A
 backend still maps its library's own rejections (an ML-KEM public key failing the
 FIPS 203 modulus check, a missing algorithm) onto ``x0_crypto.domain.errors``.
@@ -68,10 +69,17 @@ class SignatureBackend(Protocol):
         """A fresh ``(public_key, secret_key)``."""
         ...
 
-    def sign(self, secret_key: bytes, message: bytes) -> bytes:
-        """A signature over ``message``."""
+    def sign(self, secret_key: bytes, message: bytes, *, context: bytes = b"") -> bytes:
+        """A signature over ``message`` under the FIPS 204 ``context`` string.
+
+        A scheme or library that cannot honour a non-empty context raises
+        :class:`~x0_crypto.domain.errors.InvalidInput` rather than ignore it: a context
+        silently dropped would give signatures that verify in every domain.
+        """
         ...
 
-    def verify(self, public_key: bytes, message: bytes, signature: bytes) -> bool:
-        """Whether ``signature`` is valid for ``message`` under ``public_key``."""
+    def verify(
+        self, public_key: bytes, message: bytes, signature: bytes, *, context: bytes = b""
+    ) -> bool:
+        """Whether ``signature`` is valid for ``message`` under ``public_key`` and ``context``."""
         ...

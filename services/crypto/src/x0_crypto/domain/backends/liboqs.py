@@ -26,7 +26,7 @@ from types import ModuleType
 from typing import Any
 
 from x0_crypto.domain.algorithms import KemSizes, SignatureSizes
-from x0_crypto.domain.errors import BackendUnavailable, CryptoError
+from x0_crypto.domain.errors import BackendUnavailable, CryptoError, InvalidInput
 from x0_crypto.domain.mlkem_checks import check_decapsulation_key, check_encapsulation_key
 
 BACKEND = "liboqs"
@@ -133,7 +133,11 @@ class LiboqsKem:
 
 
 class LiboqsSignature:
-    """A liboqs signature scheme (pure mode, empty context)."""
+    """A liboqs signature scheme in pure mode, with the FIPS 204 context string.
+
+    ``*_with_ctx_str`` serve every call, an empty context included (liboqs passes it as
+    none); a non-empty one is refused for schemes liboqs cannot give one to.
+    """
 
     def __init__(self, algorithm: str) -> None:
         self._oqs: Any = load_oqs()
@@ -159,13 +163,25 @@ class LiboqsSignature:
             except RuntimeError:
                 raise _failed(self.algorithm, "key generation") from None
 
-    def sign(self, secret_key: bytes, message: bytes) -> bytes:
+    def sign(self, secret_key: bytes, message: bytes, *, context: bytes = b"") -> bytes:
         with self._oqs.Signature(self.algorithm, secret_key) as sig:
+            self._require_context_support(sig, context)
             try:
-                return bytes(sig.sign(message))
+                return bytes(sig.sign_with_ctx_str(message, context))
             except RuntimeError:
                 raise _failed(self.algorithm, "signing") from None
 
-    def verify(self, public_key: bytes, message: bytes, signature: bytes) -> bool:
+    def verify(
+        self, public_key: bytes, message: bytes, signature: bytes, *, context: bytes = b""
+    ) -> bool:
         with self._oqs.Signature(self.algorithm) as sig:
-            return bool(sig.verify(message, signature, public_key))
+            self._require_context_support(sig, context)
+            return bool(sig.verify_with_ctx_str(message, signature, context, public_key))
+
+    def _require_context_support(self, sig: Any, context: bytes) -> None:
+        # liboqs-python would raise a bare RuntimeError, indistinguishable from a
+        # failed signing; the caller's mistake deserves a typed error naming the field.
+        if context and not sig.sig_with_ctx_support:
+            raise InvalidInput(
+                self.algorithm, "context", reason="not supported by liboqs for this algorithm"
+            )

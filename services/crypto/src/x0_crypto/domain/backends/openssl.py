@@ -10,7 +10,9 @@ private form pyca can both export (``private_bytes_raw``) and import
 
 Seeds are also the smallest and the recommended storage form (a seed determines the
 whole key pair). pyca offers no derandomised encapsulation; signing uses OpenSSL's
-default hedged (randomised) ML-DSA with an empty context string.
+default hedged (randomised) ML-DSA. The FIPS 204 context string (0-255 bytes, empty by
+default) is the ``context`` argument of pyca's ``sign``/``verify`` (pyca >= 50); an
+empty one is the same as none.
 """
 
 from __future__ import annotations
@@ -138,14 +140,16 @@ class OpenSslSignature:
         """The public key a stored seed determines (FIPS 204 ML-DSA.KeyGen_internal)."""
         return bytes(self._private(secret_key).public_key().public_bytes_raw())
 
-    def sign(self, secret_key: bytes, message: bytes) -> bytes:
-        return bytes(self._private(secret_key).sign(message))
+    def sign(self, secret_key: bytes, message: bytes, *, context: bytes = b"") -> bytes:
+        return bytes(self._private(secret_key).sign(message, context))
 
-    def verify(self, public_key: bytes, message: bytes, signature: bytes) -> bool:
+    def verify(
+        self, public_key: bytes, message: bytes, signature: bytes, *, context: bytes = b""
+    ) -> bool:
         with openssl_errors(self.algorithm):
             key = _SIGNATURES[self.algorithm][1].from_public_bytes(public_key)
         try:
-            key.verify(signature, message)
+            key.verify(signature, message, context)
         except InvalidSignature:
             return False
         return True

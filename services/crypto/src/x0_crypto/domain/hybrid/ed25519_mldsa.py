@@ -15,6 +15,16 @@ Ed25519; ML-DSA-65 in pure mode with an empty context), where ``DOMAIN`` is
 :data:`DOMAIN`. Without the prefix either half, cut out of the pair, would also be an
 ordinary signature over ``message`` under that key alone; with it, a stripped half
 verifies nowhere but here. Forging a hybrid signature needs forging both halves.
+
+No caller context (FIPS 204 ``ctx``). The construction fixes the ML-DSA-65 context to
+the empty string and Ed25519 (pure, RFC 8032) takes none at all, so it defines no place
+for one: handing it to the ML-DSA half alone would leave the Ed25519 half unbound to
+it, and adding it to ``M'`` would be a different construction (a new ``DOMAIN``
+version) whose signatures v1 verifiers reject. Dropping it silently would be worse
+than either: a signature "under" one context would verify under every other. So
+:meth:`Ed25519MlDsa65.sign` and :meth:`~Ed25519MlDsa65.verify` refuse a non-empty
+context with :class:`~x0_crypto.domain.errors.InvalidInput` (``field="context"``); the
+empty context, which is also every request's default, is v1 exactly.
 """
 
 from __future__ import annotations
@@ -27,6 +37,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519, mldsa
 
 from x0_crypto.domain.algorithms import ED25519_ML_DSA_65, SignatureSizes
 from x0_crypto.domain.backends.openssl import openssl_errors
+from x0_crypto.domain.errors import InvalidInput
 
 BACKEND = "openssl"
 #: Prefix of every signed message: names the scheme and its version, ends in a NUL so
@@ -55,6 +66,14 @@ def _ml_verify(public_key: bytes, message: bytes, signature: bytes) -> bool:
     return True
 
 
+def _refuse_context(context: bytes) -> None:
+    """The construction defines no caller context (module docstring): refuse, never drop."""
+    if context:
+        raise InvalidInput(
+            ED25519_ML_DSA_65, "context", reason="not supported by this construction"
+        )
+
+
 def public_key_from_seeds(secret_key: bytes) -> bytes:
     """``ed_pk || ml_dsa_pk`` for a stored 64-byte secret key."""
     ed = ed25519.Ed25519PrivateKey.from_private_bytes(secret_key[:_ED_SK])
@@ -75,14 +94,18 @@ class Ed25519MlDsa65:
         secret_key = os.urandom(_ED_SK) + os.urandom(32)
         return public_key_from_seeds(secret_key), secret_key
 
-    def sign(self, secret_key: bytes, message: bytes) -> bytes:
+    def sign(self, secret_key: bytes, message: bytes, *, context: bytes = b"") -> bytes:
+        _refuse_context(context)
         signed = DOMAIN + message
         ed = ed25519.Ed25519PrivateKey.from_private_bytes(secret_key[:_ED_SK])
         with openssl_errors(self.algorithm):
             ml = mldsa.MLDSA65PrivateKey.from_seed_bytes(secret_key[_ED_SK:])
         return ed.sign(signed) + ml.sign(signed)
 
-    def verify(self, public_key: bytes, message: bytes, signature: bytes) -> bool:
+    def verify(
+        self, public_key: bytes, message: bytes, signature: bytes, *, context: bytes = b""
+    ) -> bool:
+        _refuse_context(context)
         signed = DOMAIN + message
         # Both halves are always checked; there is no secret here for timing to reveal.
         ed_ok = _ed_verify(public_key[:_ED_PK], signed, signature[:_ED_SIG])
