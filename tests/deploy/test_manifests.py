@@ -59,7 +59,7 @@ LIVE, READY = "/health/live", "/health/ready"
 GRAFANA_DEFAULT_PROVISIONING = "/etc/grafana/provisioning"
 # The Secret's name, not a secret.
 SECRET_NAME = "x0-secrets"  # noqa: S105
-SECRET_KEYS = {"postgres-dsn", "redis-url", "crypto-kek"}
+SECRET_KEYS = {"postgres-dsn", "redis-url", "crypto-kek", "kafka-sealing-key"}
 # What an operator's Secret might hold (never the development values).
 SECRET_STAND_INS = {
     "postgres-dsn": "postgresql://x0:s3cret@db.example.internal:5432/x0",

@@ -107,15 +107,17 @@ async def test_an_expired_request_is_dropped_and_counted(
     await producer.start()
     try:
         past = str(int(time.time() * 1000) - 1000)
+        headers = {
+            Headers.TYPE: ECHO_TYPE,
+            Headers.CORRELATION_ID: "expired-1",
+            Headers.REPLY_TO: f"{topic}.nobody",
+            Headers.DEADLINE: past,
+        }
+        value = kafka_settings.sealer().seal(
+            EchoRequest(text="too late").model_dump_json().encode(), headers
+        )
         await producer.send_and_wait(
-            topic,
-            EchoRequest(text="too late").model_dump_json().encode(),
-            headers=[
-                (Headers.TYPE, ECHO_TYPE.encode()),
-                (Headers.CORRELATION_ID, b"expired-1"),
-                (Headers.REPLY_TO, f"{topic}.nobody".encode()),
-                (Headers.DEADLINE, past.encode()),
-            ],
+            topic, value, headers=[(k, v.encode()) for k, v in headers.items()]
         )
     finally:
         await producer.stop()
@@ -154,6 +156,7 @@ async def test_poison_messages_go_to_the_dlq_and_the_next_message_is_processed(
     kafka_settings: KafkaSettings,
     topic: str,
 ) -> None:
+    sealer = kafka_settings.sealer()
     producer = AIOKafkaProducer(**producer_options(kafka_settings))
     await producer.start()
     try:
@@ -162,9 +165,14 @@ async def test_poison_messages_go_to_the_dlq_and_the_next_message_is_processed(
             (b'{"txt": 1}', [(Headers.TYPE, ECHO_TYPE), (Headers.CORRELATION_ID, "p-2")]),
             (b'{"text": "no id"}', [(Headers.TYPE, ECHO_TYPE)]),
         ]
-        for value, headers in poison:
+        sent: list[tuple[bytes, dict[str, str]]] = []
+        for value, pairs in poison:
+            # Sealed, as every request must be: what fails is the payload inside.
+            headers = dict(pairs)
+            sealed = sealer.seal(value, headers)
+            sent.append((sealed, headers))
             await producer.send_and_wait(
-                topic, value, headers=[(k, v.encode()) for k, v in headers]
+                topic, sealed, headers=[(k, v.encode()) for k, v in headers.items()]
             )
     finally:
         await producer.stop()
@@ -178,7 +186,10 @@ async def test_poison_messages_go_to_the_dlq_and_the_next_message_is_processed(
     letters = await _dead_letters(kafka_settings, topic, 3)
     reasons = [letter["headers"][Headers.DLQ_REASON] for letter in letters]
     assert reasons == ["undecodable", "schema_mismatch", "missing_correlation_id"]
-    assert [letter["value"] for letter in letters] == [value for value, _ in poison]
+    # Dead letters keep the sealed bytes as sent: nothing lands in the DLQ in the clear.
+    assert [letter["value"] for letter in letters] == [sealed for sealed, _ in sent]
+    opened = [sealer.open(sealed, headers) for sealed, headers in sent]
+    assert opened == [value for value, _ in poison]
     for letter in letters:
         assert letter["headers"][Headers.DLQ_ORIGIN].startswith(f"{topic}/0/")
     assert "text" in letters[1]["headers"][Headers.DLQ_DETAIL]
@@ -205,4 +216,5 @@ async def test_a_caller_learns_at_once_that_its_payload_was_poison(
     assert raised.value.details["errors"][0]["loc"] == ["delay_ms"]
     letters = await _dead_letters(kafka_settings, topic, 1)
     assert letters[0]["headers"][Headers.DLQ_REASON] == "schema_mismatch"
-    assert json.loads(letters[0]["value"])["delay_ms"] == "soon"
+    opened = kafka_settings.sealer().open(letters[0]["value"], letters[0]["headers"])
+    assert json.loads(opened)["delay_ms"] == "soon"

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import base64
+import os
+from pathlib import Path
+
 import pytest
 
 from x0_common.kafka.clients import consumer_options, producer_options
 from x0_common.kafka.responder import RetryPolicy
-from x0_common.settings import CommonSettings
+from x0_common.settings import DEVELOPMENT_SEALING_KEY, CommonSettings
 
 pytestmark = pytest.mark.unit
 
@@ -29,7 +33,27 @@ def test_production_refuses_the_development_database_password(
     with pytest.raises(ValueError, match="development password"):
         CommonSettings()
     monkeypatch.setenv("X0_POSTGRES__DSN", "postgresql://x0:s3cret@db:5432/x0")
+    with pytest.raises(ValueError, match="SEALING_KEY"):
+        CommonSettings()
+    monkeypatch.setenv("X0_KAFKA__SEALING_KEY", base64.urlsafe_b64encode(os.urandom(32)).decode())
     assert CommonSettings().environment == "production"
+
+
+@pytest.mark.parametrize("padded", [True, False])
+@pytest.mark.parametrize("as_file", [True, False])
+def test_production_refuses_the_development_sealing_key_however_it_comes(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, *, padded: bool, as_file: bool
+) -> None:
+    monkeypatch.setenv("X0_ENVIRONMENT", "production")
+    monkeypatch.setenv("X0_POSTGRES__DSN", "postgresql://x0:s3cret@db:5432/x0")
+    key = DEVELOPMENT_SEALING_KEY if padded else DEVELOPMENT_SEALING_KEY.rstrip("=")
+    if as_file:
+        (tmp_path / "key").write_text(key + "\n")
+        monkeypatch.setenv("X0_KAFKA__SEALING_KEY_FILE", str(tmp_path / "key"))
+    else:
+        monkeypatch.setenv("X0_KAFKA__SEALING_KEY", key)
+    with pytest.raises(ValueError, match="development key"):
+        CommonSettings()
 
 
 def test_clients_are_at_least_once_on_purpose() -> None:

@@ -8,10 +8,19 @@ itself (see :mod:`x0_common.tracing`).
 
 from __future__ import annotations
 
-from typing import Literal
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from x0_common.keys import development_key, load_key, refuse_development_key
+
+if TYPE_CHECKING:
+    from x0_common.kafka.sealing import Sealer
+
+# Development only: lets `make up` run without secrets. Refused in production.
+DEVELOPMENT_SEALING_KEY = development_key("x0tta6bl4-development-sealing")
 
 
 class KafkaSettings(BaseModel):
@@ -30,6 +39,26 @@ class KafkaSettings(BaseModel):
     reply_topic_retention_ms: int = 3_600_000
     # Topics this code creates (reply topics, DLQs); 3 in production, 1 on one broker.
     replication_factor: int = 1
+    # AES-256 key that seals request and reply values (x0_common.kafka.sealing): 32
+    # bytes, base64url, inline or as a file (a mounted secret; the file wins).
+    sealing_key: SecretStr = SecretStr(DEVELOPMENT_SEALING_KEY)
+    sealing_key_file: Path | None = None
+    # During a rotation: keys of messages still within their topics' retention.
+    sealing_previous_keys: list[SecretStr] = Field(default_factory=list)
+
+    def sealing_key_bytes(self) -> bytes:
+        """The current sealing key."""
+        return load_key(self.sealing_key, self.sealing_key_file, name="the Kafka sealing key")
+
+    def sealer(self) -> Sealer:
+        """Seals with the current key, opens with it or a previous one."""
+        from x0_common.kafka.sealing import Sealer  # noqa: PLC0415 - settings load first
+
+        previous = [
+            load_key(key, None, name="a previous Kafka sealing key")
+            for key in self.sealing_previous_keys
+        ]
+        return Sealer(self.sealing_key_bytes(), previous)
 
 
 class PostgresSettings(BaseModel):
@@ -69,4 +98,12 @@ class CommonSettings(BaseSettings):
             if "x0:x0@" in dsn:
                 msg = "X0_POSTGRES__DSN still holds the development password"
                 raise ValueError(msg)
+            # A mounted file is read when it is there; a missing one fails at first use.
+            file = self.kafka.sealing_key_file
+            if file is None or file.exists():
+                refuse_development_key(
+                    self.kafka.sealing_key_bytes(),
+                    DEVELOPMENT_SEALING_KEY,
+                    name="X0_KAFKA__SEALING_KEY(_FILE)",
+                )
         return self

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 from pathlib import Path
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from x0_common.keys import development_key, load_key, refuse_development_key
 from x0_common.settings import CommonSettings
 
 # Development only: lets `make up` run without secrets. Refused in production.
-DEVELOPMENT_KEK = base64.urlsafe_b64encode(b"x0tta6bl4-development-kek-000000").decode()
+DEVELOPMENT_KEK = development_key("x0tta6bl4-development-kek-000000")
 
 
 class CryptoSettings(BaseSettings):
@@ -37,28 +36,14 @@ class CryptoSettings(BaseSettings):
 
     @model_validator(mode="after")
     def _kek_is_real(self) -> CryptoSettings:
-        if (
-            self.common.environment == "production"
-            and self.kek_file is None
-            and (self.kek.get_secret_value() == DEVELOPMENT_KEK)
-        ):
-            msg = "X0_CRYPTO_KEK or X0_CRYPTO_KEK_FILE must be set in production"
-            raise ValueError(msg)
+        # Compared as bytes: the development KEK is refused inline, in a file, unpadded.
+        file = self.kek_file
+        if self.common.environment == "production" and (file is None or file.exists()):
+            refuse_development_key(
+                self.key_encryption_key(), DEVELOPMENT_KEK, name="X0_CRYPTO_KEK(_FILE)"
+            )
         return self
 
     def key_encryption_key(self) -> bytes:
         """The 32-byte KEK, read from the file when one is configured."""
-        text = (
-            self.kek_file.read_text().strip()
-            if self.kek_file is not None
-            else self.kek.get_secret_value()
-        )
-        try:
-            key = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-        except (binascii.Error, ValueError):
-            msg = "the key-encryption key is not base64url"
-            raise ValueError(msg) from None
-        if len(key) != 32:
-            msg = f"the key-encryption key must be 32 bytes, got {len(key)}"
-            raise ValueError(msg)
-        return key
+        return load_key(self.kek, self.kek_file, name="the key-encryption key")

@@ -36,6 +36,7 @@ from x0_common.errors import (
 )
 from x0_common.events.envelope import Headers, Reply
 from x0_common.kafka.clients import consumer_options, ensure_topics, producer_options
+from x0_common.kafka.sealing import SealError
 from x0_common.metrics import RequesterMetrics
 from x0_common.settings import KafkaSettings
 
@@ -58,6 +59,8 @@ class Requester:
         max_in_flight: int = 10_000,
     ) -> None:
         self._settings = settings
+        # Requests and replies travel sealed: secrets never sit in Kafka in the clear.
+        self._sealer = settings.sealer()
         self.reply_topic = reply_topic
         self._metrics = metrics
         self._max_in_flight = max_in_flight
@@ -208,12 +211,13 @@ class Requester:
                 }
                 if principal:
                     headers[Headers.PRINCIPAL] = principal
+                sealed = self._sealer.seal(payload.model_dump_json().encode(), headers)
                 propagate.inject(headers)
                 # One budget for both: a broker that stalls the publish also times out.
                 async with asyncio.timeout(timeout):
                     await self._producer.send_and_wait(
                         topic,
-                        payload.model_dump_json().encode(),
+                        sealed,
                         headers=[(name, value.encode()) for name, value in headers.items()],
                     )
                     reply = await future
@@ -320,4 +324,12 @@ class Requester:
             logger.warning("reply without an outcome dropped", extra={"cid": correlation_id})
             future.set_exception(InternalError("the worker sent a malformed reply"))
             return
-        future.set_result(Reply("result" if outcome == b"result" else "error", value or b""))
+        try:
+            opened = self._sealer.open(
+                value or b"", {name: raw.decode(errors="replace") for name, raw in headers.items()}
+            )
+        except SealError:
+            logger.warning("reply that does not open dropped", extra={"cid": correlation_id})
+            future.set_exception(InternalError("the worker sent a reply that does not open"))
+            return
+        future.set_result(Reply("result" if outcome == b"result" else "error", opened))

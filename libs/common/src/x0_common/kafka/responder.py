@@ -41,11 +41,18 @@ from faststream.message import StreamMessage
 from pydantic import BaseModel, ValidationError
 
 from x0_common.contract.operation import Operation
-from x0_common.errors import InternalError, Unavailable, ValidationFailed, X0Error
+from x0_common.errors import (
+    InternalError,
+    Unauthenticated,
+    Unavailable,
+    ValidationFailed,
+    X0Error,
+)
 from x0_common.events.envelope import ErrorBody, Headers, Reply
 from x0_common.kafka.clients import ensure_topics
 from x0_common.kafka.dead_letters import dead_letter_headers, dlq_topic, origin
 from x0_common.kafka.offsets import OffsetCommitter
+from x0_common.kafka.sealing import SEAL_HEADER, SealError
 from x0_common.metrics import ResponderMetrics
 from x0_common.settings import KafkaSettings
 
@@ -119,6 +126,10 @@ class Responder:
         self.dlq_topic = dlq_topic(topic)
         self._broker = broker
         self._settings = settings
+        # A responder that answers takes only sealed requests and seals its replies:
+        # no secret sits in Kafka in the clear, and only holders of the sealing key
+        # are answered. A one-way responder (an ingest log) takes producers' messages.
+        self._sealer = settings.sealer() if replies else None
         self._metrics = metrics
         self._replies = replies
         self._retry = retry or RetryPolicy()
@@ -257,7 +268,7 @@ class Responder:
             raise _Poison("unknown_type", message_type[:100], error if can_reply else None)
         model, handler = self._handlers[message_type]
         try:
-            payload = model.model_validate_json(message.body)
+            payload = model.model_validate_json(self._open(message.body, headers, can_reply))
         except ValidationError as invalid:
             # Inputs are left out: a payload may carry key material.
             errors = invalid.errors(include_input=False, include_url=False, include_context=False)
@@ -325,17 +336,33 @@ class Responder:
         correlation_id = headers.get(Headers.CORRELATION_ID)
         if not reply_to or not correlation_id:
             return None
+        reply_headers = {
+            Headers.TYPE: f"{headers.get(Headers.TYPE, '')}.reply",
+            Headers.OUTCOME: reply.outcome,
+            "content-type": "application/json",
+        }
+        body = reply.body
+        if self._sealer is not None:
+            # Bound to the correlation id too, which the producer sets as a header.
+            bound = {**reply_headers, Headers.CORRELATION_ID: correlation_id}
+            body = self._sealer.seal(body, bound)
+            reply_headers[SEAL_HEADER] = bound[SEAL_HEADER]
         return await self._send(
-            reply.body,
+            body,
             reply_to,
             correlation_id=correlation_id,
-            headers={
-                Headers.TYPE: f"{headers.get(Headers.TYPE, '')}.reply",
-                Headers.OUTCOME: reply.outcome,
-                "content-type": "application/json",
-            },
+            headers=reply_headers,
             give_up_at=deadline,
         )
+
+    def _open(self, body: bytes, headers: Mapping[str, str], can_reply: bool) -> bytes:
+        if self._sealer is None:
+            return body
+        try:
+            return self._sealer.open(body, headers)
+        except SealError as error:
+            refusal = Unauthenticated("the request is not sealed under a current key")
+            raise _Poison("unsealed", str(error), refusal if can_reply else None) from None
 
     async def _dead_letter(
         self, message: KafkaMessage, reason: str, detail: str
