@@ -3,38 +3,23 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import statistics
 import subprocess
-import sys
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 
-from x0_common.testing.processes import stop_process
+from x0_common.testing.processes import printing_process
 
 
 @contextmanager
 def worker_process(*module_and_arguments: str) -> Iterator[subprocess.Popen[str]]:
-    """Run ``python -m ...`` until it prints ``ready``; kill it afterwards."""
-    process = subprocess.Popen(
-        [sys.executable, "-m", *module_and_arguments],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-        env={**os.environ, "OPENBLAS_NUM_THREADS": "1"},
-    )
-    try:
-        assert process.stdout is not None
-        line = process.stdout.readline()
-        if line.strip() != "ready":
-            msg = f"{module_and_arguments[0]} did not start"
-            raise RuntimeError(msg)
+    """Run ``python -m ...`` until it prints ``ready``; stop it afterwards. Its log lines
+    (stderr) would land in the benchmark's table: only warnings and errors pass."""
+    with printing_process(
+        *module_and_arguments, environment={"X0_LOG_LEVEL": "WARNING"}
+    ) as process:
         yield process
-    finally:
-        stop_process(process, timeout=20)
-        if process.stdout is not None:
-            process.stdout.close()
 
 
 async def closed_loop(

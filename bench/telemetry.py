@@ -41,7 +41,6 @@ import os
 import random
 import signal
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -69,7 +68,7 @@ from x0_common.events.telemetry import (
 from x0_common.kafka.clients import ensure_topics
 from x0_common.settings import CommonSettings, KafkaSettings
 from x0_common.testing.kafka import commit_offsets, topic_partitions
-from x0_common.testing.processes import answers_ok, free_port, stop_process
+from x0_common.testing.processes import service
 from x0_telemetry.adapters.history import COLUMNS, HistoryStore, event_row
 from x0_telemetry.domain.history import HistoryPlan, plan_history
 from x0_telemetry.retention import Partitions
@@ -180,27 +179,17 @@ async def end_offsets(
 
 
 @contextlib.contextmanager
-def telemetry_worker(environment: dict[str, str]) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
+def telemetry_worker(environment: dict[str, str]) -> Iterator[tuple[subprocess.Popen[str], int]]:
     """A telemetry worker process, ready; yields it and its HTTP port; stops it after."""
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "x0_telemetry"],
-        env={**os.environ, **environment, "X0_TELEMETRY_PORT": str(port)},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 90
-        while not answers_ok(f"http://127.0.0.1:{port}/health/ready"):
-            if process.poll() is not None or time.monotonic() > deadline:
-                msg = "the telemetry worker did not become ready"
-                raise RuntimeError(msg)
-            time.sleep(0.1)
-        yield process, port
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            process.send_signal(signal.SIGCONT)
-        stop_process(process)
+    with service(
+        "x0_telemetry", environment=environment, port_variable="X0_TELEMETRY_PORT"
+    ) as running:
+        try:
+            yield running.process, running.port
+        finally:
+            # A worker the benchmark paused (SIGSTOP) would not act on SIGTERM.
+            with contextlib.suppress(ProcessLookupError):
+                running.process.send_signal(signal.SIGCONT)
 
 
 def _metric_sum(port: int, name: str) -> float:

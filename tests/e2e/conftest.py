@@ -7,24 +7,28 @@ its own and would also answer the requests of later folders' workers (tests/syst
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from pathlib import Path
+from typing import IO
 
 import asyncpg
 import httpx
 import pytest
+from mirakuru import HTTPExecutor
 from prometheus_client.parser import text_string_to_metric_families
 
 from x0_common.events import telemetry as telemetry_events
 from x0_common.events.rag import INGEST_TOPIC, REQUESTS_TOPIC
 from x0_common.settings import CommonSettings
 from x0_common.testing.kafka import start_groups_at_end
-from x0_common.testing.processes import answers_ok, free_port, service_process, stop_process
+from x0_common.testing.processes import (
+    READY_PATH,
+    free_port,
+    http_executor,
+    python_command,
+    service_process,
+)
 from x0_common.testing.stack import StackEndpoints
 from x0_gateway.app import create_app
 from x0_gateway.settings import GatewaySettings
@@ -128,7 +132,8 @@ class RagWorker:
         self.environment = dict(environment)
         self.log = log
         self.port = 0
-        self._process: subprocess.Popen[bytes] | None = None
+        self._executor: HTTPExecutor | None = None
+        self._output: IO[str] | None = None
 
     @property
     def url(self) -> str:
@@ -138,46 +143,39 @@ class RagWorker:
     @property
     def running(self) -> bool:
         """Started and not exited."""
-        return self._process is not None and self._process.poll() is None
+        return self._executor is not None and self._executor.running()
 
     def start(self, timeout: float = 120.0) -> None:
         """Start the process and wait until ``/health/ready`` answers 200 (blocking)."""
         assert not self.running, "already running"
+        self._close_output()
         self.port = free_port()
-        with self.log.open("ab") as log:
-            self._process = subprocess.Popen(
-                [sys.executable, "-m", "x0_rag"],
-                env={
-                    **os.environ,
-                    "OPENBLAS_NUM_THREADS": "1",
-                    **self.environment,
-                    "X0_RAG_PORT": str(self.port),
-                },
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        deadline = time.monotonic() + timeout
-        while not answers_ok(f"{self.url}/health/ready"):
-            if self._process.poll() is not None:
-                msg = f"the RAG worker exited with {self._process.returncode}; see {self.log}"
-                raise RuntimeError(msg)
-            if time.monotonic() > deadline:
-                msg = f"the RAG worker was not ready within {timeout:.0f} s; see {self.log}"
-                raise RuntimeError(msg)
-            time.sleep(0.2)
+        self._output = self.log.open("a")
+        self._executor = http_executor(
+            python_command("x0_rag"),
+            ready_url=f"{self.url}{READY_PATH}",
+            environment={**self.environment, "X0_RAG_PORT": str(self.port)},
+            output=self._output,
+            timeout=timeout,
+        )
+        self._executor.start()
 
     def kill(self) -> None:
         """SIGKILL: no shutdown hook runs, no offset is committed, no snapshot is written."""
-        assert self._process is not None
-        self._process.kill()
-        self._process.wait()
+        assert self._executor is not None
+        self._executor.kill()
 
     def stop(self) -> None:
-        """SIGTERM (a clean shutdown), then SIGKILL after 30 s; nothing if not running."""
-        if self._process is None:
-            return
-        if self._process.poll() is None:
-            stop_process(self._process)
+        """SIGTERM (a clean shutdown), then SIGKILL after the start timeout; nothing if not
+        running."""
+        if self._executor is not None:
+            self._executor.stop()
+        self._close_output()
+
+    def _close_output(self) -> None:
+        if self._output is not None:
+            self._output.close()
+            self._output = None
 
     async def metric(self, sample: str, **labels: str) -> float:
         """The sum of the worker's ``sample`` values whose labels include ``labels`` (0 if none).

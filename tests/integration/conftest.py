@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 
 import pytest
 from faststream.kafka import KafkaBroker
+from mirakuru import OutputExecutor
 from prometheus_client import CollectorRegistry
 
 from x0_common.kafka import Requester, Responder
@@ -19,6 +18,7 @@ from x0_common.kafka.clients import ensure_topics
 from x0_common.metrics import RequesterMetrics, ResponderMetrics, new_registry
 from x0_common.settings import KafkaSettings
 from x0_common.testing.echo import build_echo_responder
+from x0_common.testing.processes import printing_executor, python_command
 from x0_common.testing.stack import StackEndpoints
 
 
@@ -94,34 +94,22 @@ class Processes:
     """Subprocesses of one test, killed at its end whatever happens."""
 
     def __init__(self, stack: StackEndpoints) -> None:
-        self._environment = {**os.environ, **stack.environment()}
-        self._running: list[subprocess.Popen[str]] = []
+        self._environment = stack.environment()
+        self._running: list[OutputExecutor] = []
 
     def start(self, *arguments: str) -> subprocess.Popen[str]:
-        """Start ``python -m <arguments>`` and wait for its ``ready`` line."""
-        process = subprocess.Popen(
-            [sys.executable, "-m", *arguments],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            text=True,
-            env=self._environment,
-        )
-        self._running.append(process)
-        assert process.stdout is not None
-        line = process.stdout.readline()
-        assert line.strip() == "ready", f"{arguments[0]} did not start (got {line!r})"
-        return process
+        """Start ``python -m <arguments>`` and wait for its ``ready`` line; the process's
+        stdin and stdout are text pipes."""
+        executor = printing_executor(python_command(*arguments), environment=self._environment)
+        self._running.append(executor)
+        executor.start()
+        assert executor.process is not None
+        return executor.process
 
     def stop_all(self) -> None:
         """Kill whatever still runs."""
-        for process in self._running:
-            if process.poll() is None:
-                process.kill()
-            process.wait(timeout=30)
-            for pipe in (process.stdin, process.stdout):
-                if pipe is not None:
-                    pipe.close()
+        for executor in self._running:
+            executor.kill()
 
 
 @pytest.fixture

@@ -24,7 +24,6 @@ import json
 import os
 import re
 import shutil
-import subprocess
 import time
 import urllib.error
 import urllib.parse
@@ -41,11 +40,13 @@ import asyncpg
 import httpx
 import pytest
 import yaml
+from mirakuru import HTTPExecutor
+from mirakuru.exceptions import ProcessExitedWithError, TimeoutExpired
 
 from x0_common.events import crypto, rag, telemetry
 from x0_common.testing.kafka import start_groups_at_end
 from x0_common.testing.otlp import OtlpReceiver
-from x0_common.testing.processes import free_port, service_process, stop_process
+from x0_common.testing.processes import free_port, http_executor, service_process
 from x0_common.testing.stack import StackEndpoints
 
 REPO = Path(__file__).resolve().parents[2]
@@ -411,34 +412,37 @@ def prometheus(
     config_file = folder / "prometheus.yml"
     config_file.write_text(yaml.safe_dump(config, sort_keys=False))
     log = folder / "prometheus.log"
-    with log.open("ab") as output:
-        process = subprocess.Popen(
-            [
-                str(PROMETHEUS_BINARY),
-                f"--config.file={config_file}",
-                f"--storage.tsdb.path={folder / 'data'}",
-                f"--web.listen-address=127.0.0.1:{port}",
-                "--storage.tsdb.retention.time=1h",
-            ],
-            stdout=output,
-            stderr=subprocess.STDOUT,
-        )
     server = Prometheus(f"http://127.0.0.1:{port}", config, config_file, log, dropped)
-    try:
-        _wait_until_up(server, process, expected=len(scraped))
-        yield server
-    finally:
-        stop_process(process)
-        shutil.rmtree(folder / "data", ignore_errors=True)
+    command = [
+        str(PROMETHEUS_BINARY),
+        f"--config.file={config_file}",
+        f"--storage.tsdb.path={folder / 'data'}",
+        f"--web.listen-address=127.0.0.1:{port}",
+        "--storage.tsdb.retention.time=1h",
+    ]
+    with log.open("a") as output:
+        executor = http_executor(
+            command, ready_url=f"{server.url}/-/ready", output=output, timeout=60
+        )
+        try:
+            executor.start()
+        except (ProcessExitedWithError, TimeoutExpired) as error:
+            pytest.fail(f"{error}:\n{log.read_text(errors='replace')[-3000:]}")
+        try:
+            _wait_until_up(server, executor, expected=len(scraped))
+            yield server
+        finally:
+            executor.stop()
+            shutil.rmtree(folder / "data", ignore_errors=True)
 
 
-def _wait_until_up(server: Prometheus, process: subprocess.Popen[bytes], expected: int) -> None:
+def _wait_until_up(server: Prometheus, executor: HTTPExecutor, expected: int) -> None:
     deadline = time.monotonic() + 60
     targets: list[dict[str, Any]] = []
     while True:
-        if process.poll() is not None:
+        if not executor.running():
             tail = server.log.read_text(errors="replace")[-3000:]
-            pytest.fail(f"prometheus exited with {process.returncode}:\n{tail}")
+            pytest.fail(f"prometheus exited:\n{tail}")
         try:
             targets = server.targets()
         except (OSError, PrometheusError):

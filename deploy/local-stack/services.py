@@ -1,0 +1,252 @@
+"""The x0 services as background processes on this machine (no Docker), beside the stack
+that stack.sh runs. Run by services.sh with the workspace's Python (make up/down/status).
+
+    services.sh up       start every service that is not running, each once ready
+    services.sh down     stop them, the gateway first (SIGTERM, then SIGKILL after 20 s)
+    services.sh status   one line per service; exit 0 only if all run and answer
+
+Beside the four x0 services it runs Prometheus (127.0.0.1:9090, deploy/prometheus),
+Alertmanager (127.0.0.1:9095, deploy/alertmanager) and the PostgreSQL and Redis
+exporters, from the Debian packages stack.sh installs, so the alert rules are live
+wherever the system runs. Logs (JSON lines) go to .stack/services/<name>.log, pids to
+<name>.pid (the pid and the process's start time, so a reused pid is never taken for it).
+
+Each service is started by the executors of x0_common.testing.processes (mirakuru), as
+in the tests and benchmarks: readiness is the same HTTP check, a process that exits
+during start-up fails `up` at once. What mirakuru leaves to its caller is done here:
+the processes outlive this command, and `down`/`status` find them by pid file (psutil).
+"""
+
+# A command-line tool: it prints its progress for the person who ran make up.
+# ruff: noqa: T201
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psutil
+from mirakuru.base import ENV_UUID
+from mirakuru.exceptions import AlreadyRunning, ProcessExitedWithError, TimeoutExpired
+
+from x0_common.testing.processes import READY_PATH, answers_ok, http_executor, python_command
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+STATE_DIR = Path(os.environ.get("X0_STACK_DIR") or REPO_ROOT / ".stack")
+RUN_DIR = STATE_DIR / "services"
+START_TIMEOUT = 60.0
+STOP_TIMEOUT = 20.0
+# The ports deploy/prometheus/prometheus.yml scrapes and alerts to.
+PROMETHEUS_ADDRESS = "127.0.0.1:9090"
+ALERTMANAGER_ADDRESS = "127.0.0.1:9095"
+PORTS = {
+    name: os.environ.get(variable) or default
+    for name, variable, default in (
+        ("gateway", "X0_GATEWAY_PORT", "8000"),
+        ("crypto", "X0_CRYPTO_PORT", "8001"),
+        ("rag", "X0_RAG_PORT", "8002"),
+        ("telemetry", "X0_TELEMETRY_PORT", "8003"),
+    )
+}
+
+
+@dataclass(frozen=True)
+class Service:
+    """One background process: how to start it and when it is ready."""
+
+    name: str
+    command: list[str]
+    ready_url: str
+    environment: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def pid_file(self) -> Path:
+        return RUN_DIR / f"{self.name}.pid"
+
+    @property
+    def log(self) -> Path:
+        return RUN_DIR / f"{self.name}.log"
+
+
+def x0_service(name: str) -> Service:
+    port = PORTS[name]
+    return Service(
+        name,
+        python_command(f"x0_{name}"),
+        f"http://127.0.0.1:{port}{READY_PATH}",
+        {f"X0_{name.upper()}_PORT": port},
+    )
+
+
+# The x0 services first (the gateway last of them), then what watches them.
+SERVICES = [
+    x0_service("crypto"),
+    x0_service("rag"),
+    x0_service("telemetry"),
+    x0_service("gateway"),
+    Service(
+        "alertmanager",
+        [
+            "prometheus-alertmanager",
+            f"--config.file={REPO_ROOT}/deploy/alertmanager/alertmanager.yml",
+            f"--storage.path={STATE_DIR}/alertmanager",
+            f"--web.listen-address={ALERTMANAGER_ADDRESS}",
+            "--cluster.listen-address=",  # turns off clustering (and its port 9094)
+        ],
+        f"http://{ALERTMANAGER_ADDRESS}/-/ready",
+    ),
+    # The stack's exporters, on the ports deploy/prometheus/prometheus.yml scrapes.
+    Service(
+        "postgres-exporter",
+        ["prometheus-postgres-exporter", "--web.listen-address=127.0.0.1:9187"],
+        "http://127.0.0.1:9187/metrics",
+        {
+            "DATA_SOURCE_NAME": (
+                os.environ.get("X0_POSTGRES__DSN") or "postgresql://x0:x0@127.0.0.1:5432/x0"
+            )
+            + "?sslmode=disable"
+        },
+    ),
+    Service(
+        "redis-exporter",
+        [
+            "prometheus-redis-exporter",
+            f"--redis.addr={os.environ.get('X0_REDIS__URL') or 'redis://127.0.0.1:6379/0'}",
+            "--web.listen-address=127.0.0.1:9121",
+        ],
+        "http://127.0.0.1:9121/metrics",
+    ),
+    Service(
+        "prometheus",
+        [
+            "prometheus",
+            f"--config.file={REPO_ROOT}/deploy/prometheus/prometheus.yml",
+            f"--storage.tsdb.path={STATE_DIR}/prometheus",
+            f"--web.listen-address={PROMETHEUS_ADDRESS}",
+        ],
+        f"http://{PROMETHEUS_ADDRESS}/-/ready",
+    ),
+]
+
+
+class ServicesError(Exception):
+    """A service could not be started."""
+
+
+def running(service: Service) -> psutil.Process | None:
+    """The service's process, if its pid file names one that still runs."""
+    try:
+        fields = service.pid_file.read_text().split()
+        process = psutil.Process(int(fields[0]))
+        # A pid file without a start time was written by the shell script before this one.
+        if len(fields) > 1 and abs(process.create_time() - float(fields[1])) > 1:
+            return None
+        if process.status() == psutil.STATUS_ZOMBIE:
+            return None
+    except (OSError, ValueError, IndexError, psutil.Error):
+        return None
+    return process
+
+
+def start(service: Service) -> None:
+    if (process := running(service)) is not None:
+        print(f"{service.name}: already running (pid {process.pid})")
+        return
+    if shutil.which(service.command[0]) is None:
+        msg = f"{service.name}: {service.command[0]} is not installed (stack.sh up installs it)"
+        raise ServicesError(msg)
+    RUN_DIR.mkdir(parents=True, exist_ok=True)
+    # `env -u` drops the marker mirakuru gives its processes: these outlive this command,
+    # and no exit hook of any mirakuru user may take them for its own leftovers.
+    command = ["env", "-u", ENV_UUID, *service.command]
+    with service.log.open("a") as log:
+        executor = http_executor(
+            command,
+            ready_url=service.ready_url,
+            environment=service.environment,
+            output=log,
+            timeout=START_TIMEOUT,
+        )
+        try:
+            executor.start()
+        except (AlreadyRunning, ProcessExitedWithError, TimeoutExpired) as error:
+            tail = "".join(service.log.read_text(errors="replace").splitlines(True)[-30:])
+            msg = f"{service.name}: {error} (log: {service.log})\n{tail}"
+            raise ServicesError(msg) from error
+    assert executor.process is not None
+    pid = executor.process.pid
+    service.pid_file.write_text(f"{pid} {psutil.Process(pid).create_time()}\n")
+    # Left running on purpose: without its process the executor neither stops nor
+    # kills it when it is collected.
+    executor.process = None
+    print(f"{service.name}: ready (pid {pid}, {service.ready_url})")
+
+
+def stop(service: Service) -> None:
+    process = running(service)
+    if process is None:
+        service.pid_file.unlink(missing_ok=True)
+        print(f"{service.name}: not running")
+        return
+    # Started in a session of its own: the whole group goes (a service's children too).
+    group = os.getpgid(process.pid) == process.pid
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            if group:
+                os.killpg(process.pid, sig)
+            else:
+                process.send_signal(sig)
+        except (ProcessLookupError, psutil.NoSuchProcess):
+            break
+        _, alive = psutil.wait_procs([process], timeout=STOP_TIMEOUT)
+        if not alive:
+            break
+    service.pid_file.unlink(missing_ok=True)
+    print(f"{service.name}: stopped")
+
+
+def status() -> int:
+    code = 0
+    for service in SERVICES:
+        process = running(service)
+        if process is None:
+            print(f"{service.name:<18} stopped")
+            code = 1
+            continue
+        ready = answers_ok(service.ready_url)
+        state = "running" if ready else "not ready"
+        print(f"{service.name:<18} {state:<9} pid {process.pid:<8} {service.ready_url}")
+        code = code or (0 if ready else 1)
+    return code
+
+
+def main(command: str) -> int:
+    if command == "up":
+        try:
+            for service in SERVICES:
+                start(service)
+        except ServicesError as error:
+            print(f"services.sh: error: {error}", file=sys.stderr)
+            return 1
+        print(f"gateway: http://127.0.0.1:{PORTS['gateway']}/docs")
+        print(
+            f"prometheus: http://{PROMETHEUS_ADDRESS}/alerts (rules from deploy/prometheus/rules)"
+        )
+        return 0
+    if command == "down":
+        # Gateway first: it stops taking requests before the workers go.
+        for service in reversed(SERVICES):
+            stop(service)
+        return 0
+    if command == "status":
+        return status()
+    print(__doc__.split("\n\n")[1], file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1] if len(sys.argv) > 1 else ""))
