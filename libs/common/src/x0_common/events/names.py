@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from typing import Annotated, Final, Literal
 
-from pydantic import Field, StringConstraints
+from pydantic import AfterValidator, Field, StringConstraints
+
+from x0_common.events.storable import refuse_nul
 
 KemAlgorithm = Literal["ML-KEM-512", "ML-KEM-768", "ML-KEM-1024", "X-Wing"]
 SignatureAlgorithm = Literal["ML-DSA-44", "ML-DSA-65", "ML-DSA-87", "Ed25519+ML-DSA-65"]
@@ -26,6 +28,8 @@ KeyName = Annotated[str, StringConstraints(pattern=KEY_NAME_PATTERN), Field(exam
 CollectionName = Annotated[
     str, StringConstraints(pattern=COLLECTION_NAME_PATTERN), Field(examples=["python-docs"])
 ]
-DocumentId = Annotated[str, StringConstraints(min_length=1, max_length=256)]
+DocumentId = Annotated[
+    str, StringConstraints(min_length=1, max_length=256), AfterValidator(refuse_nul)
+]
 NodeId = Annotated[str, StringConstraints(pattern=NODE_ID_PATTERN), Field(examples=["node-7"])]
 MeshId = Annotated[str, StringConstraints(pattern=MESH_ID_PATTERN), Field(examples=["lab"])]

@@ -20,6 +20,7 @@ from typing import Annotated, Any, Final, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from x0_common.events.names import CollectionName, DocumentId
+from x0_common.events.storable import StorableJson, StorableText
 
 REQUESTS_TOPIC: Final = "x0.rag.requests"
 INGEST_TOPIC: Final = "x0.rag.ingest"
@@ -95,8 +96,8 @@ class Document(_Message):
     """A document: its id within the collection, its text and JSON metadata."""
 
     id: DocumentId
-    text: str = Field(min_length=1, max_length=MAX_DOCUMENT_CHARS)
-    metadata: dict[str, Any] = Field(default_factory=dict)
+    text: StorableText = Field(min_length=1, max_length=MAX_DOCUMENT_CHARS)
+    metadata: StorableJson = Field(default_factory=dict)
 
 
 class UpsertDocuments(_Message):
@@ -182,10 +183,10 @@ class SearchRequest(_Message):
     """Search a collection; ``min_version`` waits (bounded) until that ingest is applied."""
 
     collection: CollectionName
-    query: str = Field(min_length=1, max_length=2_000)
+    query: StorableText = Field(min_length=1, max_length=2_000)
     k: int = Field(default=10, ge=1, le=MAX_K)
     mode: SearchMode = "hybrid"
-    filter: dict[str, Any] | None = Field(
+    filter: StorableJson | None = Field(
         default=None, examples=[{"lang": "en", "team": {"in": ["core", "infra"]}}]
     )
     ef: int | None = Field(default=None, ge=8, le=1000)

@@ -18,10 +18,11 @@ import math
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Final, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from x0_common.errors import InvalidInput
 from x0_common.events.names import MeshId, NodeId
+from x0_common.events.storable import StorableText
 
 EVENTS_TOPIC: Final = "x0.telemetry.events"
 REQUESTS_TOPIC: Final = "x0.telemetry.requests"
@@ -59,7 +60,7 @@ class NodeHeartbeat(_Message):
     mesh_id: MeshId
     timestamp: AwareDatetime
     status: ReportedStatus = "up"
-    software_version: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    software_version: StorableText = Field(min_length=1, max_length=64)
 
 
 class Neighbour(_Message):

@@ -14,8 +14,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from x0_common.events.binary import Base64Bytes
 from x0_common.events.crypto.signing import SignatureContext
 from x0_common.events.names import KeyName, KeyType
+from x0_common.events.storable import INT4_MAX, StorableText
 
-Version = Annotated[int, Field(ge=1)]
+# Versions and periods are int4 columns in the crypto schema.
+Version = Annotated[int, Field(ge=1, le=INT4_MAX)]
 
 
 class _Message(BaseModel):
@@ -30,8 +32,8 @@ class CreateKeyRequest(_Message):
     exportable: bool = False
     deletion_allowed: bool = False
     # Rotate automatically once the latest version is this old (None: never).
-    auto_rotate_period_seconds: int | None = Field(default=None, ge=60)
-    request_id: str | None = Field(default=None, max_length=128)
+    auto_rotate_period_seconds: int | None = Field(default=None, ge=60, le=INT4_MAX)
+    request_id: StorableText | None = Field(default=None, max_length=128)
 
 
 class KeyNameRequest(_Message):
@@ -58,7 +60,7 @@ class UpdateKeyConfigRequest(_Message):
     deletion_allowed: bool | None = None
     # Like Vault: once exportable, a key cannot be made non-exportable again.
     exportable: Literal[True] | None = None
-    auto_rotate_period_seconds: int | None = Field(default=None, ge=0)
+    auto_rotate_period_seconds: int | None = Field(default=None, ge=0, le=INT4_MAX)
 
 
 class KeyVersionInfo(_Message):

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from x0_common.events.binary import Base64Bytes
 from x0_common.events.names import KeyName, NodeId
+from x0_common.events.storable import INT4_MAX
 
 
 class _Message(BaseModel):
@@ -54,7 +55,7 @@ class SessionAcceptRequest(_Message):
     """Node B completes the session A opened."""
 
     responder_key: KeyName
-    responder_key_version: int = Field(ge=1)
+    responder_key_version: int = Field(ge=1, le=INT4_MAX)
     session_id: str = Field(min_length=16, max_length=64)
     ciphertext: Base64Bytes
     initiator_public_key: Base64Bytes
