@@ -293,6 +293,12 @@ group.initial.rebalance.delay.ms=0
 auto.create.topics.enable=true
 delete.topic.enable=true
 
+# The largest record batch: x0_common's KafkaSettings.max_message_bytes (a 4 MiB
+# payload, the gateway's body limit, plus 64 KiB of framing). Topics also set it
+# themselves (ensure_topics); a test checks the two agree.
+message.max.bytes=4259840
+replica.fetch.max.bytes=4259840
+
 # After a kill -9 the restarted node must wait until its own previous broker
 # registration expires (DUPLICATE_BROKER_REGISTRATION until then): 9 s by
 # default. Shorter here so chaos tests that kill the broker get it back in ~5 s;

@@ -21,6 +21,12 @@ if TYPE_CHECKING:
 
 # Development only: lets `make up` run without secrets. Refused in production.
 DEVELOPMENT_SEALING_KEY = development_key("x0tta6bl4-development-sealing")
+# The largest request or reply a message carries: the gateway's body limit. 256
+# ML-DSA-87 key pairs (~2.6 MB of base64url) or a verify batch of them fit.
+DEFAULT_MAX_PAYLOAD_BYTES = 4 * 1024 * 1024
+# Room beside the payload in one Kafka record batch: headers (trace context, the
+# principal), the sealing nonce and tag, the record and batch framing.
+MESSAGE_OVERHEAD_BYTES = 64 * 1024
 
 
 class KafkaSettings(BaseModel):
@@ -45,6 +51,17 @@ class KafkaSettings(BaseModel):
     sealing_key_file: Path | None = None
     # During a rotation: keys of messages still within their topics' retention.
     sealing_previous_keys: list[SecretStr] = Field(default_factory=list)
+    # One maximum, from which every size limit on the way derives (max_message_bytes):
+    # the gateway's body limit may not exceed it, so nothing is accepted that cannot
+    # be delivered. The broker's message.max.bytes must be at least max_message_bytes
+    # (deploy/local-stack/stack.sh sets it; a test checks).
+    max_payload_bytes: int = Field(default=DEFAULT_MAX_PAYLOAD_BYTES, ge=1024, le=64 * 1024 * 1024)
+
+    @property
+    def max_message_bytes(self) -> int:
+        """The producers' max_request_size, the topics' max.message.bytes and the
+        consumers' max_partition_fetch_bytes: the payload and its framing."""
+        return self.max_payload_bytes + MESSAGE_OVERHEAD_BYTES
 
     def sealing_key_bytes(self) -> bytes:
         """The current sealing key."""
