@@ -48,3 +48,12 @@ lint: setup  ## ruff (lint + format check) and mypy (strict on libs/common).
 
 bench: setup  ## Benchmarks against same-run baselines, on a fresh stack of their own (ONLY=<section>).
 	$(TEST_STACK) run $(UV) run --frozen python -m bench $(if $(ONLY),--only $(ONLY),)
+
+# Load tests with SLOs (load/, docs/load.md). Results go to load/results/<time>-<profile>/.
+.PHONY: load load-ci
+
+load: setup  ## Load the running system (make up) and check its SLOs (DURATION=60 USERS=20 MIX= RATE= PROFILE=).
+	$(UV) run --frozen python -m load.run $(if $(PROFILE),--profile $(PROFILE),) $(if $(DURATION),--duration $(DURATION),) $(if $(USERS),--users $(USERS),) $(if $(MIX),--mix $(MIX),) $(if $(RATE),--rate $(RATE),)
+
+load-ci: setup  ## The short load run (~60 s) with CI SLOs, on a fresh stack and services of its own.
+	$(TEST_STACK) run $(UV) run --frozen python -m load.ci $(if $(DURATION),--duration $(DURATION),) $(if $(USERS),--users $(USERS),)

@@ -1,0 +1,1 @@
+"""The caller classes, one module per domain; ``base.X0User`` is what they share."""
