@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import pytest
 
 from x0_common.testing import SpanCapture
 from x0_common.tracing import setup_tracing
+from x0_gateway.settings import GatewaySettings
+from x0_gateway.testing import provision_key
+
+if TYPE_CHECKING:
+    # Not imported at run time: pytest must load the plugin module first, to rewrite it.
+    from x0_common.testing.stack import StackEndpoints
 
 pytest_plugins = ["x0_common.testing.stack"]
 
@@ -20,3 +28,17 @@ def span_capture() -> SpanCapture:
     capture = SpanCapture()
     setup_tracing("x0-test", extra_processors=(capture.processor,))
     return capture
+
+
+@pytest.fixture(scope="session")
+async def admin_api_key(stack: StackEndpoints) -> str:
+    """An API key with every grantable scope in the ``default`` tenant, made in the
+    stack's database as ``x0-gateway-admin create-key`` makes one. Gateways of the tests
+    (in process or not) use the development pepper, so they accept it.
+
+    Send it on every request: ``headers={"Authorization": f"Bearer {admin_api_key}"}``.
+    """
+    created = await provision_key(
+        stack.postgres_dsn, GatewaySettings().pepper(), name="tests: admin (every scope)"
+    )
+    return created.key

@@ -101,9 +101,14 @@ def rag_worker(
 
 @pytest.fixture(scope="package")
 async def gateway(
-    stack: StackEndpoints, crypto_worker: int, rag_worker: int, telemetry_worker: int
+    stack: StackEndpoints,
+    crypto_worker: int,
+    rag_worker: int,
+    telemetry_worker: int,
+    admin_api_key: str,
 ) -> AsyncIterator[httpx.AsyncClient]:
-    """The gateway app in process (its requester talks to the real broker)."""
+    """The gateway app in process (its requester talks to the real broker); the client
+    sends an API key with every grantable scope."""
     settings = GatewaySettings(
         common=CommonSettings(kafka=stack.kafka_settings()),
         replica_id=f"e2e-{uuid.uuid4().hex[:8]}",
@@ -113,7 +118,10 @@ async def gateway(
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(
-            transport=transport, base_url="http://gateway", timeout=60
+            transport=transport,
+            base_url="http://gateway",
+            timeout=60,
+            headers={"Authorization": f"Bearer {admin_api_key}"},
         ) as client:
             yield client
 
@@ -243,9 +251,11 @@ def rag_workers(
 
 
 @pytest.fixture
-async def rag_gateway(stack: StackEndpoints) -> AsyncIterator[httpx.AsyncClient]:
+async def rag_gateway(
+    stack: StackEndpoints, admin_api_key: str
+) -> AsyncIterator[httpx.AsyncClient]:
     """A gateway of this test's own, in process, that waits up to 60 s for a reply (long
-    enough for a killed worker to be replaced)."""
+    enough for a killed worker to be replaced); the client sends an admin API key."""
     settings = GatewaySettings(
         common=CommonSettings(kafka=stack.kafka_settings()),
         replica_id=f"e2e-{uuid.uuid4().hex[:8]}",
@@ -255,7 +265,10 @@ async def rag_gateway(stack: StackEndpoints) -> AsyncIterator[httpx.AsyncClient]
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(
-            transport=transport, base_url="http://gateway", timeout=120
+            transport=transport,
+            base_url="http://gateway",
+            timeout=120,
+            headers={"Authorization": f"Bearer {admin_api_key}"},
         ) as client:
             yield client
 

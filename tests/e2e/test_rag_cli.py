@@ -9,6 +9,7 @@ nothing), and documents it could not deliver must be listed with exit code 1.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import uuid
@@ -36,6 +37,7 @@ def gateway_url(
     stack: StackEndpoints,
     rag_groups: Callable[[str], dict[str, str]],
     tmp_path_factory: pytest.TempPathFactory,
+    admin_api_key: str,
 ) -> Iterator[str]:
     """A RAG worker and a gateway, both real processes; yields the gateway's base URL."""
     run = uuid.uuid4().hex[:8]
@@ -49,12 +51,21 @@ def gateway_url(
         **stack.environment(),
         "X0_GATEWAY_REPLICA_ID": f"e2e-cli-{run}",
         "X0_GATEWAY_REQUEST_TIMEOUT_SECONDS": "60",
+        "X0_GATEWAY_METRICS_PORT": "0",
     }
     with (
+        pytest.MonkeyPatch.context() as environment,
         service_process("x0_rag", environment=rag, port_variable="X0_RAG_PORT"),
         service_process("x0_gateway", environment=gateway, port_variable="X0_GATEWAY_PORT") as port,
     ):
+        # As users run the command: `export X0_API_KEY=...` (the ingest process inherits it).
+        environment.setenv("X0_API_KEY", admin_api_key)
         yield f"http://127.0.0.1:{port}"
+
+
+def auth() -> dict[str, str]:
+    """The header of the test's own calls to the gateway (the key gateway_url exports)."""
+    return {"Authorization": f"Bearer {os.environ['X0_API_KEY']}"}
 
 
 @pytest.fixture
@@ -64,14 +75,16 @@ def new_collection(gateway_url: str) -> Iterator[Callable[[], str]]:
 
     def create() -> str:
         name = f"e2e-cli-{uuid.uuid4().hex[:10]}"
-        created = httpx.post(f"{gateway_url}/v1/rag/collections", json={"name": name}, timeout=60)
+        created = httpx.post(
+            f"{gateway_url}/v1/rag/collections", json={"name": name}, headers=auth(), timeout=60
+        )
         assert created.status_code == 201, created.text
         names.append(name)
         return name
 
     yield create
     for name in names:
-        httpx.delete(f"{gateway_url}/v1/rag/collections/{name}", timeout=60)
+        httpx.delete(f"{gateway_url}/v1/rag/collections/{name}", headers=auth(), timeout=60)
 
 
 def ingest(gateway_url: str, collection: str, source: Path) -> tuple[int, dict[str, Any]]:
@@ -88,7 +101,9 @@ def ingest(gateway_url: str, collection: str, source: Path) -> tuple[int, dict[s
 
 
 def stats(gateway_url: str, collection: str) -> dict[str, Any]:
-    response = httpx.get(f"{gateway_url}/v1/rag/collections/{collection}", timeout=60)
+    response = httpx.get(
+        f"{gateway_url}/v1/rag/collections/{collection}", headers=auth(), timeout=60
+    )
     assert response.status_code == 200, response.text
     return dict(response.json())
 
@@ -163,7 +178,9 @@ def test_a_jsonl_file_keeps_ids_and_metadata_and_resumes(
     assert code == 0, summary
     assert (summary["documents"], summary["failures"]) == (40, [])
     assert summary["chunks"] == stats(gateway_url, collection)["chunks"] > 0
-    document = httpx.get(f"{gateway_url}/v1/rag/collections/{collection}/documents/faq-7")
+    document = httpx.get(
+        f"{gateway_url}/v1/rag/collections/{collection}/documents/faq-7", headers=auth()
+    )
     assert document.status_code == 200, document.text
     assert document.json()["metadata"] == {"kind": "faq", "i": 7}
     assert document.json()["text"] == records[7]["text"]
@@ -187,10 +204,12 @@ def test_documents_that_cannot_be_delivered_are_listed_and_exit_1(
     assert summary["documents"] == 0
     assert sorted(summary["failures"]) == ["lost-0: 404", "lost-1: 404", "lost-2: 404"]
     # Nothing was recorded as done: once the collection exists, a rerun sends them all.
-    created = httpx.post(f"{gateway_url}/v1/rag/collections", json={"name": missing}, timeout=60)
+    created = httpx.post(
+        f"{gateway_url}/v1/rag/collections", json={"name": missing}, headers=auth(), timeout=60
+    )
     assert created.status_code == 201, created.text
     try:
         code, retried = ingest(gateway_url, missing, source)
         assert (code, retried["documents"], retried["failures"]) == (0, 3, [])
     finally:
-        httpx.delete(f"{gateway_url}/v1/rag/collections/{missing}", timeout=60)
+        httpx.delete(f"{gateway_url}/v1/rag/collections/{missing}", headers=auth(), timeout=60)

@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from x0_common.errors import Conflict
 from x0_common.settings import CommonSettings, KafkaSettings
 from x0_gateway.app import create_app
+from x0_gateway.metrics_server import metrics_server
 from x0_gateway.problems import PROBLEM_JSON
 from x0_gateway.settings import GatewaySettings
 
@@ -50,7 +51,11 @@ async def test_live_answers_while_the_process_runs(client: httpx.AsyncClient) ->
 async def test_not_ready_until_the_reply_consumer_is_assigned(client: httpx.AsyncClient) -> None:
     response = await client.get("/health/ready")
     assert response.status_code == 503
-    assert response.json()["checks"] == {"reply_consumer_assigned": False, "kafka": False}
+    assert response.json()["checks"] == {
+        "reply_consumer_assigned": False,
+        "kafka": False,
+        "postgres": False,
+    }
 
 
 async def test_errors_are_problem_json_with_a_stable_code(client: httpx.AsyncClient) -> None:
@@ -70,10 +75,21 @@ async def test_unknown_routes_are_problem_json_too(client: httpx.AsyncClient) ->
     assert response.headers["content-type"] == PROBLEM_JSON
 
 
-async def test_metrics_count_requests_by_route_template(client: httpx.AsyncClient) -> None:
+async def test_metrics_are_not_served_on_the_api_port(client: httpx.AsyncClient) -> None:
+    response = await client.get("/metrics")
+    assert response.status_code == 404
+    assert "x0_http_requests_total" not in response.text
+
+
+async def test_metrics_count_requests_by_route_template(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
     await client.get("/health/live")
     await client.get("/no/such/route")
-    text = (await client.get("/metrics")).text
+    # Served on a port of their own, as `python -m x0_gateway` does.
+    with metrics_server(app.state.registry, "127.0.0.1", 0) as port:
+        async with httpx.AsyncClient() as scraper:
+            text = (await scraper.get(f"http://127.0.0.1:{port}/metrics")).text
     assert (
         'x0_http_requests_total{method="GET",route="/health/live",service="gateway",status="200"}'
         in text

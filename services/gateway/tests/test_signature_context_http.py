@@ -16,6 +16,7 @@ import pytest
 from x0_common.settings import CommonSettings, KafkaSettings
 from x0_gateway.app import create_app
 from x0_gateway.settings import GatewaySettings
+from x0_gateway.testing import authenticate_as
 
 pytestmark = pytest.mark.unit
 
@@ -53,7 +54,9 @@ async def client() -> AsyncIterator[httpx.AsyncClient]:
         common=CommonSettings(kafka=KafkaSettings(bootstrap_servers="127.0.0.1:1")),
         replica_id="unit",
     )
-    transport = httpx.ASGITransport(app=create_app(settings))
+    app = create_app(settings)
+    authenticate_as(app)  # who calls is not the subject here
+    transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as client:
         yield client
 

@@ -25,8 +25,11 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-async def gateway(kafka_settings: KafkaSettings) -> AsyncIterator[httpx.AsyncClient]:
-    """The gateway in process, its requester on the real broker (no worker needed)."""
+async def gateway(
+    kafka_settings: KafkaSettings, admin_api_key: str
+) -> AsyncIterator[httpx.AsyncClient]:
+    """The gateway in process, its requester on the real broker (no worker needed); the
+    client sends an admin API key."""
     settings = GatewaySettings(
         common=CommonSettings(kafka=kafka_settings),
         replica_id=f"telemetry-publish-{uuid.uuid4().hex[:6]}",
@@ -34,7 +37,11 @@ async def gateway(kafka_settings: KafkaSettings) -> AsyncIterator[httpx.AsyncCli
     app = create_app(settings)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as client:
+        async with httpx.AsyncClient(
+            transport=transport,
+            base_url="http://gateway",
+            headers={"Authorization": f"Bearer {admin_api_key}"},
+        ) as client:
             yield client
 
 

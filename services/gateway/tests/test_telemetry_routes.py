@@ -26,6 +26,7 @@ from x0_gateway.app import create_app
 from x0_gateway.problems import PROBLEM_JSON
 from x0_gateway.routes.telemetry import history_request
 from x0_gateway.settings import GatewaySettings
+from x0_gateway.testing import ADMIN, authenticate_as
 
 pytestmark = pytest.mark.unit
 
@@ -37,23 +38,38 @@ class RecordingRequester:
         self.requests: list[tuple[str, str, BaseModel]] = []
         self.timeouts: list[float] = []
         self.published: list[tuple[str, str, BaseModel, str | None]] = []
+        self.principals: list[str | None] = []
         self.reply: bytes = b'{"nodes": []}'
         self.request_error: Exception | None = None
         self.fail_node: str | None = None
         self.stall = False
 
     async def request_raw(
-        self, topic: str, message_type: str, payload: BaseModel, *, timeout: float
+        self,
+        topic: str,
+        message_type: str,
+        payload: BaseModel,
+        *,
+        timeout: float,
+        principal: str | None = None,
     ) -> bytes:
         self.requests.append((topic, message_type, payload))
+        self.principals.append(principal)
         self.timeouts.append(timeout)
         if self.request_error is not None:
             raise self.request_error
         return self.reply
 
     async def publish(
-        self, topic: str, message_type: str, payload: BaseModel, *, key: str | None = None
+        self,
+        topic: str,
+        message_type: str,
+        payload: BaseModel,
+        *,
+        key: str | None = None,
+        principal: str | None = None,
     ) -> str:
+        self.principals.append(principal)
         if key is not None and key == self.fail_node:
             # Fails at once, while the other sends still wait for their acks.
             raise Unavailable(
@@ -66,13 +82,16 @@ class RecordingRequester:
 
 
 def make_app(**overrides: Any) -> FastAPI:
-    """A gateway whose lifespan never runs; nothing here may reach Kafka."""
+    """A gateway whose lifespan never runs; nothing here may reach Kafka. Every request
+    comes from an admin of the default tenant (who calls is not the subject here)."""
     settings = GatewaySettings(
         common=CommonSettings(kafka=KafkaSettings(bootstrap_servers="127.0.0.1:1")),
         replica_id="unit",
         **overrides,
     )
-    return create_app(settings)
+    app = create_app(settings)
+    authenticate_as(app)
+    return app
 
 
 @pytest.fixture
@@ -149,6 +168,8 @@ async def test_events_are_published_keyed_by_node_with_their_type(
         (t.EVENTS_TOPIC, Telemetry.HEARTBEAT.message_type, "n2", "heartbeat"),
         (t.EVENTS_TOPIC, Telemetry.METRICS.message_type, "n1", "metrics"),
     ]
+    # Each on behalf of the caller (the x0-principal header).
+    assert requester.principals == [ADMIN.header()] * 3
 
 
 @pytest.mark.parametrize(
@@ -295,6 +316,7 @@ async def test_list_passes_its_filters_and_the_worker_reply_through(
     ]
     # The gateway's one request budget.
     assert requester.timeouts == [0.5]
+    assert requester.principals == [ADMIN.header()]
 
 
 @pytest.mark.parametrize(

@@ -7,16 +7,20 @@ import uvicorn
 from x0_common.logs import setup_logging
 from x0_common.tracing import setup_tracing
 from x0_gateway.app import create_app
+from x0_gateway.metrics_server import metrics_server
 from x0_gateway.settings import GatewaySettings
 
 
 def main() -> None:
-    """Start uvicorn with JSON logs and tracing from the environment."""
+    """Start uvicorn with JSON logs and tracing from the environment, and the metrics
+    server on its own port."""
     settings = GatewaySettings()
     setup_logging("gateway", settings.common.log_level)
     provider = setup_tracing("x0-gateway")
     app = create_app(settings, tracer_provider=provider)
-    uvicorn.run(app, host=settings.host, port=settings.port, log_config=None, access_log=False)
+    # Metrics on their own port, never on the API's (docs/security.md).
+    with metrics_server(app.state.registry, settings.metrics_host, settings.metrics_port):
+        uvicorn.run(app, host=settings.host, port=settings.port, log_config=None, access_log=False)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,9 @@
-"""Wiring only: settings, tracing, the requester, routes and error handling."""
+"""Wiring only: settings, tracing, the requester, the key store, routes and error handling."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -14,10 +16,12 @@ from x0_common.events import telemetry as telemetry_events
 from x0_common.kafka import Requester
 from x0_common.kafka.clients import ensure_topics
 from x0_common.metrics import RequesterMetrics, new_registry
+from x0_common.postgres import create_pool
+from x0_gateway.auth.setup import authenticator_for, open_key_store
 from x0_gateway.body_limit import BodyLimitMiddleware
 from x0_gateway.http_metrics import HttpMetrics, HttpMetricsMiddleware
 from x0_gateway.problems import install_problem_handlers
-from x0_gateway.routes import health, operations_router
+from x0_gateway.routes import admin, health, operations_router
 from x0_gateway.settings import GatewaySettings
 
 SERVICE = "gateway"
@@ -35,13 +39,26 @@ def create_app(settings: GatewaySettings, tracer_provider: TracerProvider | None
     )
 
     @asynccontextmanager
-    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        await requester.start()
-        await _ensure_published_topics(settings)
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        pool = await create_pool(settings.common.postgres)
+        touches: asyncio.Task[None] | None = None
         try:
+            store = await open_key_store(settings, pool)
+            authenticator = authenticator_for(settings, store)
+            app.state.pool, app.state.key_store = pool, store
+            app.state.authenticator = authenticator
+            touches = asyncio.create_task(authenticator.api_keys.run_touches())
+            await requester.start()
+            await _ensure_published_topics(settings)
             yield
         finally:
             await requester.stop()
+            if touches is not None:
+                touches.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await touches
+            app.state.authenticator = app.state.key_store = app.state.pool = None
+            await pool.close()
 
     app = FastAPI(
         title="x0tta6bl4 gateway",
@@ -55,6 +72,7 @@ def create_app(settings: GatewaySettings, tracer_provider: TracerProvider | None
     install_problem_handlers(app)
     app.include_router(health.router)
     app.include_router(operations_router())
+    app.include_router(admin.router)
     # Our own rather than FastAPI's max_body_size, whose 413 is text/plain, not a problem.
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(HttpMetricsMiddleware, metrics=HttpMetrics(registry, SERVICE))

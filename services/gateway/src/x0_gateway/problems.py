@@ -10,9 +10,10 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from x0_common.errors import X0Error
+from x0_common.errors import Forbidden, Unauthenticated, X0Error
 from x0_common.events.binary import BASE64_ERROR
 from x0_common.tracing import current_trace_ids
+from x0_gateway.auth.caller import MissingCredentials
 
 logger = logging.getLogger(__name__)
 
@@ -25,8 +26,18 @@ class ProblemResponse(JSONResponse):
     media_type = PROBLEM_JSON
 
 
+# RFC 6750 section 3: the challenge of a 401 (and of a 403 for a missing scope).
+REALM = 'Bearer realm="x0"'
+
+
 def problem(
-    request: Request, status: int, code: str, title: str, details: dict[str, Any] | None = None
+    request: Request,
+    status: int,
+    code: str,
+    title: str,
+    details: dict[str, Any] | None = None,
+    *,
+    headers: dict[str, str] | None = None,
 ) -> ProblemResponse:
     """Build a problem document; ``code`` is the stable machine-readable error name."""
     body: dict[str, Any] = {
@@ -41,12 +52,34 @@ def problem(
     ids = current_trace_ids()
     if ids:
         body["trace_id"] = ids[0]
-    return ProblemResponse(body, status_code=status)
+    return ProblemResponse(body, status_code=status, headers=headers)
+
+
+def challenge(error: X0Error) -> dict[str, str] | None:
+    """The ``WWW-Authenticate`` header of a 401, or of a 403 for a missing scope.
+
+    No credentials get the bare challenge; bad ones ``error="invalid_token"``.
+    """
+    if isinstance(error, MissingCredentials):
+        return {"WWW-Authenticate": REALM}
+    if isinstance(error, Unauthenticated):
+        return {"WWW-Authenticate": f'{REALM}, error="invalid_token"'}
+    scope = error.details.get("required_scope")
+    if isinstance(error, Forbidden) and isinstance(scope, str):
+        return {"WWW-Authenticate": f'{REALM}, error="insufficient_scope", scope="{scope}"'}
+    return None
 
 
 async def _x0_error(request: Request, error: Exception) -> ProblemResponse:
     assert isinstance(error, X0Error)
-    return problem(request, error.http_status, error.code, error.message, error.details)
+    return problem(
+        request,
+        error.http_status,
+        error.code,
+        error.message,
+        error.details,
+        headers=challenge(error),
+    )
 
 
 async def _validation_error(request: Request, error: Exception) -> ProblemResponse:

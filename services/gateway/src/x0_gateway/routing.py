@@ -1,7 +1,10 @@
 """Every route, built from the contract tables in one style.
 
 A row with an HTTP binding becomes a route: its method, path, status, summary, scope
-and documented errors come from the row. Most routes forward: path parameters and
+and documented errors come from the row. Every route depends on
+:func:`~x0_gateway.auth.guard.authorise` with the row's scope (401 without valid
+credentials, 403 without the scope), and passes the caller's principal on with
+every message it sends (the ``x0-principal`` header). Most routes forward: path parameters and
 the body (or query string) make the row's request model, which is published to the
 row's topic, and the worker's result JSON is the answer. The few routes that do more
 at the edge (an ingest that may wait, a batch of events fanned out) give their own
@@ -13,13 +16,22 @@ import inspect
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, Response
+from fastapi import APIRouter, Depends, Path, Query, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError, create_model
 
 from x0_common.contract import Operation
-from x0_common.errors import DeadlineExceeded, TooLarge, Unavailable, ValidationFailed
+from x0_common.errors import (
+    DeadlineExceeded,
+    Forbidden,
+    TooLarge,
+    Unauthenticated,
+    Unavailable,
+    ValidationFailed,
+)
 from x0_common.kafka import Requester
+from x0_common.principal import Principal
+from x0_gateway.auth.guard import PrincipalDep, authorise
 from x0_gateway.deps import RequesterDep, SettingsDep
 from x0_gateway.settings import GatewaySettings
 
@@ -31,7 +43,7 @@ Edge = Callable[[Operation], Endpoint]
 def responses(operation: Operation) -> dict[int | str, dict[str, Any]]:
     """The row's documented problem responses: its own errors, then every route's."""
     assert operation.http is not None
-    always: list[type[Exception]] = [ValidationFailed, Unavailable]
+    always: list[type[Exception]] = [Unauthenticated, Forbidden, ValidationFailed, Unavailable]
     if operation.http.has_body:
         always.append(TooLarge)
     if operation.delivery == "request":
@@ -48,7 +60,7 @@ def responses(operation: Operation) -> dict[int | str, dict[str, Any]]:
 
 
 def add_route(router: APIRouter, operation: Operation, endpoint: Endpoint) -> None:
-    """Add ``endpoint`` as the row's route, documented from the row."""
+    """Add ``endpoint`` as the row's route, documented from the row, behind its scope."""
     http = operation.http
     assert http is not None
     router.add_api_route(
@@ -61,6 +73,7 @@ def add_route(router: APIRouter, operation: Operation, endpoint: Endpoint) -> No
         responses=responses(operation),
         operation_id=operation.name,
         tags=[operation.topic.split(".")[1]],
+        dependencies=[Depends(authorise(operation.scope))],
         openapi_extra={"x-x0-scope": operation.scope, "x-x0-type": operation.message_type},
     )
 
@@ -140,13 +153,19 @@ def forwarding_endpoint(operation: Operation) -> Endpoint:
     parameters += [
         inspect.Parameter("requester", inspect.Parameter.KEYWORD_ONLY, annotation=RequesterDep),
         inspect.Parameter("settings", inspect.Parameter.KEYWORD_ONLY, annotation=SettingsDep),
+        inspect.Parameter("principal", inspect.Parameter.KEYWORD_ONLY, annotation=PrincipalDep),
     ]
 
     async def endpoint(
-        *, requester: Requester, settings: GatewaySettings, carried: Any = None, **path: Any
+        *,
+        requester: Requester,
+        settings: GatewaySettings,
+        principal: Principal,
+        carried: Any = None,
+        **path: Any,
     ) -> Response:
         request = request_of(operation, carried, path)
-        return await pass_on(requester, settings, operation, request)
+        return await pass_on(requester, settings, operation, request, principal)
 
     endpoint.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
     endpoint.__name__ = operation.name
@@ -154,16 +173,25 @@ def forwarding_endpoint(operation: Operation) -> Endpoint:
 
 
 async def pass_on(
-    requester: Requester, settings: GatewaySettings, operation: Operation, request: BaseModel
+    requester: Requester,
+    settings: GatewaySettings,
+    operation: Operation,
+    request: BaseModel,
+    principal: Principal,
 ) -> Response:
-    """Forward ``request`` and answer with the worker's result JSON as it came.
+    """Forward ``request`` on behalf of ``principal`` and answer with the worker's
+    result JSON as it came.
 
     The worker built that JSON from the same result model the route declares, so
     decoding, validating and re-encoding it here would only cost time.
     """
     assert operation.http is not None
     raw = await requester.request_raw(
-        operation.topic, operation.message_type, request, timeout=settings.request_timeout_seconds
+        operation.topic,
+        operation.message_type,
+        request,
+        timeout=settings.request_timeout_seconds,
+        principal=principal.header(),
     )
     # A returned Response bypasses the route's status_code, so it is set here.
     return Response(content=raw, media_type="application/json", status_code=operation.http.status)

@@ -1,14 +1,21 @@
-"""Liveness, readiness and Prometheus metrics."""
+"""Liveness and readiness, open to anyone (probes carry no credentials).
+
+Prometheus metrics are not here: they are served on a port of their own
+(``X0_GATEWAY_METRICS_PORT``, see :mod:`x0_gateway.metrics_server`), never on the API's.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response
+import asyncio
+
+import asyncpg
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from x0_gateway.deps import RequesterDep
 
 router = APIRouter(tags=["operations"])
+_POSTGRES_TIMEOUT_SECONDS = 2.0
 
 
 @router.get("/health/live", summary="The process is up")
@@ -19,20 +26,26 @@ async def live() -> dict[str, str]:
 
 @router.get(
     "/health/ready",
-    summary="Kafka answers and the reply consumer is assigned",
+    summary="Kafka and PostgreSQL answer and the reply consumer is assigned",
     responses={503: {"description": "not ready"}},
 )
-async def ready(requester: RequesterDep) -> JSONResponse:
-    """200 only when requests can be sent and their replies received."""
+async def ready(request: Request, requester: RequesterDep) -> JSONResponse:
+    """200 only when requests can be sent, their replies received and callers checked."""
     checks = {
         "reply_consumer_assigned": requester.ready,
         "kafka": await requester.kafka_reachable(),
+        "postgres": await _postgres_answers(getattr(request.app.state, "pool", None)),
     }
     status = 200 if all(checks.values()) else 503
     return JSONResponse({"ready": status == 200, "checks": checks}, status_code=status)
 
 
-@router.get("/metrics", summary="Prometheus metrics", include_in_schema=False)
-async def metrics(request: Request) -> Response:
-    """This replica's own registry in the Prometheus text format."""
-    return Response(generate_latest(request.app.state.registry), media_type=CONTENT_TYPE_LATEST)
+async def _postgres_answers(pool: asyncpg.Pool | None) -> bool:
+    if pool is None:
+        return False
+    try:
+        async with asyncio.timeout(_POSTGRES_TIMEOUT_SECONDS):
+            await pool.fetchval("SELECT 1")
+    except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+        return False
+    return True

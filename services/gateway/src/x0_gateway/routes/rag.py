@@ -12,6 +12,8 @@ from x0_common.contract import Operation, Rag
 from x0_common.errors import DeadlineExceeded
 from x0_common.events import rag as r
 from x0_common.events.names import DocumentId
+from x0_common.principal import Principal
+from x0_gateway.auth.guard import PrincipalDep
 from x0_gateway.deps import RequesterDep, SettingsDep
 from x0_gateway.routing import Edge, Endpoint, carried_fields, path_parameter, request_of
 
@@ -26,11 +28,14 @@ async def ingest(
     operation: Operation,
     message: r.UpsertDocuments | r.DeleteDocuments,
     *,
+    principal: Principal,
     documents: int,
     wait: bool,
 ) -> Response:
-    """Publish ``message`` once its collection is known; wait if asked."""
+    """Publish ``message`` on behalf of ``principal`` once its collection is known; wait
+    if asked."""
     timeout = settings.request_timeout_seconds
+    on_behalf = principal.header()
     # Unknown collections are a 404 here rather than a refused message later.
     get = Rag.COLLECTION_GET
     await requester.request(
@@ -38,9 +43,14 @@ async def ingest(
         get.message_type,
         r.CollectionNameRequest(name=message.collection),
         timeout=timeout,
+        principal=on_behalf,
     )
     version = await requester.publish(
-        operation.topic, operation.message_type, message, key=message.collection
+        operation.topic,
+        operation.message_type,
+        message,
+        key=message.collection,
+        principal=on_behalf,
     )
     accepted = r.IngestAccepted(version=version, documents=documents)
     status = 202
@@ -52,6 +62,7 @@ async def ingest(
                 waited.message_type,
                 r.VersionWaitRequest(version=version),
                 timeout=timeout,
+                principal=on_behalf,
             )
             status = 200
         except DeadlineExceeded:
@@ -71,13 +82,21 @@ def upsert_endpoint(operation: Operation) -> Endpoint:
         body: body_model,  # type: ignore[valid-type]
         requester: RequesterDep,
         settings: SettingsDep,
+        *,
+        principal: PrincipalDep,
         wait: WaitQuery = False,
     ) -> Response:
         """The version token orders the write: pass it as a search's ``min_version``."""
         message = request_of(operation, body, {"name": name})
         assert isinstance(message, r.UpsertDocuments)
         return await ingest(
-            requester, settings, operation, message, documents=len(message.documents), wait=wait
+            requester,
+            settings,
+            operation,
+            message,
+            principal=principal,
+            documents=len(message.documents),
+            wait=wait,
         )
 
     return upsert_documents
@@ -92,11 +111,15 @@ def delete_endpoint(operation: Operation) -> Endpoint:
         document_id: DocumentPath,
         requester: RequesterDep,
         settings: SettingsDep,
+        *,
+        principal: PrincipalDep,
         wait: WaitQuery = False,
     ) -> Response:
         """Gone from the database and every replica's index."""
         message = r.DeleteDocuments(collection=name, ids=[document_id])
-        return await ingest(requester, settings, operation, message, documents=1, wait=wait)
+        return await ingest(
+            requester, settings, operation, message, principal=principal, documents=1, wait=wait
+        )
 
     return delete_document
 

@@ -14,6 +14,8 @@ from x0_common.contract import OPERATION_OF_KIND, Operation, Telemetry
 from x0_common.errors import Unavailable, X0Error
 from x0_common.events import telemetry as t
 from x0_common.kafka import Requester
+from x0_common.principal import Principal
+from x0_gateway.auth.guard import PrincipalDep
 from x0_gateway.deps import RequesterDep, SettingsDep
 from x0_gateway.routing import Edge, Endpoint, pass_on, path_parameter
 
@@ -49,6 +51,7 @@ def history_endpoint(operation: Operation) -> Endpoint:
         node_id: node_path,  # type: ignore[valid-type]
         requester: RequesterDep,
         settings: SettingsDep,
+        principal: PrincipalDep,
         *,
         start: FromQuery = None,
         end: ToQuery = None,
@@ -57,7 +60,7 @@ def history_endpoint(operation: Operation) -> Endpoint:
         """Served from the per-minute rollups when the step is a whole number of minutes,
         from the raw events otherwise. At most 11,000 points (a week at one minute)."""
         request = history_request(node_id, start, end, step, now=datetime.now(UTC))
-        return await pass_on(requester, settings, operation, request)
+        return await pass_on(requester, settings, operation, request, principal)
 
     return node_history
 
@@ -90,7 +93,10 @@ def events_endpoint(_: Operation) -> Endpoint:
     """``POST /events``: each event to Kafka as its own message, 202 once all are held."""
 
     async def publish_events(
-        body: t.PublishEvents, requester: RequesterDep, settings: SettingsDep
+        body: t.PublishEvents,
+        requester: RequesterDep,
+        settings: SettingsDep,
+        principal: PrincipalDep,
     ) -> Response:
         """For producers that cannot speak Kafka. Each event goes to `x0.telemetry.events`,
         keyed by its `node_id`, with the `x0-type` of its `kind`, and the answer is 202 only
@@ -105,7 +111,9 @@ def events_endpoint(_: Operation) -> Endpoint:
             max_skew=timedelta(seconds=settings.telemetry_max_clock_skew_seconds),
             retention=timedelta(days=settings.telemetry_retention_days),
         )
-        await publish_all(requester, body.events, timeout=settings.request_timeout_seconds)
+        await publish_all(
+            requester, body.events, timeout=settings.request_timeout_seconds, principal=principal
+        )
         accepted = t.EventsAccepted(accepted=len(body.events))
         return Response(accepted.model_dump_json(), status_code=202, media_type="application/json")
 
@@ -128,19 +136,26 @@ def refuse_mistimed_events(
 
 
 async def publish_all(
-    requester: Requester, events: Sequence[t.NodeHeartbeat | t.NodeMetrics], *, timeout: float
+    requester: Requester,
+    events: Sequence[t.NodeHeartbeat | t.NodeMetrics],
+    *,
+    timeout: float,
+    principal: Principal,
 ) -> None:
-    """Publish every event at once and return when Kafka has confirmed them all.
+    """Publish every event on behalf of ``principal`` at once and return when Kafka has
+    confirmed them all.
 
     Every send runs to its end before the answer, so a 503 never leaves sends running
     behind it; ``timeout`` bounds the whole batch (a stalled broker is a 503 too).
     """
+    on_behalf = principal.header()
     sends = [
         requester.publish(
             t.EVENTS_TOPIC,
             OPERATION_OF_KIND[event.kind].message_type,
             event,
             key=event.node_id,
+            principal=on_behalf,
         )
         for event in events
     ]
