@@ -96,7 +96,8 @@ def class_charts(
 def service_chart(base: str, *, start: float, end: float, out: Path) -> tuple[Path, list[str]]:
     """Draw ``service.png`` from the Prometheus at ``base``; returns notes on empty panels."""
     step = max(2.0, (end - start) / 200)
-    panels = prometheus.PANELS
+    window = prometheus.window()
+    panels = prometheus.panels(window)
     columns = 2
     figure, axes = plt.subplots(
         math.ceil(len(panels) / columns),
@@ -121,7 +122,7 @@ def service_chart(base: str, *, start: float, end: float, out: Path) -> tuple[Pa
         axis.set_xlabel("s since start")
         axis.set_xlim(0, end - start)
         axis.grid(alpha=0.3)
-    figure.suptitle(f"service side, from {base} ({prometheus.RANGE} rate windows)")
+    figure.suptitle(f"service side, from {base} ({window} rate windows)")
     path = out / "service.png"
     figure.savefig(path, dpi=90)
     plt.close(figure)

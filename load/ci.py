@@ -28,28 +28,33 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
+from dataclasses import replace
 from pathlib import Path
 
 from mirakuru import HTTPExecutor
 
-from load import auth
+from load import auth, prometheus
 from load.plan import PlanError, resolve
 from load.run import RESULTS_ROOT, RunError, execute, results_folder
 from x0_common.testing.processes import READY_PATH, free_port, http_executor, python_command
+from x0_gateway.settings import GatewaySettings
 
 START_TIMEOUT_S = 120.0
 SCRAPE_INTERVAL = "5s"
+RATE_WINDOW = "20s"  # four scrapes
 
 
-def _services(stack_dir: Path, logs: Path) -> dict[str, tuple[list[str], str, dict[str, str]]]:
+def _services(
+    stack_dir: Path, logs: Path, extra: Mapping[str, Mapping[str, str]]
+) -> dict[str, tuple[list[str], str, dict[str, str]]]:
     """name -> (command, readiness URL, environment), each on a free port."""
     services = {}
     for name in ("crypto", "rag", "telemetry", "gateway"):
         port = str(free_port())
-        environment = {f"X0_{name.upper()}_PORT": port}
+        environment = {f"X0_{name.upper()}_PORT": port, **extra.get(name, {})}
         if name == "rag":
             environment["X0_RAG_SNAPSHOT_DIR"] = str(stack_dir / "load-ci-rag-snapshots")
         if name == "telemetry":
@@ -63,9 +68,13 @@ def _services(stack_dir: Path, logs: Path) -> dict[str, tuple[list[str], str, di
     if shutil.which("prometheus") is not None:
         port = str(free_port())
         config = logs / "prometheus.yml"
-        targets = {
-            name: url.split("/")[2] for name, (_, url, _) in services.items()
-        }  # host:port of each service
+        # host:port of each service's /metrics: the API's port, but the gateway's own
+        # metrics port where it has one (X0_GATEWAY_METRICS_PORT).
+        targets = {name: url.split("/")[2] for name, (_, url, _) in services.items()}
+        if "metrics_port" in GatewaySettings.model_fields:
+            metrics_port = str(free_port())
+            services["gateway"][2]["X0_GATEWAY_METRICS_PORT"] = metrics_port
+            targets["gateway"] = f"127.0.0.1:{metrics_port}"
         config.write_text(
             json.dumps(
                 {
@@ -92,13 +101,17 @@ def _services(stack_dir: Path, logs: Path) -> dict[str, tuple[list[str], str, di
 
 
 @contextmanager
-def running_services(stack_dir: Path, logs: Path) -> Iterator[dict[str, str]]:
+def running_services(
+    stack_dir: Path, logs: Path, extra: Mapping[str, Mapping[str, str]] | None = None
+) -> Iterator[dict[str, str]]:
     """Start every service at once, wait until all are ready; yields name -> base URL.
-    Stops them (SIGTERM, then SIGKILL) on exit."""
+    ``extra`` adds variables per service. Stops them (SIGTERM, then SIGKILL) on exit."""
     logs.mkdir(parents=True, exist_ok=True)
     with ExitStack() as stack:
         executors: dict[str, HTTPExecutor] = {}
-        for name, (command, ready_url, environment) in _services(stack_dir, logs).items():
+        for name, (command, ready_url, environment) in _services(
+            stack_dir, logs, extra or {}
+        ).items():
             output = stack.enter_context((logs / f"{name}.log").open("a"))
             executors[name] = http_executor(
                 command,
@@ -146,6 +159,31 @@ def provision_key(stack_dir: Path) -> None:
     os.environ["X0_API_KEY_FILE"] = str(file)
 
 
+def stack_ready() -> bool:
+    """True inside ``test-stack.sh run`` (or wherever the stack's variables are set)."""
+    if os.environ.get("X0_KAFKA__BOOTSTRAP_SERVERS"):
+        return True
+    print(
+        "load: error: no X0_KAFKA__BOOTSTRAP_SERVERS: run it inside "
+        "deploy/local-stack/test-stack.sh run (as make load-ci does)",
+        file=sys.stderr,
+    )
+    return False
+
+
+@contextmanager
+def own_system(out: Path, extra: Mapping[str, Mapping[str, str]] | None = None) -> Iterator[str]:
+    """The services, a key and a Prometheus on the stack of the environment; yields the
+    gateway's URL. Logs go to ``out/services``."""
+    stack_dir = Path(os.environ.get("X0_STACK_DIR") or auth.REPO_ROOT / ".stack" / "test")
+    with running_services(stack_dir, out / "services", extra) as urls:
+        provision_key(stack_dir)
+        if "prometheus" in urls:
+            os.environ["X0_PROMETHEUS_URL"] = urls["prometheus"]
+            os.environ[prometheus.WINDOW_VARIABLE] = RATE_WINDOW
+        yield urls["gateway"]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m load.ci", description=__doc__.split("\n\n", 1)[0]
@@ -153,23 +191,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration", help="run time (default: the ci profile's)")
     parser.add_argument("--users", type=int, help="users (default: the ci profile's)")
     args = parser.parse_args(argv)
-    if not os.environ.get("X0_KAFKA__BOOTSTRAP_SERVERS"):
-        print(
-            "load-ci: error: no X0_KAFKA__BOOTSTRAP_SERVERS: run it as `make load-ci` "
-            "(inside deploy/local-stack/test-stack.sh run)",
-            file=sys.stderr,
-        )
+    if not stack_ready():
         return 2
-    stack_dir = Path(os.environ.get("X0_STACK_DIR") or auth.REPO_ROOT / ".stack" / "test")
     try:
         plan = resolve("ci", users=args.users, duration=args.duration)
         out = results_folder(RESULTS_ROOT, "ci")
-        with running_services(stack_dir, out / "services") as urls:
-            provision_key(stack_dir)
-            if "prometheus" in urls:
-                os.environ["X0_PROMETHEUS_URL"] = urls["prometheus"]
-            plan = resolve("ci", users=args.users, duration=args.duration, host=urls["gateway"])
-            code, _ = execute(plan, "ci", out)
+        with own_system(out) as gateway:
+            code, _ = execute(replace(plan, host=gateway), "ci", out)
     except (PlanError, RunError) as error:
         print(f"load-ci: error: {error}", file=sys.stderr)
         return 2

@@ -15,8 +15,10 @@ import urllib.request
 from dataclasses import dataclass
 
 DEFAULT_URL = "http://127.0.0.1:9090"
-# Long enough for at least two scrapes at 15 s.
-RANGE = "1m"
+# The rate() window: at least two scrapes. make up's Prometheus scrapes every 15 s;
+# load/ci.py's every 5 s and sets X0_LOAD_PROMETHEUS_WINDOW=20s.
+WINDOW_VARIABLE = "X0_LOAD_PROMETHEUS_WINDOW"
+DEFAULT_WINDOW = "1m"
 # The API's routes, not the probes' and scrapes'.
 API_ROUTES = 'service="gateway",route=~"/v1/.*"'
 # The services' own consumer groups (x0-crypto, x0-rag-queries ...), not those that
@@ -35,50 +37,58 @@ class Panel:
     empty: str = "no data"  # what no series means
 
 
-PANELS = (
-    Panel(
-        "gateway requests/s per route",
-        "req/s",
-        f"sum by (route) (rate(x0_http_requests_total{{{API_ROUTES}}}[{RANGE}]))",
-        "route",
-    ),
-    Panel(
-        "gateway p95 latency per route",
-        "s",
-        "histogram_quantile(0.95, sum by (route, le) "
-        f"(rate(x0_http_request_duration_seconds_bucket{{{API_ROUTES}}}[{RANGE}])))",
-        "route",
-    ),
-    Panel(
-        "worker handler p95 per service",
-        "s",
-        "histogram_quantile(0.95, sum by (service, le) "
-        f"(rate(x0_responder_handler_duration_seconds_bucket[{RANGE}])))",
-        "service",
-    ),
-    Panel(
-        "worker messages handled/s per service",
-        "msg/s",
-        f"sum by (service) (rate(x0_responder_handled_total[{RANGE}]))",
-        "service",
-    ),
-    Panel(
-        "Kafka consumer lag per group",
-        "messages",
-        f'sum by (group) (x0_kafka_consumer_lag{{group=~"{SERVICE_GROUPS}"}})',
-        "group",
-    ),
-    Panel(
-        "gateway 5xx and 429 per second",
-        "req/s",
-        'sum by (status) (rate(x0_http_requests_total{service="gateway",status=~"5..|429"}'
-        f"[{RANGE}]))",
-        "status",
-        empty="none",
-    ),
-)
+def panels(window: str) -> tuple[Panel, ...]:
+    """The panels, with rates over ``window``."""
+    return (
+        Panel(
+            "gateway requests/s per route",
+            "req/s",
+            f"sum by (route) (rate(x0_http_requests_total{{{API_ROUTES}}}[{window}]))",
+            "route",
+        ),
+        Panel(
+            "gateway p95 latency per route",
+            "s",
+            "histogram_quantile(0.95, sum by (route, le) "
+            f"(rate(x0_http_request_duration_seconds_bucket{{{API_ROUTES}}}[{window}])))",
+            "route",
+        ),
+        Panel(
+            "worker handler p95 per service",
+            "s",
+            "histogram_quantile(0.95, sum by (service, le) "
+            f"(rate(x0_responder_handler_duration_seconds_bucket[{window}])))",
+            "service",
+        ),
+        Panel(
+            "worker messages handled/s per service",
+            "msg/s",
+            f"sum by (service) (rate(x0_responder_handled_total[{window}]))",
+            "service",
+        ),
+        Panel(
+            "Kafka consumer lag per group",
+            "messages",
+            f'sum by (group) (x0_kafka_consumer_lag{{group=~"{SERVICE_GROUPS}"}})',
+            "group",
+        ),
+        Panel(
+            "gateway 5xx and 429 per second",
+            "req/s",
+            'sum by (status) (rate(x0_http_requests_total{service="gateway",status=~"5..|429"}'
+            f"[{window}]))",
+            "status",
+            empty="none",
+        ),
+    )
+
 
 Series = dict[str, list[tuple[float, float]]]
+
+
+def window() -> str:
+    """The rate() window of this run's queries."""
+    return os.environ.get(WINDOW_VARIABLE) or DEFAULT_WINDOW
 
 
 def url() -> str:

@@ -201,16 +201,19 @@ def report(summary: dict[str, Any], out: Path) -> str:
     return "\n".join(lines)
 
 
-def execute(plan: Plan, slo_profile: str, out: Path | None = None) -> tuple[int, Path]:
+def execute(
+    plan: Plan, slo_profile: str, out: Path | None = None, *, verbose: bool = True
+) -> tuple[int, Path]:
     """Run, check, report; (exit status, results folder). ``out`` defaults to a new
-    folder under load/results."""
+    folder under load/results; without ``verbose`` only breaches are printed."""
     preflight(plan.host)
     out = out or results_folder(RESULTS_ROOT, plan.profile)
     started = time.monotonic()
     run_locust(plan, out)
     summary = analyse(plan, slo_profile, out)
-    print(report(summary, out))
-    print(f"(the run took {time.monotonic() - started:.0f} s in all)")
+    if verbose:
+        print(report(summary, out))
+        print(f"(the run took {time.monotonic() - started:.0f} s in all)")
     return (0 if summary["passed"] else 1), out
 
 

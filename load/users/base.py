@@ -6,7 +6,7 @@ where the variants differ in cost (``kem_encapsulate[X-Wing]``, ``search[hybrid]
 A 429 is reported under ``<name> (429)``, apart from the operation's own row, so rate
 limiting is never mistaken for an error nor mixed into its latency; the user then
 waits as long as ``Retry-After`` says (at most ``MAX_RETRY_AFTER_S``), as a real caller
-would.
+would; so after a 503 with ``Retry-After`` (overload), which still counts as an error.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
 import gevent
-from locust import HttpUser, constant_throughput
+from locust import FastHttpUser, constant_throughput
 
 from load import auth
 from load.plan import Plan, current
@@ -47,12 +47,19 @@ def success_statuses(operation: Operation) -> set[int]:
     return {operation.http.status, *operation.http.other_statuses}
 
 
-class X0User(HttpUser):
-    """A caller of the gateway; subclasses set ``caller_class`` (a key of plan.CLASSES)."""
+class X0User(FastHttpUser):
+    """A caller of the gateway; subclasses set ``caller_class`` (a key of plan.CLASSES).
+
+    FastHttpUser (geventhttpclient) rather than HttpUser (requests): several times less
+    CPU per request, which matters when Locust shares the machine's 2 cores with the
+    system it loads.
+    """
 
     abstract = True
     caller_class: ClassVar[str]
     host = PLAN.host
+    network_timeout = PLAN.request_timeout_s
+    connection_timeout = PLAN.request_timeout_s
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -67,7 +74,7 @@ class X0User(HttpUser):
     phase = "task"
 
     def on_start(self) -> None:
-        self.client.headers.update(auth.headers())
+        self.headers = auth.headers()
         self.phase = "setup"
         try:
             self.prepare()
@@ -113,7 +120,7 @@ class X0User(HttpUser):
             name=name,
             json=body,
             params=query,
-            timeout=PLAN.request_timeout_s,
+            headers=self.headers,
             catch_response=True,
         ) as response:
             if response.status_code == 429:
@@ -122,6 +129,9 @@ class X0User(HttpUser):
                 response.failure("429 rate limited")
             elif response.status_code not in success_statuses(row):
                 response.failure(f"{response.status_code} {_problem_code(response)}")
+                if response.status_code == 503 and response.headers:
+                    # Overloaded: an error all the same, but a caller backs off as told.
+                    retry_after = _seconds(response.headers.get("Retry-After"))
             else:
                 try:
                     answer = response.json()
