@@ -70,8 +70,8 @@ from x0_common.settings import CommonSettings, KafkaSettings
 from x0_common.testing.kafka import commit_offsets, topic_partitions
 from x0_common.testing.processes import service
 from x0_telemetry.adapters.history import COLUMNS, HistoryStore, event_row
+from x0_telemetry.adapters.partitions import Partitions
 from x0_telemetry.domain.history import HistoryPlan, plan_history
-from x0_telemetry.retention import Partitions
 from x0_telemetry.settings import TelemetrySettings
 
 EVENTS: Final = int(os.environ.get("X0_BENCH_TELEMETRY_EVENTS", "60000"))

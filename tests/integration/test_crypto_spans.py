@@ -14,6 +14,7 @@ from x0_common.events import crypto as c
 from x0_common.kafka import Responder
 from x0_common.kafka.broker import new_broker
 from x0_common.metrics import ResponderMetrics, new_registry
+from x0_common.resources import Stores
 from x0_common.settings import KafkaSettings
 from x0_common.testing import SpanCapture
 from x0_crypto.deps import CryptoDeps
@@ -41,7 +42,10 @@ async def crypto_requester(
         metrics=ResponderMetrics(registry, "crypto"),
     )
     deps = CryptoDeps(
-        settings=CryptoSettings(), algorithms=build_registry(), metrics=CryptoMetrics(registry)
+        settings=CryptoSettings(),
+        algorithms=build_registry(),
+        metrics=CryptoMetrics(registry),
+        stores=Stores(schema="crypto"),
     )
     stateless.register(responder, deps)
     await responder.ensure_topics()

@@ -14,13 +14,13 @@ from pydantic import BaseModel
 
 from x0_common.kafka import RequestContext
 from x0_common.metrics import new_registry
+from x0_common.resources import Stores
 from x0_common.testing.handlers import CapturingResponder
 from x0_crypto.adapters.keybackup import KeyBackups
 from x0_crypto.adapters.keystore import KeyStore
 from x0_crypto.deps import CryptoDeps
 from x0_crypto.domain import Registry
 from x0_crypto.handlers import keys
-from x0_crypto.managed_keys import KEY_BACKUPS, KEYSTORE
 from x0_crypto.metrics import SERVICE, CryptoMetrics
 from x0_crypto.settings import CryptoSettings
 
@@ -51,8 +51,10 @@ class KeysUnderTest:
         self.metrics = CryptoMetrics(self.metrics_registry)
         self.store = KeyStore(pool, KEK, registry, self.metrics)
         self.backups = KeyBackups(self.store, KEK, registry)
-        self.deps = CryptoDeps(settings=SETTINGS, algorithms=registry, metrics=self.metrics)
-        self.deps.resources.update({"pool": pool, KEYSTORE: self.store, KEY_BACKUPS: self.backups})
+        self.deps = CryptoDeps(
+            settings=SETTINGS, algorithms=registry, metrics=self.metrics, stores=Stores.of(pool)
+        )
+        self.deps.keystore, self.deps.backups = self.store, self.backups
         self.responder = CapturingResponder()
         keys.register(self.responder, self.deps)  # type: ignore[arg-type]
 

@@ -5,14 +5,18 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+import asyncpg
 from prometheus_client import CollectorRegistry
+from redis.asyncio import Redis
 
 from x0_common.contract import Crypto
 from x0_common.events.crypto import BeaconVerifyRequest, SignedBeacon
 from x0_common.kafka import RequestContext
 from x0_common.metrics import new_registry
+from x0_common.resources import Stores
 from x0_crypto.deps import CryptoDeps
 from x0_crypto.domain import Registry
+from x0_crypto.domain.ports import ManagedKeys
 from x0_crypto.metrics import CryptoMetrics
 from x0_crypto.settings import CryptoSettings
 
@@ -20,15 +24,29 @@ WINDOW_MS = 60_000
 
 
 def make_deps(
-    registry: Registry, *, metrics: CollectorRegistry | None = None, **resources: Any
+    registry: Registry,
+    *,
+    metrics: CollectorRegistry | None = None,
+    keystore: ManagedKeys | None = None,
+    pool: asyncpg.Pool | None = None,
+    redis: Redis | None = None,
 ) -> CryptoDeps:
     """Dependencies as the worker builds them, with a 60 s beacon window."""
-    return CryptoDeps(
+    stores = Stores(schema="crypto")
+    if pool is not None:
+        stores.pool = pool
+    if redis is not None:
+        stores.redis = redis
+    deps = CryptoDeps(
         settings=CryptoSettings(beacon_window_seconds=WINDOW_MS // 1000),
         algorithms=registry,
         metrics=CryptoMetrics(metrics or new_registry()),
-        resources=dict(resources),
+        stores=stores,
     )
+    if keystore is not None:
+        # A stand-in for the keystore: the mesh handlers read it through ManagedKeys.
+        deps.keystore = keystore  # type: ignore[assignment]
+    return deps
 
 
 def context(correlation_id: str | None = None, principal: str | None = "tester") -> RequestContext:

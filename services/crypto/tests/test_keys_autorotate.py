@@ -11,12 +11,13 @@ import asyncpg
 import pytest
 
 from x0_common.metrics import new_registry
+from x0_common.resources import Stores
 from x0_common.testing.stack import StackEndpoints
 from x0_crypto.adapters.keystore import KeyStore
 from x0_crypto.deps import CryptoDeps
 from x0_crypto.domain import Registry
 from x0_crypto.domain.managed import KeySettings
-from x0_crypto.managed_keys import KEYSTORE, managed_key_hooks, rotate_due_keys
+from x0_crypto.handlers.rotation import auto_rotation, rotate_due_keys
 from x0_crypto.metrics import CryptoMetrics
 from x0_crypto.settings import CryptoSettings
 
@@ -85,12 +86,17 @@ async def test_worker_hooks_sweep_in_the_background(
     pg_pool: asyncpg.Pool, registry: Registry, prefix: str
 ) -> None:
     settings = CryptoSettings(auto_rotate_check_seconds=0.05)
-    deps = CryptoDeps(settings=settings, algorithms=registry, metrics=CryptoMetrics(new_registry()))
-    deps.resources["pool"] = pg_pool
-    start, stop = managed_key_hooks(deps)
-    await start()
+    deps = CryptoDeps(
+        settings=settings,
+        algorithms=registry,
+        metrics=CryptoMetrics(new_registry()),
+        stores=Stores.of(pg_pool),
+    )
+    await deps.open_keys()
+    job = auto_rotation(deps)
+    await job.start()
     try:
-        store = deps.resources[KEYSTORE]
+        store = deps.keystore
         assert isinstance(store, KeyStore)
         name = f"{prefix}-bg"
         await store.create(name, "ML-DSA-65", KeySettings(auto_rotate_period_seconds=60), None)
@@ -101,5 +107,5 @@ async def test_worker_hooks_sweep_in_the_background(
                 break
             await asyncio.sleep(0.05)
     finally:
-        await stop()
+        await job.stop()
     assert (await store.read(name)).latest_version == 2

@@ -12,8 +12,8 @@ import pytest
 from x0_crypto.adapters import keybackup as keybackup_module
 from x0_crypto.domain import Registry, kemdem
 from x0_crypto.domain.backup import decrypt_backup
-from x0_crypto.domain.key_errors import InvalidBackup, KeyExists
 from x0_crypto.domain.managed import ConfigChange, KeySettings
+from x0_crypto.errors import InvalidBackup, KeyExists
 
 from .keys_support import KEK, KeysUnderTest
 

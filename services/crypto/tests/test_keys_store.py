@@ -13,8 +13,8 @@ import pytest
 from x0_common.testing.stack import StackEndpoints
 from x0_crypto.adapters import keystore as keystore_module
 from x0_crypto.domain import ALL_ALGORITHMS, Registry, UnknownAlgorithm, envelope
-from x0_crypto.domain.key_errors import KeyExists, KeyNotFound, OperationNotAllowed
 from x0_crypto.domain.managed import ConfigChange, KeySettings
+from x0_crypto.errors import KeyExists, KeyNotFound, OperationNotAllowed
 
 from .keys_support import KEK, KeysUnderTest
 

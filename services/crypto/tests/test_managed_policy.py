@@ -16,7 +16,8 @@ from x0_crypto.domain.backup import (
     encrypt_backup,
     validate,
 )
-from x0_crypto.domain.key_errors import (
+from x0_crypto.domain.managed import ConfigChange, KeySettings, KeyVersion, ManagedKey
+from x0_crypto.errors import (
     InvalidBackup,
     InvalidKeyConfig,
     KeyNotFound,
@@ -24,7 +25,6 @@ from x0_crypto.domain.key_errors import (
     UnsupportedOperation,
     VersionNotUsable,
 )
-from x0_crypto.domain.managed import ConfigChange, KeySettings, KeyVersion, ManagedKey
 
 pytestmark = pytest.mark.unit
 

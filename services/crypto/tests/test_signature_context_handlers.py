@@ -23,6 +23,7 @@ from x0_common.contract import Crypto
 from x0_common.errors import X0Error
 from x0_common.kafka import RequestContext
 from x0_common.metrics import new_registry
+from x0_common.resources import Stores
 from x0_common.testing.handlers import CapturingResponder
 from x0_crypto.deps import CryptoDeps
 from x0_crypto.domain import Registry
@@ -136,7 +137,10 @@ def _request_context() -> RequestContext:
 @pytest.fixture
 def responder(registry: Registry) -> CapturingResponder:
     deps = CryptoDeps(
-        settings=CryptoSettings(), algorithms=registry, metrics=CryptoMetrics(new_registry())
+        settings=CryptoSettings(),
+        algorithms=registry,
+        metrics=CryptoMetrics(new_registry()),
+        stores=Stores(schema="crypto"),
     )
     responder = CapturingResponder()
     stateless.register(responder, deps)  # type: ignore[arg-type]

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from x0_common import errors as common
-from x0_rag.domain import errors
+from x0_rag import errors
 
 pytestmark = pytest.mark.unit
 

@@ -27,15 +27,16 @@ from x0_common.errors import Unavailable
 from x0_common.kafka.broker import new_broker
 from x0_common.metrics import ResponderMetrics, new_registry
 from x0_common.postgres import migrate
+from x0_common.resources import Stores
 from x0_common.settings import CommonSettings
 from x0_common.testing import SpanCapture, wait_until
 from x0_common.testing.stack import StackEndpoints
 from x0_telemetry.adapters.history import HistoryStore
 from x0_telemetry.adapters.latest import LatestStore
+from x0_telemetry.adapters.partitions import Partitions
 from x0_telemetry.deps import TelemetryDeps
-from x0_telemetry.ingest import Ingest
+from x0_telemetry.handlers.ingest import Ingest
 from x0_telemetry.metrics import TelemetryMetrics
-from x0_telemetry.retention import Partitions
 from x0_telemetry.settings import TelemetrySettings
 
 pytestmark = pytest.mark.integration
@@ -69,11 +70,14 @@ async def deps(stack: StackEndpoints) -> AsyncIterator[TelemetryDeps]:
     assert pool is not None
     await migrate(pool, "telemetry", MIGRATIONS)
     client = aioredis.from_url(stack.redis_url, decode_responses=True)
-    deps = TelemetryDeps(settings=settings, metrics=TelemetryMetrics(new_registry()))
-    deps.pool, deps.redis = pool, client
-    deps.history_store = FailingFirst(pool, failures=2)
-    deps.latest_store = LatestStore(client, ttl_seconds=300, prefix=f"x0:test:{uuid.uuid4().hex}:")
-    deps.partitions_store = Partitions(pool, retention_days=7, ahead_days=1)
+    deps = TelemetryDeps(
+        settings=settings,
+        metrics=TelemetryMetrics(new_registry()),
+        stores=Stores.of(pool, client),
+    )
+    deps.history = FailingFirst(pool, failures=2)
+    deps.latest = LatestStore(client, ttl_seconds=300, prefix=f"x0:test:{uuid.uuid4().hex}:")
+    deps.partitions = Partitions(pool, retention_days=7, ahead_days=1)
     try:
         yield deps
     finally:
@@ -94,7 +98,6 @@ async def test_a_failed_batch_is_read_again_and_then_committed(
     producer = AIOKafkaProducer(bootstrap_servers=stack.kafka_bootstrap, acks="all")
     await producer.start()
     await broker.start()
-    assert deps.pool is not None
     try:
         await ingest.wait_assigned()
         for i in range(20):
@@ -117,9 +120,8 @@ async def test_a_failed_batch_is_read_again_and_then_committed(
             )
 
         async def stored() -> int:
-            assert deps.pool is not None
             return int(
-                await deps.pool.fetchval(
+                await deps.stores.pool.fetchval(
                     "SELECT count(*) FROM telemetry.events WHERE node_id = $1", node
                 )
             )
@@ -129,8 +131,8 @@ async def test_a_failed_batch_is_read_again_and_then_committed(
                 break
             await asyncio.sleep(0.1)
         assert await stored() == 20
-        assert isinstance(deps.history_store, FailingFirst)
-        assert deps.history_store.calls >= 3  # two failures, then the batch again
+        assert isinstance(deps.history, FailingFirst)
+        assert deps.history.calls >= 3  # two failures, then the batch again
         assert (await deps.latest.node(node))["m_ms"]
 
         # Every event is committed once written: the group's offsets reach the end.
@@ -158,8 +160,7 @@ async def test_the_batch_span_links_each_event_and_holds_the_writes(
 ) -> None:
     """One consumer span per batch, linked to the producer span of every event in it (with
     or without a correlation id), with the PostgreSQL and Redis client spans under it."""
-    assert deps.pool is not None
-    deps.history_store = HistoryStore(deps.pool)
+    deps.history = HistoryStore(deps.stores.pool)
     provider = trace.get_tracer_provider()
     assert isinstance(provider, TracerProvider)
     topic = f"x0.test.telemetry.{uuid.uuid4().hex[:12]}"

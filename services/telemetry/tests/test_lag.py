@@ -17,7 +17,7 @@ from x0_common.metrics import new_registry
 from x0_common.settings import KafkaSettings
 from x0_common.testing import wait_until
 from x0_common.testing.kafka import commit_offsets
-from x0_telemetry.lag import ConsumerLagExporter
+from x0_telemetry.adapters.lag import ConsumerLagExporter
 
 pytestmark = pytest.mark.integration
 

@@ -16,9 +16,9 @@ from x0_common.postgres import migrate
 from x0_common.testing.stack import StackEndpoints
 from x0_telemetry.adapters.history import HistoryStore, event_row
 from x0_telemetry.adapters.latest import LatestStore
+from x0_telemetry.adapters.partitions import Partitions, partition_name
 from x0_telemetry.domain.history import HistoryPlan, plan_history
 from x0_telemetry.domain.state import epoch_ms, latest_update
-from x0_telemetry.retention import Partitions, partition_name
 
 pytestmark = pytest.mark.integration
 

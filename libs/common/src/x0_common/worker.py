@@ -1,16 +1,25 @@
 """A worker process: the FastStream app plus ``/metrics`` and ``/health/*`` over HTTP.
 
-Every worker service builds its app here, so the operational endpoints look the
-same everywhere: ``/health/live`` (the loop answers), ``/health/ready`` (each
-responder's consumer holds partitions and every dependency check passes) and
-``/metrics`` (the service's own registry).
+Every worker service builds its app here, so start-up, shutdown and the operational
+endpoints look the same everywhere:
+
+- start-up opens the worker's :class:`~x0_common.resources.Stores` (PostgreSQL pool,
+  its migrations, Redis), runs the worker's own hooks, starts its
+  :class:`Periodic` jobs, creates each consumer's topics and starts the broker;
+- shutdown lets each consumer finish or hand back its work before the broker stops,
+  then stops the jobs, runs the worker's hooks and closes the stores;
+- ``/health/live`` (the loop answers), ``/health/ready`` (each consumer holds
+  partitions and every dependency check passes, ``postgres`` and ``redis`` included)
+  and ``/metrics`` (the service's own registry).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
+import random
 import weakref
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
@@ -21,6 +30,7 @@ from prometheus_client import CollectorRegistry, make_asgi_app
 
 from x0_common.contract.operation import Operation
 from x0_common.kafka.responder import Responder
+from x0_common.resources import Stores
 
 if TYPE_CHECKING:
     # Types only: the ASGI protocol as Starlette spells it.
@@ -34,7 +44,8 @@ Hook = Callable[[], Awaitable[None]]
 
 class Consumer(Protocol):
     """What the app needs of a consumer: a :class:`~x0_common.kafka.Responder`, or
-    another consumer on the broker (the telemetry ingest's batch consumer)."""
+    another :class:`~x0_common.kafka.consumer.Consumer` (the telemetry ingest's batch
+    consumer)."""
 
     @property
     def assigned(self) -> bool:
@@ -85,22 +96,78 @@ class _Ready:
         await _send_json(send, status, {"ready": status == 200, "checks": results})
 
 
+class Periodic:
+    """A background job of the worker: ``step`` every ``interval`` seconds.
+
+    With ``first=True`` one step runs at start-up, before the broker starts, and its
+    failure stops the start (the database refuses, say); later steps' failures are
+    logged and the next one tries again. ``jitter`` spreads replicas apart (0.1: each
+    wait is the interval ±10 %).
+    """
+
+    def __init__(
+        self,
+        name: str,
+        step: Callable[[], Awaitable[object]],
+        interval: float,
+        *,
+        first: bool = False,
+        jitter: float = 0.0,
+    ) -> None:
+        self.name = name
+        self._step = step
+        self._interval = interval
+        self._first = first
+        self._jitter = jitter
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        """Run the first step if asked, then the loop in the background."""
+        if self._first:
+            await self._step()
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name=f"x0-{self.name}")
+
+    async def stop(self) -> None:
+        """Stop the loop; a step in flight is cancelled."""
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def _run(self) -> None:
+        while True:
+            spread = random.uniform(1 - self._jitter, 1 + self._jitter)  # noqa: S311 - not a secret
+            await asyncio.sleep(self._interval * spread)
+            try:
+                await self._step()
+            except Exception as error:  # noqa: BLE001 - the job must outlive any one failure
+                logger.warning(
+                    "background job failed", extra={"job": self.name, "error": type(error).__name__}
+                )
+
+
 def build_worker_app(
     broker: KafkaBroker,
     *,
     registry: CollectorRegistry,
     responders: Sequence[Consumer],
-    checks: Mapping[str, Check],
+    checks: Mapping[str, Check] | None = None,
     operations: Iterable[Operation] = (),
+    stores: Stores | None = None,
     on_startup: Sequence[Hook] = (),
+    background: Sequence[Periodic] = (),
     after_shutdown: Sequence[Hook] = (),
 ) -> AsgiFastStream:
     """The worker's ASGI app; run it with uvicorn.
 
-    Start-up runs ``on_startup`` (open pools, migrate), then creates each responder's
-    topics, then starts the broker. Shutdown commits each responder's finished
-    offsets before the broker stops, then runs ``after_shutdown`` (close pools).
-    Every operation of ``operations`` on a responder's topic must have its handler.
+    Start-up opens ``stores``, runs ``on_startup`` (build what needs them), starts the
+    ``background`` jobs, creates each consumer's topics, then starts the broker.
+    Shutdown lets each consumer finish (commit its offsets) before the broker stops,
+    then stops the jobs, runs ``after_shutdown`` and closes ``stores``. Readiness adds
+    the stores' ``postgres`` and ``redis`` checks to ``checks``. Every operation of
+    ``operations`` on a responder's topic must have its handler.
     """
     # The self-check: a row of the contract whose handler is missing stops the start.
     required = tuple(operations)
@@ -108,17 +175,20 @@ def build_worker_app(
         if isinstance(responder, Responder):
             responder.require(required)
     ensure_topics = [responder.ensure_topics for responder in responders]
+    opening: list[Hook] = [stores.open] if stores is not None else []
+    closing: list[Hook] = [stores.close] if stores is not None else []
+    all_checks = {**(stores.checks() if stores is not None else {}), **(checks or {})}
     app = AsgiFastStream(
         broker,
         asgi_routes=[
             ("/metrics", make_asgi_app(registry)),
             ("/health/live", _Live()),
-            ("/health/ready", _Ready(responders, checks)),
+            ("/health/ready", _Ready(responders, all_checks)),
         ],
         logger=logging.getLogger("x0.worker"),
-        on_startup=[*on_startup, *ensure_topics],
+        on_startup=[*opening, *on_startup, *(job.start for job in background), *ensure_topics],
         on_shutdown=[responder.close for responder in responders],
-        after_shutdown=list(after_shutdown),
+        after_shutdown=[*(job.stop for job in background), *after_shutdown, *closing],
     )
     _RESPONDERS[app] = tuple(r for r in responders if isinstance(r, Responder))
     return app

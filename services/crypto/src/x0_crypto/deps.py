@@ -1,34 +1,34 @@
-"""What handlers need, opened in the worker's start-up and handed to them."""
+"""What handlers need: built with the app, opened at start-up (typed fields)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, cast
+from dataclasses import dataclass
 
+from x0_common.resources import Opened, Stores
+from x0_crypto.adapters.keybackup import KeyBackups
+from x0_crypto.adapters.keystore import KeyStore
 from x0_crypto.domain import Registry
-from x0_crypto.metrics import CryptoMetrics
+from x0_crypto.metrics import SERVICE, CryptoMetrics
 from x0_crypto.settings import CryptoSettings
 
-if TYPE_CHECKING:
-    import asyncpg
-    from redis.asyncio import Redis
 
-
-@dataclass
+@dataclass(eq=False)
 class CryptoDeps:
-    """Resources shared by every handler; ``pool`` and ``redis`` exist once started."""
+    """Shared by every handler; ``stores`` and the keystore exist once started."""
 
     settings: CryptoSettings
     algorithms: Registry
     metrics: CryptoMetrics
-    resources: dict[str, object] = field(default_factory=dict)
+    # The PostgreSQL pool (schema ``crypto``) and Redis: opened by the worker builder.
+    stores: Stores
+    # Managed keys on the pool, sealed under the KEK: opened by :meth:`open_keys`.
+    keystore = Opened[KeyStore]("managed keys")
+    backups = Opened[KeyBackups]("managed key backups")
 
-    @property
-    def pool(self) -> asyncpg.Pool:
-        """The PostgreSQL pool (schema ``crypto``)."""
-        return cast("asyncpg.Pool", self.resources["pool"])
-
-    @property
-    def redis(self) -> Redis:
-        """The Redis client."""
-        return cast("Redis", self.resources["redis"])
+    async def open_keys(self) -> None:
+        """Build the keystore and backups on the open pool; set the managed-keys gauge."""
+        kek = self.settings.key_encryption_key()
+        store = KeyStore(self.stores.pool, kek, self.algorithms, self.metrics)
+        self.keystore = store
+        self.backups = KeyBackups(store, kek, self.algorithms)
+        self.metrics.managed_keys.labels(SERVICE).set(await store.count())

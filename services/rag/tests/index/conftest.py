@@ -17,7 +17,7 @@ from x0_common.postgres import migrate
 from x0_common.settings import KafkaSettings
 from x0_common.testing.stack import StackEndpoints
 from x0_rag.adapters.embedder import Embedder
-from x0_rag.index import IndexManager
+from x0_rag.adapters.index import IndexManager
 from x0_rag.metrics import RagMetrics
 from x0_rag.settings import RagSettings
 

@@ -9,9 +9,9 @@ import numpy.typing as npt
 import pytest
 
 from x0_common.events.rag import Indexed, IndexedChunk, IndexParams
+from x0_rag.adapters.index.applier import IndexRecord, apply_batch, decode, new_collections
+from x0_rag.adapters.index.collection import CollectionIndex
 from x0_rag.domain.filters import MetadataFilter
-from x0_rag.index.applier import IndexRecord, apply_batch, decode, new_collections
-from x0_rag.index.collection import CollectionIndex
 
 pytestmark = pytest.mark.unit
 

@@ -14,8 +14,8 @@ from x0_common.metrics import new_registry
 from x0_common.settings import KafkaSettings
 from x0_common.testing import wait_until
 from x0_rag.adapters.embedder import Embedder
-from x0_rag.domain.errors import InvalidInput
-from x0_rag.index import IndexManager, VersionNotApplied, recovery
+from x0_rag.adapters.index import IndexManager, VersionNotApplied, recovery
+from x0_rag.errors import InvalidInput
 from x0_rag.metrics import SERVICE, RagMetrics
 from x0_rag.settings import RagSettings
 

@@ -11,10 +11,10 @@ import numpy.typing as npt
 import pytest
 
 from x0_common.events.rag import IndexParams
-from x0_rag.domain.errors import SnapshotCorrupt
+from x0_rag.adapters.index.collection import CollectionIndex
+from x0_rag.adapters.index.snapshots import SnapshotStore
 from x0_rag.domain.filters import MetadataFilter
-from x0_rag.index.collection import CollectionIndex
-from x0_rag.index.snapshots import SnapshotMissing, SnapshotStore
+from x0_rag.errors import SnapshotCorrupt, SnapshotMissing
 
 pytestmark = pytest.mark.unit
 

@@ -7,8 +7,8 @@ import asyncio
 import pytest
 
 from x0_common import errors as common
-from x0_rag.domain.errors import InvalidInput
-from x0_rag.index.versions import AppliedVersions, VersionNotApplied, parse_token
+from x0_rag.adapters.index.versions import AppliedVersions, parse_token
+from x0_rag.errors import InvalidInput, VersionNotApplied
 
 pytestmark = pytest.mark.unit
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import asyncpg
 import pytest
 import redis.asyncio as aioredis
+from faststream.kafka import KafkaBroker
 from prometheus_client import CollectorRegistry
 
 from x0_common.contract import Rag
@@ -21,19 +22,20 @@ from x0_common.events.rag import (
 )
 from x0_common.kafka import RequestContext
 from x0_common.metrics import new_registry
+from x0_common.resources import Stores
 from x0_common.testing import SpanCapture
 from x0_common.testing.handlers import CapturingResponder
 from x0_rag.adapters.cache import SearchCache
 from x0_rag.adapters.embedder import DynamicBatcher, Embedder
+from x0_rag.adapters.index import IndexManager, VersionNotApplied
 from x0_rag.adapters.retrieval import PostgresRetrieval
 from x0_rag.deps import RagDeps
-from x0_rag.domain.errors import InvalidFilter, NotFound, TooLarge
 from x0_rag.domain.filters import MetadataFilter
 from x0_rag.domain.fusion import reciprocal_rank_fusion
+from x0_rag.domain.search import HYBRID_MIN_DEPTH, Searcher
+from x0_rag.errors import InvalidFilter, NotFound, TooLarge
 from x0_rag.handlers import search as search_handlers
-from x0_rag.index import IndexManager, VersionNotApplied
 from x0_rag.metrics import SERVICE, RagMetrics
-from x0_rag.searcher import HYBRID_MIN_DEPTH, Searcher
 from x0_rag.settings import RagSettings
 
 from .conftest import StartManager, unique
@@ -318,11 +320,15 @@ async def test_the_handlers_answer_searches_and_version_waits(
     writer: RagWriter,
 ) -> None:
     responder = CapturingResponder()
-    deps = RagDeps(settings=settings, metrics=RagMetrics(new_registry()))
-    search_handlers.register(responder, deps)  # type: ignore[arg-type]
-    deps.resources.update(
-        pool=rag_pool, redis=redis_client, batcher=corpus.searcher.batcher, indexes=corpus.manager
+    deps = RagDeps(
+        settings=settings,
+        metrics=RagMetrics(new_registry()),
+        stores=Stores.of(rag_pool, redis_client),
+        broker=KafkaBroker(),  # never started: the search handlers publish nothing
     )
+    search_handlers.register(responder, deps)  # type: ignore[arg-type]
+    deps.batcher = corpus.searcher.batcher  # type: ignore[assignment]
+    deps.indexes = corpus.manager
     _, on_search = responder.handlers[Rag.SEARCH.message_type]
     _, on_wait = responder.handlers[Rag.VERSION_WAIT.message_type]
 

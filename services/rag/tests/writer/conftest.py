@@ -21,8 +21,8 @@ from x0_common.testing.stack import StackEndpoints
 from x0_rag.adapters.embedder import DynamicBatcher, Embedder
 from x0_rag.adapters.index_events import IndexEvents
 from x0_rag.adapters.store import RagStore
+from x0_rag.handlers.writer import IngestWriter
 from x0_rag.metrics import RagMetrics
-from x0_rag.writer import IngestWriter
 
 from .support import EventLog, Topics, WriterUnderTest
 

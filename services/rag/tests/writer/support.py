@@ -17,8 +17,8 @@ from x0_common.kafka import RequestContext
 from x0_common.kafka.clients import consumer_options
 from x0_common.settings import KafkaSettings
 from x0_rag.adapters.store import RagStore
+from x0_rag.handlers.writer import IngestWriter
 from x0_rag.metrics import SERVICE, RagMetrics
-from x0_rag.writer import IngestWriter
 
 
 @dataclass

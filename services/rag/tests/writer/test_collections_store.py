@@ -11,7 +11,7 @@ import pytest
 from x0_common.errors import Conflict
 from x0_common.events.rag import CreateCollectionRequest, Document, IndexParams, UpsertDocuments
 from x0_rag.adapters.store import RagStore
-from x0_rag.domain.errors import InvalidInput, NotFound
+from x0_rag.errors import InvalidInput, NotFound
 
 from .support import WriterUnderTest, at
 

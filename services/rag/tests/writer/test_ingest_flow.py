@@ -28,6 +28,7 @@ from x0_common.kafka import Requester, Responder
 from x0_common.kafka.broker import new_broker
 from x0_common.kafka.clients import producer_options
 from x0_common.metrics import RequesterMetrics, ResponderMetrics, new_registry
+from x0_common.resources import Stores
 from x0_common.settings import CommonSettings, KafkaSettings
 from x0_rag.adapters.embedder import DynamicBatcher
 from x0_rag.deps import RagDeps
@@ -73,8 +74,13 @@ async def worker(
         ingest_partitions=2,
     )
     broker = new_broker(kafka_settings)
-    deps = RagDeps(settings=settings, metrics=RagMetrics(new_registry()))
-    deps.resources.update({"pool": pg_pool, "batcher": batcher, "producer": broker})
+    deps = RagDeps(
+        settings=settings,
+        metrics=RagMetrics(new_registry()),
+        stores=Stores.of(pg_pool),
+        broker=broker,
+    )
+    deps.batcher = batcher
     writer = writer_responder(
         broker,
         deps,

@@ -1,45 +1,39 @@
-"""What the ingest, the handlers and the background loops share, opened at start-up."""
+"""What the ingest, the handlers and the background jobs need: built with the app,
+opened at start-up (typed fields)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-import asyncpg
-import redis.asyncio as aioredis
-
+from x0_common.resources import Opened, Stores
 from x0_telemetry.adapters.history import HistoryStore
 from x0_telemetry.adapters.latest import LatestStore
-from x0_telemetry.metrics import TelemetryMetrics
-from x0_telemetry.retention import Partitions
+from x0_telemetry.adapters.partitions import Partitions
+from x0_telemetry.metrics import SERVICE, TelemetryMetrics
 from x0_telemetry.settings import TelemetrySettings
 
 
-@dataclass
+@dataclass(eq=False)
 class TelemetryDeps:
-    """Settings and metrics from the start; pools and stores once start-up opened them."""
+    """Settings and metrics from the start; the stores once start-up opened them."""
 
     settings: TelemetrySettings
     metrics: TelemetryMetrics
-    pool: asyncpg.Pool | None = None
-    redis: aioredis.Redis | None = None
-    history_store: HistoryStore | None = None
-    latest_store: LatestStore | None = None
-    partitions_store: Partitions | None = None
+    # The PostgreSQL pool (schema ``telemetry``) and Redis: opened by the worker builder.
+    stores: Stores
+    # On the open stores: opened by :meth:`open`.
+    history = Opened[HistoryStore]("the telemetry history")
+    latest = Opened[LatestStore]("the latest node state")
+    partitions = Opened[Partitions]("the history partitions")
 
-    @property
-    def history(self) -> HistoryStore:
-        """The PostgreSQL history (raises before start-up)."""
-        assert self.history_store is not None, "used before start-up"
-        return self.history_store
-
-    @property
-    def latest(self) -> LatestStore:
-        """The Redis latest state (raises before start-up)."""
-        assert self.latest_store is not None, "used before start-up"
-        return self.latest_store
-
-    @property
-    def partitions(self) -> Partitions:
-        """The daily partitions (raises before start-up)."""
-        assert self.partitions_store is not None, "used before start-up"
-        return self.partitions_store
+    async def open(self) -> None:
+        """Build the history, latest-state and partition stores on the open stores."""
+        settings = self.settings
+        self.history = HistoryStore(self.stores.pool)
+        self.latest = LatestStore(self.stores.redis, ttl_seconds=settings.latest_ttl_seconds)
+        self.partitions = Partitions(
+            self.stores.pool,
+            retention_days=settings.retention_days,
+            ahead_days=settings.partitions_ahead_days,
+            on_drop=lambda _: self.metrics.partitions_dropped.labels(SERVICE).inc(),
+        )

@@ -28,16 +28,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 import time
 import typing
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from faststream import AckPolicy
 from faststream.kafka import KafkaBroker, KafkaMessage
-from faststream.message import StreamMessage
 from pydantic import BaseModel, ValidationError
 
 from x0_common.contract.operation import Operation
@@ -49,8 +46,8 @@ from x0_common.errors import (
     X0Error,
 )
 from x0_common.events.envelope import ErrorBody, Headers, Reply
-from x0_common.kafka.clients import ensure_topics
-from x0_common.kafka.dead_letters import dead_letter_headers, dlq_topic, origin
+from x0_common.kafka.consumer import Consumer, RetryPolicy
+from x0_common.kafka.dead_letters import origin
 from x0_common.kafka.offsets import OffsetCommitter
 from x0_common.kafka.sealing import SEAL_HEADER, SealError
 from x0_common.metrics import ResponderMetrics
@@ -83,19 +80,6 @@ Handler = Callable[[Any, RequestContext], Awaitable[BaseModel | None]]
 DeadLetterHook = Callable[[KafkaMessage, str], Awaitable[None]]
 
 
-@dataclass(frozen=True, slots=True)
-class RetryPolicy:
-    """Backoff for transient failures: full jitter, capped, bounded attempts."""
-
-    max_attempts: int = 5
-    base_delay: float = 0.05
-    max_delay: float = 2.0
-
-    def delay(self, attempt: int) -> float:
-        """Seconds to wait before retry number ``attempt`` (1-based)."""
-        return random.uniform(0, min(self.max_delay, self.base_delay * 2**attempt))  # noqa: S311
-
-
 class _Poison(Exception):
     def __init__(self, reason: str, detail: str, reply_error: X0Error | None = None) -> None:
         super().__init__(reason)
@@ -104,7 +88,7 @@ class _Poison(Exception):
         self.reply_error = reply_error
 
 
-class Responder:
+class Responder(Consumer):
     """Runs typed handlers for one topic and answers on ``reply_to``."""
 
     def __init__(
@@ -120,37 +104,24 @@ class Responder:
         partitions: int = 1,
         on_dead_letter: DeadLetterHook | None = None,
     ) -> None:
-        self.topic = topic
-        # Partitions to create the topic with: they bound how many workers share it.
-        self.partitions = partitions
-        self.dlq_topic = dlq_topic(topic)
-        self._broker = broker
-        self._settings = settings
+        self._offsets = OffsetCommitter(settings.commit_interval_ms / 1000)
+        super().__init__(
+            broker,
+            topic=topic,
+            group_id=group_id,
+            settings=settings,
+            metrics=metrics,
+            listener=self._offsets,
+            partitions=partitions,
+            retry=retry,
+        )
         # A responder that answers takes only sealed requests and seals its replies:
         # no secret sits in Kafka in the clear, and only holders of the sealing key
         # are answered. A one-way responder (an ingest log) takes producers' messages.
         self._sealer = settings.sealer() if replies else None
-        self._metrics = metrics
         self._replies = replies
-        self._retry = retry or RetryPolicy()
         self._on_dead_letter = on_dead_letter
         self._handlers: dict[str, tuple[type[BaseModel], Handler]] = {}
-        self._offsets = OffsetCommitter(settings.commit_interval_ms / 1000)
-        self._subscriber = broker.subscriber(
-            topic,
-            group_id=group_id,
-            ack_policy=AckPolicy.MANUAL,
-            no_reply=True,
-            auto_offset_reset="earliest",
-            fetch_max_wait_ms=settings.fetch_max_wait_ms,
-            session_timeout_ms=settings.session_timeout_ms,
-            heartbeat_interval_ms=settings.heartbeat_interval_ms,
-            listener=self._offsets,
-            # The handler gets the message itself; it decodes and validates the body.
-            decoder=_the_message_itself,
-            title=topic,
-        )
-        self._subscriber(self._consume)
 
     def operation(self, operation: Operation) -> Callable[[Handler], Handler]:
         """Register the handler of a contract ``operation``; its first parameter is typed
@@ -185,22 +156,6 @@ class Responder:
         if missing:
             msg = f"no handler on {self.topic} for: {', '.join(missing)}"
             raise RuntimeError(msg)
-
-    @property
-    def assigned(self) -> bool:
-        """True while the group gives this worker's consumer at least one partition."""
-        return self._offsets.has_partitions.is_set()
-
-    async def wait_assigned(self, timeout: float = 30.0) -> None:
-        """Wait until :attr:`assigned` (raises ``TimeoutError`` after ``timeout`` s)."""
-        async with asyncio.timeout(timeout):
-            await self._offsets.has_partitions.wait()
-
-    async def ensure_topics(self) -> None:
-        """Create the topic and its dead-letter topic if they are missing."""
-        await ensure_topics(
-            self._settings, [self.topic, self.dlq_topic], partitions=self.partitions
-        )
 
     async def close(self) -> None:
         """Commit what is done; call before the broker stops (FastStream ``on_shutdown``)."""
@@ -374,87 +329,14 @@ class Responder:
                 await self._on_dead_letter(message, reason)
             except Exception:
                 logger.exception("dead-letter hook failed", extra={"reason": reason})
-        headers = dead_letter_headers(
+        return await self.dead_letter(
+            message.body,
             message.headers,
             reason=reason,
             detail=detail,
             origin=origin(record.topic, record.partition, record.offset),
+            correlation_id=message.correlation_id,
         )
-        self._metrics.dead_lettered.labels(self._metrics.service, self.topic, reason).inc()
-        logger.warning(
-            "message dead-lettered",
-            extra={"reason": reason, "origin": headers[Headers.DLQ_ORIGIN]},
-        )
-        return await self._send(
-            message.body, self.dlq_topic, correlation_id=message.correlation_id, headers=headers
-        )
-
-    async def _send(
-        self,
-        body: bytes,
-        topic: str,
-        *,
-        correlation_id: str | None,
-        headers: dict[str, str],
-        give_up_at: float | None = None,
-    ) -> asyncio.Task[None]:
-        """Hand the message to the producer now; return a task that ends once it is durable."""
-        try:
-            delivery = await self._broker.publish(
-                body, topic, correlation_id=correlation_id, headers=headers, no_confirm=True
-            )
-        except Exception:  # noqa: BLE001 - the task below retries every failure
-            delivery = None
-        return asyncio.get_running_loop().create_task(
-            self._confirm(
-                delivery,
-                body,
-                topic,
-                correlation_id=correlation_id,
-                headers=headers,
-                give_up_at=give_up_at,
-            )
-        )
-
-    async def _confirm(
-        self,
-        delivery: asyncio.Future[Any] | None,
-        body: bytes,
-        topic: str,
-        *,
-        correlation_id: str | None,
-        headers: dict[str, str],
-        give_up_at: float | None,
-    ) -> None:
-        """Wait for the broker's acknowledgement; publish again with backoff until one comes.
-
-        The offset must not be committed before this ends, so the only ways out
-        are success, or (for a reply) the caller's deadline passing: then nobody
-        waits for it any more.
-        """
-        if delivery is not None:
-            try:
-                await delivery
-            except Exception:  # noqa: BLE001 - retried below, whatever it was
-                logger.warning("publish failed, retrying", extra={"topic": topic})
-            else:
-                return
-        attempt = 0
-        while give_up_at is None or time.time() < give_up_at:
-            attempt += 1
-            await asyncio.sleep(self._retry.delay(min(attempt, 10)))
-            try:
-                await self._broker.publish(
-                    body, topic, correlation_id=correlation_id, headers=headers
-                )
-            except Exception as error:  # noqa: BLE001 - any publish failure is retried
-                logger.warning(
-                    "publish failed, retrying",
-                    extra={"topic": topic, "error": type(error).__name__, "attempt": attempt},
-                )
-            else:
-                return
-        logger.warning("reply dropped after its deadline", extra={"topic": topic})
 
 
 def _both(
@@ -468,10 +350,6 @@ def _both(
         await asyncio.gather(first, second)
 
     return asyncio.get_running_loop().create_task(wait_both())
-
-
-async def _the_message_itself(message: StreamMessage[Any]) -> Any:
-    return message
 
 
 def _error_reply(error: X0Error) -> Reply:

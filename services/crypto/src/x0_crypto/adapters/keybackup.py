@@ -29,8 +29,8 @@ from x0_crypto.domain.backup import (
     encrypt_backup,
     validate,
 )
-from x0_crypto.domain.key_errors import KeyExists, KeyNotFound
 from x0_crypto.domain.managed import ManagedKey
+from x0_crypto.errors import KeyExists, KeyNotFound
 
 logger = logging.getLogger(__name__)
 

@@ -15,8 +15,8 @@ from typing import Any
 
 from x0_common.postgres import unavailable_when_transient
 from x0_crypto.domain import envelope
-from x0_crypto.domain.key_errors import KeyNotFound, SealedKeyCorrupt
 from x0_crypto.domain.managed import KeySettings, KeyVersion, ManagedKey
+from x0_crypto.errors import EnvelopeError, KeyNotFound, SealedKeyCorrupt
 
 logger = logging.getLogger(__name__)
 
@@ -147,7 +147,7 @@ class LoadedKey:
                 key_type=self.key.type,
                 sealed=sealed,
             )
-        except envelope.EnvelopeError:
+        except EnvelopeError:
             logger.error(
                 "stored secret key failed its integrity check (wrong KEK or tampered row)",
                 extra={"key_name": self.key.name, "key_version": version},

@@ -43,9 +43,9 @@ from x0_crypto.adapters.keyrows import (
 )
 from x0_crypto.domain import Registry, envelope
 from x0_crypto.domain.algorithms import Kind
-from x0_crypto.domain.key_errors import KeyExists, KeyNotFound, OperationNotAllowed
 from x0_crypto.domain.managed import ConfigChange, KeySettings, ManagedKey, check_period, check_type
 from x0_crypto.domain.ports import PublicKeyInfo
+from x0_crypto.errors import KeyExists, KeyNotFound, OperationNotAllowed
 from x0_crypto.metrics import CryptoMetrics
 
 logger = logging.getLogger(__name__)

@@ -31,14 +31,14 @@ from x0_crypto.domain.algorithms import (
 )
 from x0_crypto.domain.backends.base import KemBackend, SignatureBackend
 from x0_crypto.domain.checked import CheckedKem, CheckedSignature
-from x0_crypto.domain.errors import (
+from x0_crypto.domain.registry import Registry, build_registry
+from x0_crypto.errors import (
     BackendUnavailable,
     CryptoError,
     DecryptionFailed,
     InvalidInput,
     UnknownAlgorithm,
 )
-from x0_crypto.domain.registry import Registry, build_registry
 
 __all__ = [
     "ALL_ALGORITHMS",

@@ -35,9 +35,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from x0_common.events.binary import Base64Bytes
 from x0_common.events.names import KeyName
 from x0_crypto.domain.algorithms import Kind
-from x0_crypto.domain.errors import CryptoError
-from x0_crypto.domain.key_errors import InvalidBackup
 from x0_crypto.domain.registry import Registry
+from x0_crypto.errors import CryptoError, InvalidBackup
 
 FORMAT: Final = "x0tta6bl4/backup/v1"
 _AAD = FORMAT.encode()

@@ -90,7 +90,7 @@ class BeaconVerifier:
     ) -> Verdict:
         """Verify one beacon; ``request_id`` identifies the request across redeliveries.
 
-        Raises :class:`~x0_crypto.domain.errors.InvalidInput` for a malformed beacon
+        Raises :class:`~x0_crypto.errors.InvalidInput` for a malformed beacon
         (nonce length, timestamp range) or a public key of the wrong length.
         """
         message = beacon_message(beacon)

@@ -30,8 +30,8 @@ from typing import Literal
 
 from x0_crypto.domain.algorithms import ML_DSA_65
 from x0_crypto.domain.checked import CheckedSignature
-from x0_crypto.domain.errors import InvalidInput
 from x0_crypto.domain.framing import length_prefixed, u64
+from x0_crypto.errors import InvalidInput
 
 ALGORITHM = ML_DSA_65
 BEACON_LABEL = b"x0tta6bl4/beacon/v1"

@@ -11,7 +11,7 @@ from __future__ import annotations
 from x0_common.events.crypto.signing import MAX_CONTEXT_BYTES
 from x0_crypto.domain.algorithms import KemSizes, SignatureSizes
 from x0_crypto.domain.backends.base import KemBackend, SignatureBackend
-from x0_crypto.domain.errors import InvalidInput
+from x0_crypto.errors import InvalidInput
 
 
 def require_length(algorithm: str, field: str, value: bytes, expected: int) -> None:

@@ -35,6 +35,8 @@ import struct
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from x0_crypto.errors import EnvelopeError
+
 FORMAT_V1 = 0x01
 _LABEL = b"x0tta6bl4/envelope/v1"
 _NONCE = 12
@@ -44,14 +46,6 @@ _WRAPPED = _KEY + _TAG
 _HEADER = 1 + _NONCE + _WRAPPED + _NONCE
 # The smallest blob: a header and an empty secret key's tag.
 MIN_SEALED_BYTES = _HEADER + _TAG
-
-
-class EnvelopeError(Exception):
-    """A sealed blob did not open: malformed, tampered, bound elsewhere or another KEK.
-
-    Deliberately not an X0Error and without detail: the caller (the keystore) knows
-    which key and version it was opening and turns this into its own typed error.
-    """
 
 
 def _aad(name: str, version: int, key_type: str) -> bytes:

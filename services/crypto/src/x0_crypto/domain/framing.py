@@ -7,7 +7,7 @@ differ in their prefixes. Fixed-width integers are written big-endian.
 
 from __future__ import annotations
 
-from x0_crypto.domain.errors import InvalidInput
+from x0_crypto.errors import InvalidInput
 
 _U32_MAX = (1 << 32) - 1
 _U64_MAX = (1 << 64) - 1

@@ -39,7 +39,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from x0_common import errors as x0_errors
 from x0_crypto.domain.checked import CheckedKem
-from x0_crypto.domain.errors import DecryptionFailed, InvalidInput
+from x0_crypto.errors import DecryptionFailed, InvalidInput
 
 PREFIX = "x0:v"
 _LABEL = b"x0tta6bl4/kemdem/v1"

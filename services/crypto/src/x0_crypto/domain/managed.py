@@ -14,11 +14,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from x0_crypto.domain.algorithms import ALL_ALGORITHMS, KEM_ALGORITHMS, Kind
-from x0_crypto.domain.errors import UnknownAlgorithm
-from x0_crypto.domain.key_errors import (
+from x0_crypto.errors import (
     InvalidKeyConfig,
     KeyNotFound,
     OperationNotAllowed,
+    UnknownAlgorithm,
     UnsupportedOperation,
     VersionNotUsable,
 )

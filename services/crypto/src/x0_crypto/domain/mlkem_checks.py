@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 
-from x0_crypto.domain.errors import InvalidInput
+from x0_crypto.errors import InvalidInput
 
 _Q = 3329
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import NamedTuple, Protocol
 
-from x0_crypto.domain.errors import InvalidInput
+from x0_crypto.errors import InvalidInput
 
 
 class PublicKeyInfo(NamedTuple):

@@ -38,9 +38,9 @@ from x0_crypto.domain.backends.openssl import (
 )
 from x0_crypto.domain.backends.pqcrypto import PqcryptoKem
 from x0_crypto.domain.checked import CheckedKem, CheckedSignature
-from x0_crypto.domain.errors import BackendUnavailable, UnknownAlgorithm
 from x0_crypto.domain.hybrid.ed25519_mldsa import Ed25519MlDsa65
 from x0_crypto.domain.hybrid.xwing import XWing
+from x0_crypto.errors import BackendUnavailable, UnknownAlgorithm
 
 logger = logging.getLogger(__name__)
 

@@ -111,7 +111,7 @@ def initiate(
 ) -> Initiated:
     """A's side: encapsulate to B and derive both directional keys.
 
-    :class:`~x0_crypto.domain.errors.InvalidInput` for a public key of the wrong length.
+    :class:`~x0_crypto.errors.InvalidInput` for a public key of the wrong length.
     """
     _require_xwing(kem)
     require_length(
@@ -143,7 +143,7 @@ def accept(
     """B's side: decapsulate and derive the keys from the same transcript.
 
     Never fails on a tampered input (implicit rejection): it returns keys that A does
-    not have. Wrong lengths raise :class:`~x0_crypto.domain.errors.InvalidInput`.
+    not have. Wrong lengths raise :class:`~x0_crypto.errors.InvalidInput`.
     """
     _require_xwing(kem)
     require_length(

@@ -40,7 +40,7 @@ from x0_common.kafka import RequestContext, Responder
 from x0_crypto.adapters.keystore import KeyStore
 from x0_crypto.deps import CryptoDeps
 from x0_crypto.domain import Kind, kemdem
-from x0_crypto.handlers.key_common import counted, keystore
+from x0_crypto.handlers.key_common import counted
 
 
 def _wanted(version: int | None) -> list[int]:
@@ -58,7 +58,7 @@ class KeyUse:
 
     @property
     def _store(self) -> KeyStore:
-        return keystore(self._deps)
+        return self._deps.keystore
 
     async def encrypt(self, request: EncryptRequest) -> EncryptResult:
         """KEM-DEM under the latest version (public key only: no secret is unsealed)."""

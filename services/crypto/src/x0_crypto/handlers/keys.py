@@ -2,7 +2,7 @@
 restore. The operations that use a key (encrypt, sign...) are in :mod:`.key_use`.
 
 Status per case (codes of ``x0_common.errors``; classes in
-:mod:`x0_crypto.domain.key_errors`), with ``details.reason``:
+:mod:`x0_crypto.errors`), with ``details.reason``:
 
 ================================================= ============= ==== ============================
 case                                              code          HTTP reason
@@ -53,7 +53,7 @@ from x0_common.kafka import RequestContext, Responder
 from x0_crypto.deps import CryptoDeps
 from x0_crypto.domain.managed import ConfigChange, KeySettings, ManagedKey
 from x0_crypto.handlers import key_use
-from x0_crypto.handlers.key_common import counted, key_backups, keystore
+from x0_crypto.handlers.key_common import counted
 from x0_crypto.metrics import SERVICE
 
 logger = logging.getLogger(__name__)
@@ -85,7 +85,7 @@ def register(responder: Responder, deps: CryptoDeps) -> None:
     metrics = deps.metrics
 
     async def refresh_gauge() -> None:
-        metrics.managed_keys.labels(SERVICE).set(await keystore(deps).count())
+        metrics.managed_keys.labels(SERVICE).set(await deps.keystore.count())
 
     @responder.operation(Crypto.KEY_CREATE)
     async def on_create(request: CreateKeyRequest, context: RequestContext) -> KeyInfo:
@@ -96,7 +96,7 @@ def register(responder: Responder, deps: CryptoDeps) -> None:
             auto_rotate_period_seconds=request.auto_rotate_period_seconds,
         )
         with counted(metrics, "create"):
-            key, created = await keystore(deps).create(
+            key, created = await deps.keystore.create(
                 request.name, request.type, settings, request_id
             )
         if created:
@@ -107,17 +107,17 @@ def register(responder: Responder, deps: CryptoDeps) -> None:
     @responder.operation(Crypto.KEY_READ)
     async def on_read(request: KeyNameRequest, _: RequestContext) -> KeyInfo:
         with counted(metrics, "read"):
-            return key_info(await keystore(deps).read(request.name))
+            return key_info(await deps.keystore.read(request.name))
 
     @responder.operation(Crypto.KEY_LIST)
     async def on_list(_: ListKeysRequest, __: RequestContext) -> ListKeysResult:
         with counted(metrics, "list"):
-            return ListKeysResult(names=await keystore(deps).names())
+            return ListKeysResult(names=await deps.keystore.names())
 
     @responder.operation(Crypto.KEY_ROTATE)
     async def on_rotate(request: KeyNameRequest, _: RequestContext) -> KeyInfo:
         with counted(metrics, "rotate"):
-            key = await keystore(deps).rotate(request.name)
+            key = await deps.keystore.rotate(request.name)
         metrics.rotations.labels(SERVICE, "manual").inc()
         return key_info(key)
 
@@ -130,12 +130,12 @@ def register(responder: Responder, deps: CryptoDeps) -> None:
             auto_rotate_period_seconds=request.auto_rotate_period_seconds,
         )
         with counted(metrics, "config"):
-            return key_info(await keystore(deps).configure(request.name, change))
+            return key_info(await deps.keystore.configure(request.name, change))
 
     @responder.operation(Crypto.KEY_DELETE)
     async def on_delete(request: KeyNameRequest, _: RequestContext) -> DeleteKeyResult:
         with counted(metrics, "delete"):
-            deleted = await keystore(deps).delete(request.name)
+            deleted = await deps.keystore.delete(request.name)
         if deleted:
             await refresh_gauge()
         return DeleteKeyResult(name=request.name, deleted=deleted)
@@ -143,20 +143,20 @@ def register(responder: Responder, deps: CryptoDeps) -> None:
     @responder.operation(Crypto.KEY_EXPORT)
     async def on_export(request: ExportKeyRequest, _: RequestContext) -> ExportKeyResult:
         with counted(metrics, "export"):
-            key, secret_keys = await key_backups(deps).export(request.name, request.version)
+            key, secret_keys = await deps.backups.export(request.name, request.version)
         logger.info("managed key exported", extra={"key_name": key.name})
         return ExportKeyResult(name=key.name, type=key.type, secret_keys=secret_keys)
 
     @responder.operation(Crypto.KEY_BACKUP)
     async def on_backup(request: KeyNameRequest, _: RequestContext) -> KeyBackup:
         with counted(metrics, "backup"):
-            blob = await key_backups(deps).backup(request.name)
+            blob = await deps.backups.backup(request.name)
         return KeyBackup(name=request.name, backup=blob)
 
     @responder.operation(Crypto.KEY_RESTORE)
     async def on_restore(request: RestoreKeyRequest, _: RequestContext) -> KeyInfo:
         with counted(metrics, "restore"):
-            key = await key_backups(deps).restore(request.backup, request.name, force=request.force)
+            key = await deps.backups.restore(request.backup, request.name, force=request.force)
         await refresh_gauge()
         return key_info(key)
 

@@ -1,8 +1,8 @@
 """Mesh operations: the session handshake and signed beacons.
 
 Sessions use nodes' managed X-Wing keys and beacons a managed ML-DSA-65 key, read
-through :class:`~x0_crypto.domain.ports.ManagedKeys` from ``deps.resources["keystore"]``
-(set at start-up next to the pool). Beacon verification needs no managed key: it
+through :class:`~x0_crypto.domain.ports.ManagedKeys` from ``deps.keystore`` (opened at
+start-up next to the pool). Beacon verification needs no managed key: it
 checks the presented key against the pins in PostgreSQL and the nonces in Redis.
 
 A managed key of another type is ``invalid_input`` (400); an unknown key or version
@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 
 from x0_common.contract import Crypto
-from x0_common.errors import InternalError, InvalidInput, NotFound
+from x0_common.errors import InvalidInput, NotFound
 from x0_common.events.crypto import (
     Beacon,
     BeaconSignRequest,
@@ -40,8 +40,6 @@ from x0_crypto.domain.beacons import BeaconFields, beacon_message, key_change_me
 from x0_crypto.domain.framing import length_prefixed
 from x0_crypto.domain.ports import ManagedKeys, PublicKeyInfo, require_key_type
 from x0_crypto.metrics import SERVICE
-
-KEYSTORE = "keystore"
 
 
 def wall_clock_ms() -> int:
@@ -79,12 +77,8 @@ class MeshOperations:
 
     @property
     def keys(self) -> ManagedKeys:
-        """The keystore; looked up per call because it opens after registration."""
-        keystore = self._deps.resources.get(KEYSTORE)
-        if keystore is None:
-            # A wiring mistake, not a passing failure: retrying would not help.
-            raise InternalError("managed keys are not configured in this worker")
-        return keystore  # type: ignore[return-value]
+        """The keystore (it opens at start-up, after registration)."""
+        return self._deps.keystore
 
     @property
     def verifier(self) -> BeaconVerifier:
@@ -92,8 +86,8 @@ class MeshOperations:
         if self._verifier is None:
             self._verifier = BeaconVerifier(
                 self._dsa,
-                PostgresPinStore(self._deps.pool),
-                RedisNonceCache(self._deps.redis),
+                PostgresPinStore(self._deps.stores.pool),
+                RedisNonceCache(self._deps.stores.redis),
                 window_ms=self._deps.settings.beacon_window_seconds * 1000,
                 clock_ms=self._clock_ms,
             )

@@ -39,7 +39,7 @@ import torch
 from transformers import AutoModel, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 from transformers.utils import logging as hf_logging
 
-from x0_rag.domain.errors import ModelUnavailable, Unavailable
+from x0_rag.errors import ModelUnavailable, Unavailable
 
 __all__ = ["DIMENSIONS", "DynamicBatcher", "Embedder", "packaged_model_path"]
 

@@ -33,8 +33,8 @@ import numpy as np
 import numpy.typing as npt
 
 from x0_rag.domain import snapshot, vectors
-from x0_rag.domain.errors import InvalidInput, SnapshotCorrupt
 from x0_rag.domain.snapshot import SnapshotManifest
+from x0_rag.errors import InvalidInput, SnapshotCorrupt
 
 DIMENSIONS: Final = 384
 SPACE: Final = "cosine"

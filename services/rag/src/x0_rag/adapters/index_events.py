@@ -33,7 +33,7 @@ from x0_common.events.rag import (
     Indexed,
     IndexedChunk,
 )
-from x0_rag.domain.errors import Unavailable
+from x0_rag.errors import Unavailable
 
 logger = logging.getLogger(__name__)
 

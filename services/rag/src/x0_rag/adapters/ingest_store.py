@@ -47,8 +47,8 @@ from x0_rag.adapters.rows import (
     embedding_of,
     metadata_of,
 )
-from x0_rag.domain.errors import Unavailable
 from x0_rag.domain.ingest import UpsertPlan
+from x0_rag.errors import ChunkingChanged
 
 Kind = Literal["upsert", "delete", "drop", "refused"]
 
@@ -56,19 +56,6 @@ Kind = Literal["upsert", "delete", "drop", "refused"]
 # applied but not yet committed in Kafka: the writer awaits each event before the
 # next message, so that is one message, unless the group's offsets were reset.
 LOG_KEEP: Final = 10_000
-
-
-class ChunkingChanged(Unavailable):
-    """The collection was re-created with other chunking since the message was chunked.
-
-    Transient on purpose: the responder's retry chunks the message again.
-    """
-
-    def __init__(self, collection: str) -> None:
-        super().__init__(
-            "the collection's chunking changed while the message was prepared",
-            details={"reason": "chunking_changed", "collection": collection},
-        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,13 +15,13 @@ never matches a missing key, and never matches an array or object against a scal
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import asyncpg
 
 from x0_common.postgres import TRANSIENT_ERRORS
-from x0_rag.domain.errors import Unavailable
+from x0_rag.domain.ports import ChunkRow
+from x0_rag.errors import Unavailable
 
 if TYPE_CHECKING:
     from x0_rag.domain.filters import MetadataFilter
@@ -44,18 +44,6 @@ WHERE c.collection = $1 AND c.chunk_id = ANY($2::bigint[])
 """
 
 
-@dataclass(frozen=True, slots=True)
-class ChunkRow:
-    """A hit's stored chunk and its document's metadata."""
-
-    chunk_id: int
-    document_id: str
-    text: str
-    start: int
-    end: int
-    metadata: dict[str, Any]
-
-
 def filter_sql(where: MetadataFilter, first_parameter: int) -> tuple[str, list[Any]]:
     """``AND``-ed SQL conditions on ``d.metadata`` for ``where``, and their parameters."""
     conditions, parameters = [], []
@@ -68,7 +56,7 @@ def filter_sql(where: MetadataFilter, first_parameter: int) -> tuple[str, list[A
 
 
 class PostgresRetrieval:
-    """Search reads on the ``rag`` schema."""
+    """Search reads on the ``rag`` schema (:class:`~x0_rag.domain.ports.Retrieval`)."""
 
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool

@@ -19,7 +19,7 @@ import numpy.typing as npt
 
 from x0_common.events.rag import CollectionInfo, IndexParams
 from x0_common.postgres import unavailable_when_transient
-from x0_rag.domain.errors import NotFound
+from x0_rag.errors import NotFound
 
 logger = logging.getLogger(__name__)
 

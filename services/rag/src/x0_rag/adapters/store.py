@@ -21,7 +21,6 @@ from contextlib import AsyncExitStack, asynccontextmanager
 
 import asyncpg
 
-from x0_common.errors import Conflict
 from x0_common.events.rag import (
     ChunkRef,
     CollectionInfo,
@@ -46,7 +45,7 @@ from x0_rag.adapters.rows import (
     database_errors,
     metadata_of,
 )
-from x0_rag.domain.errors import InvalidInput, NotFound, Unavailable
+from x0_rag.errors import Conflict, InvalidInput, NotFound, Unavailable
 
 logger = logging.getLogger(__name__)
 

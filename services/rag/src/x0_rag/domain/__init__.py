@@ -5,7 +5,9 @@ every rule can be unit-tested without a broker, database or model.
 """
 
 from x0_rag.domain.chunking import Chunk, chunk_text
-from x0_rag.domain.errors import (
+from x0_rag.domain.filters import MetadataFilter
+from x0_rag.domain.fusion import FusedHit, reciprocal_rank_fusion
+from x0_rag.errors import (
     InvalidFilter,
     InvalidInput,
     ModelUnavailable,
@@ -15,8 +17,6 @@ from x0_rag.domain.errors import (
     TooLarge,
     Unavailable,
 )
-from x0_rag.domain.filters import MetadataFilter
-from x0_rag.domain.fusion import FusedHit, reciprocal_rank_fusion
 
 __all__ = [
     "Chunk",

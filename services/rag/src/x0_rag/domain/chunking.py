@@ -27,7 +27,7 @@ import unicodedata
 from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
 
-from x0_rag.domain.errors import InvalidInput
+from x0_rag.errors import InvalidInput
 
 DEFAULT_SIZE = 512
 DEFAULT_OVERLAP = 50

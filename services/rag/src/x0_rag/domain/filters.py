@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, TypeAlias, cast
 
-from x0_rag.domain.errors import InvalidFilter, TooLarge
+from x0_rag.errors import InvalidFilter, TooLarge
 
 Scalar: TypeAlias = str | int | float | bool | None
 

@@ -16,7 +16,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from x0_rag.domain.errors import InvalidInput
+from x0_rag.errors import InvalidInput
 
 RRF_K = 60
 

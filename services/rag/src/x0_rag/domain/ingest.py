@@ -23,7 +23,7 @@ from typing import Any, Final
 
 from x0_common.events.rag import Document
 from x0_rag.domain.chunking import Chunk, chunk_text
-from x0_rag.domain.errors import InvalidInput, TooLarge
+from x0_rag.errors import InvalidInput, TooLarge
 
 MAX_METADATA_BYTES: Final = 16_384
 

@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Final
 
-from x0_rag.domain.errors import SnapshotCorrupt
+from x0_rag.errors import SnapshotCorrupt
 
 SNAPSHOT_FORMAT: Final = 1
 # The data files ``VectorIndex.save`` writes, and their staging names while it writes.

@@ -11,7 +11,7 @@ from collections.abc import Callable
 import numpy as np
 import numpy.typing as npt
 
-from x0_rag.domain.errors import InvalidInput
+from x0_rag.errors import InvalidInput
 
 Ids = npt.NDArray[np.int64]
 Distances = npt.NDArray[np.float32]

@@ -44,7 +44,6 @@ from x0_common.events.rag import (
 from x0_common.kafka import RequestContext, Responder
 from x0_rag.adapters.index_events import announce_drop
 from x0_rag.deps import RagDeps
-from x0_rag.handlers.resources import producer, store
 
 logger = logging.getLogger(__name__)
 
@@ -54,31 +53,31 @@ def register(responder: Responder, deps: RagDeps, *, ingest_topic: str = INGEST_
 
     @responder.operation(Rag.COLLECTION_CREATE)
     async def on_create(request: CreateCollectionRequest, _: RequestContext) -> CollectionInfo:
-        info, created = await store(deps).create_collection(request)
+        info, created = await deps.store.create_collection(request)
         if created:
             logger.info("collection created", extra={"collection": info.name})
         return info
 
     @responder.operation(Rag.COLLECTION_GET)
     async def on_get(request: CollectionNameRequest, _: RequestContext) -> CollectionInfo:
-        return await store(deps).collection(request.name)
+        return await deps.store.collection(request.name)
 
     @responder.operation(Rag.COLLECTION_LIST)
     async def on_list(_: ListCollectionsRequest, __: RequestContext) -> ListCollectionsResult:
-        return ListCollectionsResult(collections=await store(deps).collections())
+        return ListCollectionsResult(collections=await deps.store.collections())
 
     @responder.operation(Rag.COLLECTION_DELETE)
     async def on_delete(
         request: CollectionNameRequest, context: RequestContext
     ) -> DeleteCollectionResult:
-        deleted = await store(deps).delete_collection(request.name)
+        deleted = await deps.store.delete_collection(request.name)
         # Retried within the caller's deadline rather than by the responder: a second
         # run would find nothing left to delete and answer ``deleted: false``.
-        await announce_drop(producer(deps), ingest_topic, request.name, give_up_at=context.deadline)
+        await announce_drop(deps.broker, ingest_topic, request.name, give_up_at=context.deadline)
         if deleted:
             logger.info("collection deleted", extra={"collection": request.name})
         return DeleteCollectionResult(name=request.name, deleted=deleted)
 
     @responder.operation(Rag.DOCUMENT_GET)
     async def on_document(request: GetDocumentRequest, _: RequestContext) -> DocumentResult:
-        return await store(deps).document(request.collection, request.id)
+        return await deps.store.document(request.collection, request.id)

@@ -1,5 +1,5 @@
 """The writer's subscribers on ``x0.rag.ingest``: upserts, deletes and the marker a
-collection delete leaves (see :mod:`x0_rag.writer` for the write path).
+collection delete leaves (see :mod:`x0_rag.handlers.writer` for the write path).
 
 The topic has no replies (``Responder(replies=False)``); writers share one consumer
 group (``X0_RAG_WRITER_GROUP_ID``), so each ingest partition has one writer, which
@@ -24,12 +24,11 @@ from x0_common.events.rag import (
     UpsertDocuments,
 )
 from x0_common.kafka import RequestContext, Responder
-from x0_common.kafka.responder import RetryPolicy
+from x0_common.kafka.consumer import RetryPolicy
 from x0_common.metrics import ResponderMetrics
 from x0_rag.adapters.index_events import IndexEvents
 from x0_rag.deps import RagDeps
-from x0_rag.handlers.resources import resource, store
-from x0_rag.writer import IngestWriter
+from x0_rag.handlers.writer import IngestWriter
 
 # Mean total wait about 90 s, at most about 3 min: a database restart or failover fits.
 WRITER_RETRY = RetryPolicy(max_attempts=40, base_delay=0.1, max_delay=5.0)
@@ -50,8 +49,8 @@ def writer_responder(
         # Built on first use: the pool and the batcher open at start-up, after wiring.
         if not writers:
             writers["it"] = IngestWriter(
-                store(deps),
-                resource(deps, "batcher").embed,
+                deps.store,
+                deps.batcher.embed,
                 IndexEvents(broker, index_topic),
                 deps.metrics,
                 topic=topic,

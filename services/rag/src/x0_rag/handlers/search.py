@@ -1,7 +1,7 @@
 """Search and version waits on ``x0.rag.requests`` (the query replicas' shared group).
 
-Resources come from ``deps.resources`` once the worker started: ``pool``, ``redis``
-(optional: without it nothing is cached), ``batcher`` and ``indexes``.
+The searcher (:class:`~x0_rag.domain.search.Searcher`) is built on first use over
+the started worker's ports: the indexes, PostgreSQL, the batcher and the Redis cache.
 
     SEARCH        malformed filter 400 (too many keys/values 413); unknown collection
                   404; ``min_version`` not applied here within
@@ -28,7 +28,7 @@ from x0_common.kafka import RequestContext, Responder
 from x0_rag.adapters.cache import SearchCache
 from x0_rag.adapters.retrieval import PostgresRetrieval
 from x0_rag.deps import RagDeps
-from x0_rag.searcher import Searcher
+from x0_rag.domain.search import Searcher
 
 
 class SearchOperations:
@@ -40,27 +40,23 @@ class SearchOperations:
 
     @property
     def searcher(self) -> Searcher:
-        """The searcher over the started worker's resources."""
+        """The searcher over the started worker's ports."""
         if self._searcher is None:
-            resources, settings = self._deps.resources, self._deps.settings
-            redis = resources.get("redis")
-            cache = (
-                SearchCache(redis, self._deps.metrics, ttl_seconds=settings.cache_ttl_seconds)
-                if redis is not None
-                else None
-            )
+            deps, settings = self._deps, self._deps.settings
             self._searcher = Searcher(
-                indexes=resources["indexes"],
-                retrieval=PostgresRetrieval(resources["pool"]),
-                batcher=resources["batcher"],
-                cache=cache,
-                metrics=self._deps.metrics,
+                indexes=deps.indexes,
+                retrieval=PostgresRetrieval(deps.stores.pool),
+                batcher=deps.batcher,
+                cache=SearchCache(
+                    deps.stores.redis, deps.metrics, ttl_seconds=settings.cache_ttl_seconds
+                ),
+                metrics=deps.metrics,
                 max_version_wait_seconds=settings.max_version_wait_ms / 1000,
             )
         return self._searcher
 
     async def search(self, request: SearchRequest, context: RequestContext) -> SearchResult:
-        """One search (:mod:`x0_rag.searcher`)."""
+        """One search (:mod:`x0_rag.domain.search`)."""
         return await self.searcher.search(request, remaining=context.remaining())
 
     async def wait(self, request: VersionWaitRequest, context: RequestContext) -> VersionWaitResult:

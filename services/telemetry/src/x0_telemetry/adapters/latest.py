@@ -26,7 +26,7 @@ from typing import Any, cast
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from x0_common.errors import Unavailable
+from x0_telemetry.errors import Unavailable
 
 PREFIX = "x0:telemetry:"
 

@@ -14,13 +14,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal
 
-from x0_common.errors import InvalidInput
 from x0_common.events.telemetry import (
     MAX_HISTORY_POINTS,
     ROLLUP_STEP_SECONDS,
     HistoryRequest,
     history_steps,
 )
+from x0_telemetry.errors import InvalidInput
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,7 +4,7 @@ A backend may assume its inputs already have the lengths its ``sizes`` advertise
 that a signing context is at most 255 bytes (FIPS 204):
 ``x0_crypto.domain.checked`` enforces them in one place before any backend runs. A
 backend still maps its library's own rejections (an ML-KEM public key failing the
-FIPS 203 modulus check, a missing algorithm) onto ``x0_crypto.domain.errors``.
+FIPS 203 modulus check, a missing algorithm) onto ``x0_crypto.errors``.
 """
 
 from __future__ import annotations
@@ -73,7 +73,7 @@ class SignatureBackend(Protocol):
         """A signature over ``message`` under the FIPS 204 ``context`` string.
 
         A scheme or library that cannot honour a non-empty context raises
-        :class:`~x0_crypto.domain.errors.InvalidInput` rather than ignore it: a context
+        :class:`~x0_crypto.errors.InvalidInput` rather than ignore it: a context
         silently dropped would give signatures that verify in every domain.
         """
         ...

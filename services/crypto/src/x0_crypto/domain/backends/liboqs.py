@@ -26,8 +26,8 @@ from types import ModuleType
 from typing import Any
 
 from x0_crypto.domain.algorithms import KemSizes, SignatureSizes
-from x0_crypto.domain.errors import BackendUnavailable, CryptoError, InvalidInput
 from x0_crypto.domain.mlkem_checks import check_decapsulation_key, check_encapsulation_key
+from x0_crypto.errors import BackendUnavailable, CryptoError, InvalidInput
 
 BACKEND = "liboqs"
 logger = logging.getLogger(__name__)

@@ -34,7 +34,7 @@ from x0_crypto.domain.algorithms import (
     KemSizes,
     SignatureSizes,
 )
-from x0_crypto.domain.errors import BackendUnavailable, InvalidInput, UnknownAlgorithm
+from x0_crypto.errors import BackendUnavailable, InvalidInput, UnknownAlgorithm
 
 BACKEND = "openssl"
 

@@ -19,7 +19,7 @@ from types import ModuleType
 from pqcrypto.kem import ml_kem_512, ml_kem_768, ml_kem_1024
 
 from x0_crypto.domain.algorithms import ML_KEM_512, ML_KEM_768, ML_KEM_1024, KemSizes
-from x0_crypto.domain.errors import InvalidInput, UnknownAlgorithm
+from x0_crypto.errors import InvalidInput, UnknownAlgorithm
 
 BACKEND = "pqcrypto"
 

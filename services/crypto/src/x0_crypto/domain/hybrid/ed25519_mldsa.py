@@ -23,7 +23,7 @@ it, and adding it to ``M'`` would be a different construction (a new ``DOMAIN``
 version) whose signatures v1 verifiers reject. Dropping it silently would be worse
 than either: a signature "under" one context would verify under every other. So
 :meth:`Ed25519MlDsa65.sign` and :meth:`~Ed25519MlDsa65.verify` refuse a non-empty
-context with :class:`~x0_crypto.domain.errors.InvalidInput` (``field="context"``); the
+context with :class:`~x0_crypto.errors.InvalidInput` (``field="context"``); the
 empty context, which is also every request's default, is v1 exactly.
 """
 
@@ -37,7 +37,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519, mldsa
 
 from x0_crypto.domain.algorithms import ED25519_ML_DSA_65, SignatureSizes
 from x0_crypto.domain.backends.openssl import openssl_errors
-from x0_crypto.domain.errors import InvalidInput
+from x0_crypto.errors import InvalidInput
 
 BACKEND = "openssl"
 #: Prefix of every signed message: names the scheme and its version, ends in a NUL so

@@ -1,11 +1,11 @@
 """The replica's collection indexes, kept in step with ``x0.rag.index``.
 
 Every replica reads the whole index topic with a :class:`~x0_common.kafka.follower.LogFollower`
-(no consumer group) and applies its ``Indexed`` events (rules in
-:mod:`x0_rag.index.applier`); start-up is :mod:`x0_rag.index.recovery`. Batches are
-applied one at a time, under one lock, in a worker thread (hnswlib and JSON decoding
-are CPU work); snapshots take the same lock, so each one is consistent with the
-offsets and versions it records. Searches run in worker threads beside applies:
+(no consumer group) and applies its ``Indexed`` events (rules in :mod:`.applier`);
+start-up is :mod:`.recovery`. Batches are applied one at a time, under one lock, in a
+worker thread (hnswlib and JSON decoding are CPU work); snapshots take the same lock,
+so each one is consistent with the offsets and versions it records. Searches run in
+worker threads beside applies:
 ``VectorIndex`` serialises every hnswlib call itself.
 
 Snapshots are written every ``snapshot_interval_seconds``: a changed collection gets a
@@ -27,14 +27,14 @@ from x0_common.events.rag import INDEX_TOPIC, INGEST_TOPIC
 from x0_common.kafka.clients import ensure_topics
 from x0_common.kafka.follower import LogFollower
 from x0_common.settings import KafkaSettings
-from x0_rag.domain.errors import InvalidInput, Unavailable
+from x0_rag.adapters.index import applier
+from x0_rag.adapters.index.collection import CollectionIndex
+from x0_rag.adapters.index.rebuild import collection_params
+from x0_rag.adapters.index.recovery import Recovered, recover
+from x0_rag.adapters.index.snapshots import SnapshotState, SnapshotStore
+from x0_rag.adapters.index.versions import AppliedVersions, parse_token
 from x0_rag.domain.filters import MetadataFilter
-from x0_rag.index import applier
-from x0_rag.index.collection import CollectionIndex
-from x0_rag.index.rebuild import collection_params
-from x0_rag.index.recovery import Recovered, recover
-from x0_rag.index.snapshots import SnapshotState, SnapshotStore
-from x0_rag.index.versions import AppliedVersions, parse_token
+from x0_rag.errors import InvalidInput, Unavailable
 from x0_rag.metrics import SERVICE, RagMetrics
 from x0_rag.settings import RagSettings
 

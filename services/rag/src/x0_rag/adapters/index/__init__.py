@@ -11,7 +11,7 @@
 Importing this package loads hnswlib but not torch.
 """
 
-from x0_rag.index.manager import IndexManager
-from x0_rag.index.versions import VersionNotApplied
+from x0_rag.adapters.index.manager import IndexManager
+from x0_rag.errors import VersionNotApplied
 
 __all__ = ["IndexManager", "VersionNotApplied"]

@@ -21,7 +21,7 @@ import numpy as np
 
 from x0_common.events.rag import IndexParams
 from x0_rag.adapters.hnsw import DIMENSIONS
-from x0_rag.index.collection import CollectionIndex
+from x0_rag.adapters.index.collection import CollectionIndex
 
 if TYPE_CHECKING:
     import asyncpg

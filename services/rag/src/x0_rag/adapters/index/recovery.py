@@ -24,10 +24,10 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from x0_rag.domain.errors import SnapshotCorrupt
-from x0_rag.index.collection import CollectionIndex
-from x0_rag.index.rebuild import read_postgres
-from x0_rag.index.snapshots import SnapshotMissing, SnapshotState, SnapshotStore
+from x0_rag.adapters.index.collection import CollectionIndex
+from x0_rag.adapters.index.rebuild import read_postgres
+from x0_rag.adapters.index.snapshots import SnapshotState, SnapshotStore
+from x0_rag.errors import SnapshotCorrupt, SnapshotMissing
 
 if TYPE_CHECKING:
     import asyncpg

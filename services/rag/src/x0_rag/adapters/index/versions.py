@@ -21,28 +21,8 @@ import heapq
 import itertools
 import time
 from collections.abc import Mapping
-from typing import ClassVar
 
-from x0_common import errors as common
-from x0_rag.domain.errors import InvalidInput, RagError
-
-
-class VersionNotApplied(RagError, common.DeadlineExceeded):
-    """This replica did not apply the version within the wait's bound."""
-
-    code: ClassVar[str] = "deadline_exceeded"
-
-    def __init__(self, token: str, applied: int, waited_ms: int) -> None:
-        partition = token.partition(":")[0]
-        super().__init__(
-            f"version {token} is not applied on this replica yet",
-            details={
-                "version": token,
-                "applied": None if applied < 0 else f"{partition}:{applied}",
-                "waited_ms": waited_ms,
-            },
-        )
-        self.token = token
+from x0_rag.errors import InvalidInput, VersionNotApplied
 
 
 def parse_token(token: str) -> tuple[int, int]:

@@ -29,16 +29,13 @@ from opentelemetry import trace
 from pydantic import ValidationError
 
 from x0_common.events.rag import SearchHit, SearchRequest, SearchResult
-from x0_rag.domain.errors import NotFound
 from x0_rag.domain.filters import MetadataFilter
 from x0_rag.domain.fusion import reciprocal_rank_fusion
+from x0_rag.errors import NotFound
 from x0_rag.metrics import SERVICE, RagMetrics
 
 if TYPE_CHECKING:
-    from x0_rag.adapters.cache import SearchCache
-    from x0_rag.adapters.embedder import DynamicBatcher
-    from x0_rag.adapters.retrieval import PostgresRetrieval
-    from x0_rag.index.manager import IndexManager
+    from x0_rag.domain.ports import Embedder, Indexes, Retrieval, SearchCache
 
 _tracer = trace.get_tracer("x0_rag")
 
@@ -49,11 +46,12 @@ REPLY_MARGIN_SECONDS: Final = 0.05
 
 @dataclass
 class Searcher:
-    """Runs searches on the replica's indexes, PostgreSQL, the model and the cache."""
+    """Runs searches on the replica's indexes, the source of truth, the model and the
+    cache, each behind its port (:mod:`x0_rag.domain.ports`)."""
 
-    indexes: IndexManager
-    retrieval: PostgresRetrieval
-    batcher: DynamicBatcher
+    indexes: Indexes
+    retrieval: Retrieval
+    batcher: Embedder
     cache: SearchCache | None
     metrics: RagMetrics
     max_version_wait_seconds: float

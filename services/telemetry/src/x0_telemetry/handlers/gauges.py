@@ -8,23 +8,20 @@ node-labelled gauges (heartbeat age, mean link quality) exist only for the nodes
 :class:`~x0_telemetry.domain.series.SeriesCap` admits; a node that expires or is
 refused has its series removed. Every replica reads the whole latest state, so all
 replicas export the same values (aggregate with ``max``, not ``sum``). Ages are as
-of the last refresh.
+of the last refresh. The worker runs :meth:`NodeGauges.refresh` as a background job
+(``x0_common.worker.Periodic``): at start-up, then every ``gauges_refresh_seconds``.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import logging
 from datetime import UTC, datetime
 
 from x0_telemetry.deps import TelemetryDeps
 from x0_telemetry.domain.series import OTHER_MESHES, SeriesCap, counts_by_mesh
 from x0_telemetry.domain.state import epoch_ms, mean_link_quality
-from x0_telemetry.handlers import read_nodes
+from x0_telemetry.handlers.queries import read_nodes
 from x0_telemetry.metrics import SERVICE
-
-logger = logging.getLogger(__name__)
 
 STATUSES = ("up", "degraded", "draining", "down")
 
@@ -38,7 +35,6 @@ class NodeGauges:
         self._mesh_cap = SeriesCap(deps.settings.max_mesh_series)
         self._meshes: set[str] = set()
         self._labels: dict[str, str] = {}  # node id -> mesh id of its series
-        self._task: asyncio.Task[None] | None = None
 
     async def refresh(self) -> None:
         """Recompute every node gauge from Redis now."""
@@ -84,23 +80,3 @@ class NodeGauges:
         for gauge in (self._deps.metrics.heartbeat_age, self._deps.metrics.link_quality):
             with contextlib.suppress(KeyError):
                 gauge.remove(SERVICE, mesh_id, node_id)
-
-    async def start(self) -> None:
-        """Refresh now and then periodically."""
-        await self.refresh()
-        self._task = asyncio.create_task(self._run(), name="x0-telemetry-gauges")
-
-    async def stop(self) -> None:
-        """Stop refreshing."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-
-    async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(self._deps.settings.gauges_refresh_seconds)
-            try:
-                await self.refresh()
-            except Exception:  # the next refresh tries again
-                logger.warning("node gauge refresh failed", exc_info=True)

@@ -28,9 +28,9 @@ from typing import Any
 from pydantic import ValidationError
 
 from x0_common.events.rag import Indexed, IndexParams
-from x0_rag.domain.errors import RagError
-from x0_rag.index.collection import CollectionIndex
-from x0_rag.index.versions import parse_token
+from x0_rag.adapters.index.collection import CollectionIndex
+from x0_rag.adapters.index.versions import parse_token
+from x0_rag.errors import RagError
 
 logger = logging.getLogger(__name__)
 # (ingest partition, index partition) pairs already warned about: once is enough.

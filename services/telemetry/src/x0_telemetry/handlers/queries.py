@@ -20,7 +20,6 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from x0_common.contract import Telemetry
-from x0_common.errors import NotFound
 from x0_common.events.telemetry import (
     History,
     HistoryRequest,
@@ -35,6 +34,7 @@ from x0_common.kafka import RequestContext, Responder
 from x0_telemetry.deps import TelemetryDeps
 from x0_telemetry.domain.history import plan_history
 from x0_telemetry.domain.state import epoch_ms, links_of, node_state
+from x0_telemetry.errors import NotFound
 
 
 async def read_nodes(deps: TelemetryDeps, mesh_id: str | None) -> list[NodeState]:

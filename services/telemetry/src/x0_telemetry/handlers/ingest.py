@@ -16,15 +16,18 @@ for us are taken out of its hands:
   never raises: on any failure it seeks each partition back to the batch's first
   offset and backs off, so the same records come again.
 
-Per batch, in order: check each record (refused ones are dead-lettered as the
-Responder does, with ``x0-dlq-reason``/``-detail``/``-origin``) → create any missing
-daily partition → at the same time, one PostgreSQL transaction (raw rows + rollups
-of the rows really inserted) and one Redis script (the newest event per node and
-kind, applied only if newer than the stored state; run for every valid event, even
-one PostgreSQL had already, so a crash between the two writes heals on
-redelivery) → wait for the
-dead letters' acknowledgements → commit the batch's offsets. A crash anywhere before
-the commit re-delivers the batch; every step is idempotent.
+Per batch, in order: check each record → create any missing daily partition → at
+the same time, one PostgreSQL transaction (raw rows + rollups of the rows really
+inserted) and one Redis script (the newest event per node and kind, applied only if
+newer than the stored state; run for every valid event, even one PostgreSQL had
+already, so a crash between the two writes heals on redelivery) → dead-letter the
+refused records (as the Responder does: same base, same ``x0-dlq-*`` headers) and
+wait until the broker holds them → commit the batch's offsets. A crash anywhere
+before the commit re-delivers the batch; every step is idempotent. Dead letters go
+out only once the writes succeeded, so a batch read again does not send them twice.
+
+Subscription, readiness, topic creation and dead letters come from
+:class:`~x0_common.kafka.consumer.Consumer`, the Responder's base.
 """
 
 from __future__ import annotations
@@ -40,14 +43,13 @@ from typing import Any
 from aiokafka import ConsumerRecord, TopicPartition
 from aiokafka.errors import IllegalStateError, KafkaError
 from aiokafka.structs import OffsetAndMetadata
-from faststream import AckPolicy
 from faststream.kafka import KafkaBroker, KafkaMessage
 from faststream.kafka.message import FAKE_CONSUMER
 
 from x0_common.events.envelope import Headers
 from x0_common.events.telemetry import EVENTS_TOPIC, NodeHeartbeat, NodeMetrics
-from x0_common.kafka.clients import ensure_topics
-from x0_common.kafka.dead_letters import dead_letter_headers, dlq_topic, origin
+from x0_common.kafka.consumer import Assignment, Consumer
+from x0_common.kafka.dead_letters import origin
 from x0_common.metrics import ResponderMetrics
 from x0_telemetry.adapters.history import event_row
 from x0_telemetry.deps import TelemetryDeps
@@ -60,23 +62,8 @@ logger = logging.getLogger(__name__)
 _MAX_BACKOFF = 5.0
 
 
-class _Assignment:
-    """Rebalance listener: readiness needs the ingest consumer to hold partitions."""
-
-    def __init__(self) -> None:
-        self.has_partitions = asyncio.Event()
-
-    async def on_partitions_revoked(self, _revoked: list[TopicPartition]) -> None:
-        self.has_partitions.clear()
-
-    async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
-        if assigned:
-            self.has_partitions.set()
-
-
-class Ingest:
-    """The batch consumer of ``x0.telemetry.events`` (same surface as a Responder for
-    the worker app: ``assigned``, ``ensure_topics``, ``close``)."""
+class Ingest(Consumer):
+    """The batch consumer of ``x0.telemetry.events``."""
 
     def __init__(
         self,
@@ -87,54 +74,27 @@ class Ingest:
         topic: str = EVENTS_TOPIC,
     ) -> None:
         settings = deps.settings
-        kafka = settings.common.kafka
-        self.topic = topic
-        self.dlq_topic = dlq_topic(topic)
-        self._broker = broker
+        super().__init__(
+            broker,
+            topic=topic,
+            group_id=settings.ingest_group_id,
+            settings=settings.common.kafka,
+            metrics=responder_metrics,
+            listener=Assignment(),
+            partitions=settings.partitions,
+            batch=True,
+            max_records=settings.ingest_max_batch,
+            batch_timeout_ms=settings.ingest_batch_timeout_ms,
+            parser=_parse_batch,
+        )
         self._deps = deps
-        self._responder_metrics = responder_metrics
-        self._kafka = kafka
-        self._partitions = settings.partitions
         self._limits = Limits(
             max_clock_skew=timedelta(seconds=settings.max_clock_skew_seconds),
             retention=timedelta(days=settings.retention_days),
         )
-        self._assignment = _Assignment()
         self._busy = asyncio.Lock()
         self._stopping = False
         self._failures = 0
-        self._subscriber = broker.subscriber(
-            topic,
-            group_id=settings.ingest_group_id,
-            batch=True,
-            max_records=settings.ingest_max_batch,
-            batch_timeout_ms=settings.ingest_batch_timeout_ms,
-            ack_policy=AckPolicy.MANUAL,
-            no_reply=True,
-            auto_offset_reset="earliest",
-            fetch_max_wait_ms=kafka.fetch_max_wait_ms,
-            session_timeout_ms=kafka.session_timeout_ms,
-            heartbeat_interval_ms=kafka.heartbeat_interval_ms,
-            listener=self._assignment,
-            parser=_parse_batch,
-            decoder=_the_message_itself,
-            title=topic,
-        )
-        self._subscriber(self._consume)
-
-    @property
-    def assigned(self) -> bool:
-        """True while the group gives this replica's ingest consumer partitions."""
-        return self._assignment.has_partitions.is_set()
-
-    async def wait_assigned(self, timeout: float = 30.0) -> None:
-        """Wait until :attr:`assigned` (``TimeoutError`` after ``timeout`` s)."""
-        async with asyncio.timeout(timeout):
-            await self._assignment.has_partitions.wait()
-
-    async def ensure_topics(self) -> None:
-        """Create the events topic and its DLQ if they are missing."""
-        await ensure_topics(self._kafka, [self.topic, self.dlq_topic], partitions=self._partitions)
 
     async def close(self, timeout: float = 10.0) -> None:
         """Let the batch in progress finish (before the broker stops); take no more."""
@@ -176,8 +136,6 @@ class Ingest:
                 refused.append((record, checked))
             else:
                 accepted.append(checked)
-        # Dead letters go out first and are confirmed last: they share produce requests.
-        deliveries = [await self._dead_letter(record, why) for record, why in refused]
 
         started = time.perf_counter()
         inserted: dict[str, int] = {}
@@ -193,10 +151,24 @@ class Ingest:
                 self._deps.latest.apply(updates, epoch_ms(datetime.now(UTC))),
             )
         write_seconds = time.perf_counter() - started
-        if deliveries:
-            await asyncio.gather(*deliveries)
+        # Handed to the producer together (they share produce requests), then awaited.
+        letters = [
+            await self.dead_letter(
+                record.value or b"",
+                why.headers,
+                reason=why.reason,
+                detail=why.detail,
+                origin=origin(record.topic, record.partition, record.offset),
+                # The node's key: a replay from the DLQ lands on the same partition.
+                key=record.key,
+                correlation_id=why.headers.get(Headers.CORRELATION_ID),
+            )
+            for record, why in refused
+        ]
+        if letters:
+            await asyncio.gather(*letters)
 
-        # Counted once the batch is durable: a retried batch is not counted twice.
+        # Counted once the batch is durable: a batch read again is not counted twice.
         metrics.batch_size.labels(SERVICE).observe(len(records))
         if accepted:
             metrics.write_seconds.labels(SERVICE).observe(write_seconds)
@@ -207,36 +179,8 @@ class Ingest:
             stored = inserted.get(kind, 0)
             metrics.events.labels(SERVICE, kind, "stored").inc(stored)
             metrics.events.labels(SERVICE, kind, "duplicate").inc(count - stored)
-        for record, why in refused:
+        for _, why in refused:
             metrics.events.labels(SERVICE, why.type_label, "dead_lettered").inc()
-            self._responder_metrics.dead_lettered.labels(SERVICE, self.topic, why.reason).inc()
-            logger.warning(
-                "telemetry event dead-lettered",
-                extra={
-                    "reason": why.reason,
-                    "origin": origin(record.topic, record.partition, record.offset),
-                },
-            )
-
-    async def _dead_letter(
-        self, record: ConsumerRecord[Any, Any], why: Refused
-    ) -> asyncio.Future[Any]:
-        headers = dead_letter_headers(
-            why.headers,
-            reason=why.reason,
-            detail=why.detail,
-            origin=origin(record.topic, record.partition, record.offset),
-        )
-        # Keep the node's key, so a replay from the DLQ lands on the same partition.
-        delivery: asyncio.Future[Any] = await self._broker.publish(
-            record.value or b"",
-            self.dlq_topic,
-            key=record.key,
-            headers=headers,
-            correlation_id=why.headers.get(Headers.CORRELATION_ID),
-            no_confirm=True,
-        )
-        return delivery
 
     def _rewind(self, records: tuple[ConsumerRecord[Any, Any], ...]) -> None:
         consumer = self._subscriber.consumer
@@ -299,7 +243,3 @@ async def _parse_batch(records: tuple[ConsumerRecord[Any, Any], ...]) -> KafkaMe
         raw_message=records,
         consumer=FAKE_CONSUMER,
     )
-
-
-async def _the_message_itself(message: KafkaMessage) -> KafkaMessage:
-    return message

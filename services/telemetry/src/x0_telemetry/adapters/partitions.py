@@ -11,13 +11,13 @@ so a batch never waits for the next maintenance run.
 
 Replicas serialise maintenance through a transaction-level advisory lock, and
 ``lock_timeout`` keeps a DROP from queueing behind a long query (the next run
-retries).
+retries). The worker runs :meth:`Partitions.maintain` as a background job
+(``x0_common.worker.Periodic``): once at start-up, failing it if the database
+refuses, then every ``maintenance_interval_seconds``.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import hashlib
 import logging
 import re
@@ -136,32 +136,3 @@ def _day_of(name: str) -> date | None:
         return datetime.strptime(match.group(1), "%Y%m%d").replace(tzinfo=UTC).date()
     except ValueError:
         return None
-
-
-class MaintenanceLoop:
-    """Runs :meth:`Partitions.maintain` now and then every ``interval`` seconds."""
-
-    def __init__(self, partitions: Partitions, interval: float) -> None:
-        self._partitions = partitions
-        self._interval = interval
-        self._task: asyncio.Task[None] | None = None
-
-    async def start(self) -> None:
-        """Maintain once (failing start-up if the database refuses), then periodically."""
-        await self._partitions.maintain()
-        self._task = asyncio.create_task(self._run(), name="x0-telemetry-retention")
-
-    async def stop(self) -> None:
-        """Stop the periodic runs."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-
-    async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(self._interval)
-            try:
-                await self._partitions.maintain()
-            except Exception:  # the next run tries again
-                logger.warning("partition maintenance failed", exc_info=True)

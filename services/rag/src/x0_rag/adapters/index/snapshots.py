@@ -34,19 +34,15 @@ from typing import Any, Final
 
 from x0_common.events.rag import IndexParams
 from x0_rag.adapters.hnsw import VectorIndex
+from x0_rag.adapters.index.collection import CollectionIndex, versions_from
 from x0_rag.domain import snapshot as files
-from x0_rag.domain.errors import SnapshotCorrupt
-from x0_rag.index.collection import CollectionIndex, versions_from
+from x0_rag.errors import SnapshotCorrupt, SnapshotMissing
 
 STATE_FORMAT: Final = 1
 CURRENT: Final = "CURRENT"
 STATE: Final = "state.json"
 METADATA: Final = "metadata.json"
 _GENERATION_PREFIX: Final = "gen-"
-
-
-class SnapshotMissing(Exception):
-    """The collection has no snapshot yet."""
 
 
 @dataclass(frozen=True, slots=True)
