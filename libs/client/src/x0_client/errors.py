@@ -6,8 +6,8 @@
     ├── UnexpectedResponseError       a success answer that is not the result model
     └── ProblemError                  an ``application/problem+json`` answer (RFC 9457)
         ├── InvalidInputError         400 invalid_input, unknown_type
-        ├── UnauthorizedError         401
-        ├── ForbiddenError            403
+        ├── UnauthorizedError         401 unauthenticated
+        ├── ForbiddenError            403 forbidden, quota_exceeded
         ├── NotFoundError             404
         ├── ConflictError             409
         ├── TooLargeError             413
@@ -96,14 +96,14 @@ class UnauthorizedError(ProblemError):
     """401: no credentials, or credentials the gateway does not accept."""
 
     status_code = 401
-    codes = ("unauthorized",)
+    codes = ("unauthenticated", "unauthorized")
 
 
 class ForbiddenError(ProblemError):
     """403: the credentials lack the operation's scope."""
 
     status_code = 403
-    codes = ("forbidden",)
+    codes = ("forbidden", "quota_exceeded")
 
 
 class NotFoundError(ProblemError):

@@ -1,9 +1,11 @@
 """When a call is sent again, and after how long.
 
 Retried: answers 429 and 503 (any method: the gateway answers them before a worker
-acts, or the worker's failure passed nothing on), for up to ``max_attempts`` sends in
-all; a connection that could not be opened (nothing was sent); and other transport
-failures only for idempotent requests (a read, or an operation with no side effect),
+acts, or the worker's failure passed nothing on), and a 409 that carries
+``Retry-After`` (an ``Idempotency-Key`` whose first request is still running; a plain
+conflict has no such header), for up to ``max_attempts`` sends in all; a connection
+that could not be opened (nothing was sent); and other transport failures only for
+idempotent requests (a read, or an operation with no side effect),
 since the first send may have been applied. The wait is ``Retry-After`` when the
 server sent one, else exponential backoff with full jitter (AWS Architecture Blog,
 "Exponential Backoff And Jitter"): uniform in ``[0, min(max_delay, base_delay * 2**n))``.
@@ -22,6 +24,8 @@ from email.utils import parsedate_to_datetime
 import httpx
 
 RETRY_STATUSES = frozenset({429, 503})
+# A request with the same Idempotency-Key is still running (with Retry-After).
+IN_PROGRESS_STATUS = 409
 
 
 def retry_after_seconds(response: httpx.Response, *, now: datetime | None = None) -> float | None:
@@ -70,9 +74,12 @@ class RetryPolicy:
 
     def after_response(self, attempt: int, response: httpx.Response) -> float | None:
         """Seconds to wait before sending again, or None to return the answer as it is."""
-        if response.status_code not in self.statuses or attempt >= self.max_attempts:
+        if attempt >= self.max_attempts:
             return None
         asked = retry_after_seconds(response)
+        in_progress = response.status_code == IN_PROGRESS_STATUS and asked is not None
+        if response.status_code not in self.statuses and not in_progress:
+            return None
         if asked is None:
             return self.backoff(attempt)
         return asked if asked <= self.max_retry_after else None
