@@ -7,6 +7,7 @@ import uvicorn
 from x0_common.logs import setup_logging
 from x0_common.tracing import setup_tracing
 from x0_gateway.app import create_app
+from x0_gateway.limits.connections import server_config
 from x0_gateway.metrics_server import metrics_server
 from x0_gateway.settings import GatewaySettings
 
@@ -20,7 +21,9 @@ def main() -> None:
     app = create_app(settings, tracer_provider=provider)
     # Metrics on their own port, never on the API's (docs/security.md).
     with metrics_server(app.state.registry, settings.metrics_host, settings.metrics_port):
-        uvicorn.run(app, host=settings.host, port=settings.port, log_config=None, access_log=False)
+        # uvicorn with header and body deadlines and bounded connections (limits.connections).
+        config = server_config(app, settings.host, settings.port, settings.connections)
+        uvicorn.Server(config).run()
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ from x0_common.postgres import create_pool
 from x0_gateway.auth.setup import authenticator_for, open_key_store
 from x0_gateway.body_limit import BodyLimitMiddleware
 from x0_gateway.http_metrics import HttpMetrics, HttpMetricsMiddleware
+from x0_gateway.limits.install import close_limits, install_limits, open_limits
 from x0_gateway.problems import install_problem_handlers
 from x0_gateway.routes import admin, health, operations_router
 from x0_gateway.settings import GatewaySettings
@@ -40,6 +41,7 @@ def create_app(settings: GatewaySettings, tracer_provider: TracerProvider | None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        open_limits(app, settings)
         pool = await create_pool(settings.common.postgres)
         touches: asyncio.Task[None] | None = None
         try:
@@ -59,6 +61,7 @@ def create_app(settings: GatewaySettings, tracer_provider: TracerProvider | None
                     await touches
             app.state.authenticator = app.state.key_store = app.state.pool = None
             await pool.close()
+            await close_limits(app)
 
     app = FastAPI(
         title="x0tta6bl4 gateway",
@@ -75,6 +78,8 @@ def create_app(settings: GatewaySettings, tracer_provider: TracerProvider | None
     app.include_router(admin.router)
     # Our own rather than FastAPI's max_body_size, whose 413 is text/plain, not a problem.
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    # Concurrency limit, CORS (when configured), security headers: inside the metrics.
+    install_limits(app, settings, registry)
     app.add_middleware(HttpMetricsMiddleware, metrics=HttpMetrics(registry, SERVICE))
     # The one tracing layer of the gateway; the requester adds the Kafka producer span.
     FastAPIInstrumentor.instrument_app(

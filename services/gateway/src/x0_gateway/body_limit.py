@@ -1,14 +1,21 @@
-"""Refuse request bodies above a size with 413, before anything reads them whole."""
+"""Refuse request bodies above a size with 413, before anything reads them whole.
+
+A streamed body (no Content-Length) is counted as it arrives; past the limit the
+read raises an ``HTTPException(413)``: FastAPI passes that on from a body read
+(any other exception there becomes its own 400), and the problem handlers answer it.
+"""
 
 from __future__ import annotations
 
 import json
 
+from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 
-class _TooLarge(Exception):
-    pass
+class _TooLarge(HTTPException):
+    def __init__(self, max_bytes: int) -> None:
+        super().__init__(413, f"the request body is larger than {max_bytes} bytes")
 
 
 class BodyLimitMiddleware:
@@ -34,7 +41,7 @@ class BodyLimitMiddleware:
             message = await receive()
             seen += len(message.get("body", b""))
             if seen > self.max_bytes:
-                raise _TooLarge
+                raise _TooLarge(self.max_bytes)
             return message
 
         async def tracking_send(message: Message) -> None:

@@ -9,8 +9,9 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
-from x0_common.errors import Forbidden, Unauthenticated, X0Error
+from x0_common.errors import Forbidden, Unauthenticated, Unavailable, X0Error
 from x0_common.events.binary import BASE64_ERROR
 from x0_common.tracing import current_trace_ids
 from x0_gateway.auth.caller import MissingCredentials
@@ -70,16 +71,30 @@ def challenge(error: X0Error) -> dict[str, str] | None:
     return None
 
 
-async def _x0_error(request: Request, error: Exception) -> ProblemResponse:
-    assert isinstance(error, X0Error)
+def retry_after(error: X0Error) -> dict[str, str] | None:
+    """``Retry-After`` of a 429 or 503: ``details.retry_after_seconds``, else 1 s for a 503."""
+    seconds = error.details.get("retry_after_seconds")
+    if seconds is None and isinstance(error, Unavailable):
+        seconds = 1
+    return None if seconds is None else {"Retry-After": str(max(1, int(seconds)))}
+
+
+def problem_of(request: Request, error: X0Error) -> ProblemResponse:
+    """The problem document of an x0 error, with the headers its status calls for."""
+    headers = {**(challenge(error) or {}), **(retry_after(error) or {})}
     return problem(
         request,
         error.http_status,
         error.code,
         error.message,
         error.details,
-        headers=challenge(error),
+        headers=headers or None,
     )
+
+
+async def _x0_error(request: Request, error: Exception) -> ProblemResponse:
+    assert isinstance(error, X0Error)
+    return problem_of(request, error)
 
 
 async def _validation_error(request: Request, error: Exception) -> ProblemResponse:
@@ -100,10 +115,37 @@ async def _validation_error(request: Request, error: Exception) -> ProblemRespon
 
 async def _http_error(request: Request, error: Exception) -> ProblemResponse:
     assert isinstance(error, StarletteHTTPException)
-    code = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}.get(
-        error.status_code, "http_error"
-    )
-    return problem(request, error.status_code, code, str(error.detail))
+    code = _HTTP_CODES.get(error.status_code, "http_error")
+    headers = dict(error.headers or {})
+    if error.status_code == 405:
+        # Starlette names the methods of the first route that matched the path only.
+        headers["Allow"] = ", ".join(allowed_methods(request))
+    return problem(request, error.status_code, code, str(error.detail), headers=headers or None)
+
+
+_HTTP_CODES = {
+    404: "not_found",
+    405: "method_not_allowed",
+    408: "request_timeout",
+    413: "too_large",
+    431: "headers_too_large",
+}
+
+
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route answers on this path (RFC 9110's ``Allow`` of a 405):
+    each one the router would fully match here."""
+    routes = request.app.router.routes
+    return [
+        method
+        for method in _METHODS
+        if any(
+            route.matches({**request.scope, "method": method})[0] is Match.FULL for route in routes
+        )
+    ]
 
 
 async def _unexpected_error(request: Request, error: Exception) -> ProblemResponse:

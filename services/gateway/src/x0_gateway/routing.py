@@ -4,7 +4,9 @@ A row with an HTTP binding becomes a route: its method, path, status, summary, s
 and documented errors come from the row. Every route depends on
 :func:`~x0_gateway.auth.guard.authorise` with the row's scope (401 without valid
 credentials, 403 without the scope), and passes the caller's principal on with
-every message it sends (the ``x0-principal`` header). Most routes forward: path parameters and
+every message it sends (the ``x0-principal`` header); then on the rate limit of the
+row's class (:mod:`x0_gateway.limits.ratelimit`). Rows that create or mutate honour
+``Idempotency-Key`` (:mod:`x0_gateway.limits.idempotency`). Most routes forward: path parameters and
 the body (or query string) make the row's request model, which is published to the
 row's topic, and the worker's result JSON is the answer. The few routes that do more
 at the edge (an ingest that may wait, a batch of events fanned out) give their own
@@ -24,6 +26,7 @@ from x0_common.contract import Operation
 from x0_common.errors import (
     DeadlineExceeded,
     Forbidden,
+    RateLimited,
     TooLarge,
     Unauthenticated,
     Unavailable,
@@ -33,6 +36,8 @@ from x0_common.kafka import Requester
 from x0_common.principal import Principal
 from x0_gateway.auth.guard import PrincipalDep, authorise
 from x0_gateway.deps import RequesterDep, SettingsDep
+from x0_gateway.limits import idempotency
+from x0_gateway.limits.ratelimit import rate_limit
 from x0_gateway.settings import GatewaySettings
 
 Endpoint = Callable[..., Awaitable[Any]]
@@ -43,7 +48,13 @@ Edge = Callable[[Operation], Endpoint]
 def responses(operation: Operation) -> dict[int | str, dict[str, Any]]:
     """The row's documented problem responses: its own errors, then every route's."""
     assert operation.http is not None
-    always: list[type[Exception]] = [Unauthenticated, Forbidden, ValidationFailed, Unavailable]
+    always: list[type[Exception]] = [
+        Unauthenticated,
+        Forbidden,
+        ValidationFailed,
+        RateLimited,
+        Unavailable,
+    ]
     if operation.http.has_body:
         always.append(TooLarge)
     if operation.delivery == "request":
@@ -63,6 +74,8 @@ def add_route(router: APIRouter, operation: Operation, endpoint: Endpoint) -> No
     """Add ``endpoint`` as the row's route, documented from the row, behind its scope."""
     http = operation.http
     assert http is not None
+    if idempotency.supports(operation):
+        endpoint = idempotency.idempotent(endpoint)
     router.add_api_route(
         http.path,
         endpoint,
@@ -73,7 +86,8 @@ def add_route(router: APIRouter, operation: Operation, endpoint: Endpoint) -> No
         responses=responses(operation),
         operation_id=operation.name,
         tags=[operation.topic.split(".")[1]],
-        dependencies=[Depends(authorise(operation.scope))],
+        # Rate limits after authentication: they count per credential and tenant.
+        dependencies=[Depends(authorise(operation.scope)), Depends(rate_limit(operation))],
         openapi_extra={"x-x0-scope": operation.scope, "x-x0-type": operation.message_type},
     )
 

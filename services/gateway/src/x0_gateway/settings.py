@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import socket
 from pathlib import Path
-from typing import Final
+from typing import Annotated, Final
 
-from pydantic import BaseModel, Field, SecretStr, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from x0_common.events.telemetry import DEFAULT_MAX_CLOCK_SKEW_SECONDS, DEFAULT_RETENTION_DAYS
 from x0_common.keys import development_key, load_key, refuse_development_key
 from x0_common.principal import TenantId
-from x0_common.settings import CommonSettings
+from x0_common.settings import DEFAULT_MAX_PAYLOAD_BYTES, CommonSettings
+from x0_gateway.limits.connections import ConnectionSettings
+from x0_gateway.limits.policy import RateLimitSettings
 
 # Development only: lets `make up` run without secrets. Refused in production.
 DEVELOPMENT_PEPPER = development_key("x0tta6bl4-development-pepper")
@@ -68,7 +70,12 @@ class GatewaySettings(BaseSettings):
     """What one gateway replica needs to know."""
 
     model_config = SettingsConfigDict(
-        env_prefix="X0_GATEWAY_", env_nested_delimiter="__", env_ignore_empty=True, extra="ignore"
+        env_prefix="X0_GATEWAY_",
+        env_nested_delimiter="__",
+        env_ignore_empty=True,
+        extra="ignore",
+        # X0_GATEWAY_RATE_LIMITS__CRYPTO__PER_CREDENTIAL changes that one number only.
+        nested_model_default_partial_update=True,
     )
 
     common: CommonSettings = Field(default_factory=CommonSettings)
@@ -85,7 +92,15 @@ class GatewaySettings(BaseSettings):
     request_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
     max_in_flight: int = Field(default=10_000, gt=0)
     # A full verify batch of ML-DSA-87 (256 x public key + signature, base64url) is ~2.5 MB.
-    max_body_bytes: int = Field(default=4 * 1024 * 1024, gt=0)
+    # At most X0_KAFKA__MAX_PAYLOAD_BYTES: nothing is accepted that Kafka cannot carry.
+    max_body_bytes: int = Field(default=DEFAULT_MAX_PAYLOAD_BYTES, gt=0)
+    rate_limits: RateLimitSettings = RateLimitSettings()
+    connections: ConnectionSettings = ConnectionSettings()
+    # Idempotency-Key answers are kept this long (per tenant and credential).
+    idempotency_ttl_seconds: int = Field(default=86_400, ge=60, le=7 * 86_400)
+    # Browser origins allowed to call the API (CORS); none unless set, e.g.
+    # X0_GATEWAY_CORS_ORIGINS=https://console.example.com,https://ops.example.com
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     # POST /v1/telemetry/events refuses events stamped further ahead than this: a node
     # with a runaway clock would otherwise pin its "latest" state in the future.
     telemetry_max_clock_skew_seconds: float = Field(
@@ -102,6 +117,24 @@ class GatewaySettings(BaseSettings):
     # reach every replica. At most 5 s.
     api_key_cache_seconds: float = Field(default=2.0, ge=0, le=5)
     jwt: JwtSettings = Field(default_factory=JwtSettings)
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [origin.strip() for origin in value.split(",") if origin.strip()]
+        return value
+
+    @model_validator(mode="after")
+    def _body_fits_kafka(self) -> GatewaySettings:
+        carried = self.common.kafka.max_payload_bytes
+        if self.max_body_bytes > carried:
+            msg = (
+                f"X0_GATEWAY_MAX_BODY_BYTES ({self.max_body_bytes}) exceeds what Kafka "
+                f"carries (X0_KAFKA__MAX_PAYLOAD_BYTES, {carried})"
+            )
+            raise ValueError(msg)
+        return self
 
     @model_validator(mode="after")
     def _pepper_is_real(self) -> GatewaySettings:

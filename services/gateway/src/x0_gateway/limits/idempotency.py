@@ -186,7 +186,9 @@ def idempotent(endpoint: Any) -> Any:
     async def with_idempotency(
         *, x0_request: Request, x0_idempotency_key: str | None = None, **arguments: Any
     ) -> Response:
-        if x0_idempotency_key is None:
+        # No store: the lifespan has not run (an app under test that skips it; uvicorn
+        # serves nothing before the lifespan has started).
+        if x0_idempotency_key is None or x0_request.app.state.idempotency is None:
             response: Response = await endpoint(**arguments)
             return response
         return await _run_once(x0_request, x0_idempotency_key, endpoint, arguments)

@@ -20,27 +20,17 @@ _CORS_EXPOSED = ["RateLimit", "RateLimit-Policy", "Retry-After", "Idempotent-Rep
 
 
 def install_limits(app: FastAPI, settings: GatewaySettings, registry: CollectorRegistry) -> None:
-    """Open the limits' Redis client (lazily connected) and add their middlewares.
+    """Add the limits' middlewares; the rate limiter and the idempotency store are
+    opened in the lifespan (:func:`open_limits`), and are off until then.
 
     Call before the outer middlewares (metrics, tracing) are added: what is added here
     sits inside them, so refusals are counted and traced too."""
-    metrics = LimitMetrics(registry, "gateway")
-    redis = create_redis(settings.common.redis)
-    app.state.limits_redis = redis
-    app.state.limit_metrics = metrics
-    app.state.rate_limiter = (
-        RateLimiter(redis, settings.rate_limits, metrics) if settings.rate_limits.enabled else None
-    )
-    app.state.idempotency = IdempotencyStore(
-        redis,
-        ttl_seconds=settings.idempotency_ttl_seconds,
-        # A claim outlives the slowest request (an ingest that waits: two timeouts).
-        pending_seconds=2 * settings.request_timeout_seconds + 30,
-    )
+    app.state.limit_metrics = LimitMetrics(registry, "gateway")
+    app.state.limits_redis = app.state.rate_limiter = app.state.idempotency = None
     app.add_middleware(
         ConcurrencyLimitMiddleware,
         max_requests=settings.connections.max_concurrent_requests,
-        metrics=metrics,
+        metrics=app.state.limit_metrics,
     )
     if settings.cors_origins:
         app.add_middleware(
@@ -54,6 +44,26 @@ def install_limits(app: FastAPI, settings: GatewaySettings, registry: CollectorR
     app.add_middleware(SecurityHeadersMiddleware)
 
 
+def open_limits(app: FastAPI, settings: GatewaySettings) -> None:
+    """Open the limits' Redis client (it connects on first use), the rate limiter and
+    the idempotency store; :func:`close_limits` closes them."""
+    redis = create_redis(settings.common.redis)
+    metrics: LimitMetrics = app.state.limit_metrics
+    app.state.limits_redis = redis
+    app.state.rate_limiter = (
+        RateLimiter(redis, settings.rate_limits, metrics) if settings.rate_limits.enabled else None
+    )
+    app.state.idempotency = IdempotencyStore(
+        redis,
+        ttl_seconds=settings.idempotency_ttl_seconds,
+        # A claim outlives the slowest request (an ingest that waits: two timeouts).
+        pending_seconds=2 * settings.request_timeout_seconds + 30,
+    )
+
+
 async def close_limits(app: FastAPI) -> None:
     """Close the limits' Redis connections (end of the lifespan)."""
-    await app.state.limits_redis.aclose()
+    redis = app.state.limits_redis
+    app.state.limits_redis = app.state.rate_limiter = app.state.idempotency = None
+    if redis is not None:
+        await redis.aclose()
