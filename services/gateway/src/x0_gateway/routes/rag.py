@@ -36,14 +36,18 @@ async def ingest(
     if asked."""
     timeout = settings.request_timeout_seconds
     on_behalf = principal.header()
-    # Unknown collections are a 404 here rather than a refused message later.
+    # Unknown collections are a 404 here rather than a refused message later. The check
+    # reads the collection, so it goes with the read scope a writer holds implicitly
+    # for it (the caller's tenant and subject stay): a writer learns only whether the
+    # collection it writes to exists, which its write would tell it anyway.
     get = Rag.COLLECTION_GET
+    checker = principal.model_copy(update={"scopes": principal.scopes | {get.scope}})
     await requester.request(
         get.topic,
         get.message_type,
         r.CollectionNameRequest(name=message.collection),
         timeout=timeout,
-        principal=on_behalf,
+        principal=checker.header(),
     )
     version = await requester.publish(
         operation.topic,
