@@ -109,8 +109,11 @@ def service_chart(base: str, *, start: float, end: float, out: Path) -> tuple[Pa
     notes = []
     for axis, panel in zip(axes.flat, panels, strict=False):
         series = prometheus.query_range(base, panel, start, end, step)
-        for name, points in sorted(series.items()):
-            axis.plot([t - start for t, _ in points], [v for _, v in points], label=name)
+        for index, (name, points) in enumerate(sorted(series.items())):
+            # Ten colours, then the same colours dashed, then dotted: no two lines alike.
+            style = ("-", "--", ":")[index // 10 % 3]
+            xs, ys = [t - start for t, _ in points], [v for _, v in points]
+            axis.plot(xs, ys, style, label=name)
         if series:
             axis.legend(loc="upper right", fontsize="x-small")
         else:

@@ -52,6 +52,7 @@ class Step:
     passed: bool
     breaches: list[str]
     folder: str
+    load_average: float  # the machine's 1-minute load average at the step's end
 
 
 def plan_for(base: Plan, target: str, users: int) -> Plan:
@@ -74,6 +75,7 @@ def run_step(base: Plan, target: str, users: int, root: Path) -> Step:
         passed=summary["passed"],
         breaches=[f"{b['slo']} = {b['measured']}" for b in summary["breaches"]],
         folder=out.name,
+        load_average=summary["machine"]["load_average"][0],
     )
 
 
@@ -108,7 +110,7 @@ def _line(target: str, step: Step) -> str:
     verdict = "holds" if step.passed else "BREACH: " + "; ".join(step.breaches[:3])
     return (
         f"{target:<13} {step.users:>5} users  offered {step.offered:>7.1f} req/s  "
-        f"achieved {step.achieved:>7.1f} req/s  {verdict}"
+        f"achieved {step.achieved:>7.1f} req/s  load {step.load_average:4.1f}  {verdict}"
     )
 
 

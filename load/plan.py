@@ -143,7 +143,8 @@ def split_users(total: int, weights: Mapping[str, float]) -> dict[str, int]:
                 break
             counts[name] += 1
     while sum(counts.values()) > total:
-        name = max(counts, key=lambda n: counts[n] - exact[n])
+        # Take back from the most over-served class that keeps at least one user.
+        name = max((n for n in counts if counts[n] > 1), key=lambda n: counts[n] - exact[n])
         counts[name] -= 1
     return {name: counts.get(name, 0) for name in weights}
 

@@ -21,11 +21,11 @@ from locust import FastHttpUser, constant_throughput
 
 from load import auth
 from load.plan import Plan, current
+from load.stats import RATE_LIMITED
 from x0_common.contract import OPERATIONS, Operation
 
 PLAN: Plan = current()
 BY_NAME: dict[str, Operation] = {op.name: op for op in OPERATIONS if op.http is not None}
-RATE_LIMITED = " (429)"
 MAX_RETRY_AFTER_S = 10.0
 # A run id shared by every user of this process: names its keys, collection and nodes.
 RUN_ID = os.environ.get("X0_LOAD_RUN_ID") or os.urandom(4).hex()
