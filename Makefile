@@ -13,6 +13,8 @@ SERVICES := deploy/local-stack/services.sh
 # 19092/19093/15432/16379), empty at each start: see docs/architecture.md.
 TEST_STACK := deploy/local-stack/test-stack.sh
 PYTEST_ARGS ?=
+# Where `make up` keeps the development admin API key (mode 0600).
+DEV_KEY_FILE := .stack/dev-admin-key
 ONLY ?=
 
 .PHONY: help setup up down status test test-unit lint bench
@@ -27,6 +29,11 @@ setup:  ## Install uv and the locked Python workspace.
 up: setup  ## Run the system: Kafka, PostgreSQL, Redis, then the services in the background.
 	$(STACK) up
 	$(SERVICES) up
+	@# A development admin key (every scope, tenant default), made once and kept in a
+	@# file only its owner reads; a production gateway refuses it (docs/security.md).
+	@$(UV) run --frozen x0-gateway-admin dev-key --file $(DEV_KEY_FILE) >/dev/null
+	@echo "API key (development admin, every scope): $(DEV_KEY_FILE)"
+	@echo '  export X0_API_KEY=$$(cat $(DEV_KEY_FILE))'
 
 down:  ## Stop the services and the stack (data stays in .stack/).
 	$(SERVICES) down

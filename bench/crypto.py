@@ -25,6 +25,8 @@ from bench.report import Record
 from x0_common.kafka.clients import ensure_topics
 from x0_common.settings import CommonSettings
 from x0_common.testing.processes import service_process
+from x0_gateway.settings import GatewaySettings
+from x0_gateway.testing import provision_key
 
 BATCH = 64
 BATCH_CONCURRENCY = 4
@@ -71,7 +73,10 @@ async def run(settings: CommonSettings) -> list[Record]:
     environment = {
         "X0_CRYPTO_GROUP_ID": f"x0-crypto-bench-{run_id}",
         "X0_GATEWAY_REPLICA_ID": f"bench-{run_id}",
+        "X0_GATEWAY_METRICS_PORT": "0",
     }
+    # A caller's key, as any client of the gateway sends one (every call is checked).
+    key = await provision_key(settings.postgres, GatewaySettings().pepper(), scopes={"crypto"})
     private = mlkem.MLKEM768PrivateKey.generate()
     public_key = private.public_key().public_bytes_raw()
     single = {"algorithm": "ML-KEM-768", "public_key": _b64(public_key)}
@@ -84,7 +89,11 @@ async def run(settings: CommonSettings) -> list[Record]:
         port = stack.enter_context(
             service_process("x0_gateway", environment=environment, port_variable="X0_GATEWAY_PORT")
         )
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=60) as client:
+        async with httpx.AsyncClient(
+            base_url=f"http://127.0.0.1:{port}",
+            timeout=60,
+            headers={"Authorization": f"Bearer {key.key}"},
+        ) as client:
 
             async def one() -> object:
                 response = await client.post("/v1/crypto/kem/encapsulate", json=single)

@@ -98,6 +98,8 @@ from x0_common.events.rag import INGEST_TOPIC, IndexParams
 from x0_common.kafka.clients import consumer_options, ensure_topics
 from x0_common.settings import CommonSettings, KafkaSettings
 from x0_common.testing.processes import service_process
+from x0_gateway.settings import GatewaySettings
+from x0_gateway.testing import provision_key
 from x0_rag.adapters.cache import SearchCache
 from x0_rag.adapters.embedder import Embedder
 from x0_rag.adapters.hnsw import VectorIndex
@@ -744,7 +746,14 @@ async def run(settings: CommonSettings) -> list[Record]:  # noqa: PLR0915 - one 
     run_ids = Run()
     collection = run_ids.collection
     ingest_snapshots, snapshots = run_ids.root / "ingest", run_ids.root / "snapshots"
-    gateway_environment = {"X0_GATEWAY_REPLICA_ID": f"bench-{run_ids.run_id}"}
+    gateway_environment = {
+        "X0_GATEWAY_REPLICA_ID": f"bench-{run_ids.run_id}",
+        "X0_GATEWAY_METRICS_PORT": "0",
+    }
+    # A caller's key, as any client of the gateway sends one (every call is checked).
+    key = await provision_key(
+        settings.postgres, GatewaySettings().pepper(), scopes={"rag:read", "rag:write"}
+    )
     starts: list[float] = []
     rebuild_starts: list[float] = []
     snapshot_starts: list[float] = []
@@ -757,7 +766,11 @@ async def run(settings: CommonSettings) -> list[Record]:  # noqa: PLR0915 - one 
                 )
             )
             client = await stack.enter_async_context(
-                httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=60)
+                httpx.AsyncClient(
+                    base_url=f"http://127.0.0.1:{port}",
+                    timeout=60,
+                    headers={"Authorization": f"Bearer {key.key}"},
+                )
             )
 
             # 1. Ingest through Kafka into an empty collection.

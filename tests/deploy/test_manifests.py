@@ -59,7 +59,13 @@ LIVE, READY = "/health/live", "/health/ready"
 GRAFANA_DEFAULT_PROVISIONING = "/etc/grafana/provisioning"
 # The Secret's name, not a secret.
 SECRET_NAME = "x0-secrets"  # noqa: S105
-SECRET_KEYS = {"postgres-dsn", "redis-url", "crypto-kek", "kafka-sealing-key"}
+SECRET_KEYS = {
+    "postgres-dsn",
+    "redis-url",
+    "crypto-kek",
+    "kafka-sealing-key",
+    "gateway-api-key-pepper",
+}
 # What an operator's Secret might hold (never the development values).
 SECRET_STAND_INS = {
     "postgres-dsn": "postgresql://x0:s3cret@db.example.internal:5432/x0",
@@ -120,6 +126,20 @@ def default_port(service: str) -> int:
     port = settings_class(service).model_fields["port"].default
     assert isinstance(port, int)
     return port
+
+
+def scrape_port(service: str) -> int:
+    """Where Prometheus scrapes the service: its own metrics port where it has one (the
+    gateway keeps /metrics off its API), else its HTTP port."""
+    field = settings_class(service).model_fields.get("metrics_port")
+    port = default_port(service) if field is None else field.default
+    assert isinstance(port, int)
+    return port
+
+
+def container_ports(service: str) -> set[int]:
+    """Every port the service listens on by default."""
+    return {default_port(service), scrape_port(service)}
 
 
 def _pattern(globbed: str) -> re.Pattern[str]:
@@ -651,8 +671,7 @@ def test_services_serve_the_probe_paths_the_manifests_use() -> None:
 @pytest.mark.unit
 def test_compose_services_use_their_settings_default_ports() -> None:
     for service, spec in compose_x0_services().items():
-        port = default_port(service)
-        assert compose_container_ports(spec) == {port}, service
+        assert compose_container_ports(spec) == container_ports(service), service
         assert f"X0_{service.upper()}_PORT" not in compose_environment(spec), service
 
 
@@ -663,7 +682,10 @@ def test_k8s_workloads_and_services_use_their_settings_default_ports() -> None:
     services = {doc["metadata"]["name"]: doc for doc in k8s_objects("Service")}
     for service, workload in workloads.items():
         container = only_container(workload)
-        assert container["ports"] == [{"name": "http", "containerPort": default_port(service)}]
+        expected = [{"name": "http", "containerPort": default_port(service)}]
+        if scrape_port(service) != default_port(service):
+            expected.append({"name": "metrics", "containerPort": scrape_port(service)})
+        assert container["ports"] == expected, service
         assert f"X0_{service.upper()}_PORT" not in k8s_environment(container)
         (port,) = services[service]["spec"]["ports"]
         assert port["targetPort"] in {"http", default_port(service)}, service
@@ -918,8 +940,8 @@ def test_compose_prometheus_scrapes_the_same_jobs_and_loads_the_same_rules() -> 
         assert job.get("metrics_path") == main_jobs[name].get("metrics_path")
         (static,) = job["static_configs"]
         host, port = static["targets"][0].rsplit(":", 1)
-        # The target is the compose service, on the port it listens on.
-        assert (host, int(port)) == (name, default_port(name)), job
+        # The target is the compose service, on the port it serves its metrics on.
+        assert (host, int(port)) == (name, scrape_port(name)), job
         assert int(port) in compose_container_ports(services[host])
 
     prometheus = services["prometheus"]

@@ -29,7 +29,8 @@ pytestmark = pytest.mark.integration
 
 PROMETHEUS_YML = PROMETHEUS_DIR / "prometheus.yml"
 ALERTMANAGER_YML = ALERTMANAGER_DIR / "alertmanager.yml"
-X0_SERVICE_PORTS = {8000: "gateway", 8001: "crypto", 8002: "rag", 8003: "telemetry"}
+# Where each x0 service serves /metrics: the gateway on its metrics port, not its API's.
+X0_SERVICE_PORTS = {9100: "gateway", 8001: "crypto", 8002: "rag", 8003: "telemetry"}
 
 
 def test_promtool_check_config_accepts_prometheus_yml_and_its_rule_files() -> None:

@@ -20,6 +20,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import os
 import re
@@ -29,12 +30,12 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Coroutine, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncpg
 import httpx
@@ -48,20 +49,24 @@ from x0_common.testing.kafka import start_groups_at_end
 from x0_common.testing.otlp import OtlpReceiver
 from x0_common.testing.processes import free_port, http_executor, service_process
 from x0_common.testing.stack import StackEndpoints
+from x0_gateway.settings import GatewaySettings
+from x0_gateway.testing import provision_key
 
 REPO = Path(__file__).resolve().parents[2]
 PROMETHEUS_DIR = REPO / "deploy" / "prometheus"
 PROMETHEUS_BINARY = Path(os.environ.get("X0_PROMETHEUS_BINARY", "/usr/bin/prometheus"))
 # The ports deploy/ and services.sh give the services; the committed scrape config
-# names these, the test rewrites them to the ports its own processes got.
+# names these, the test rewrites them to the ports its own processes got. The gateway
+# serves its metrics on a port of their own (X0_GATEWAY_METRICS_PORT), not its API's.
 DEFAULT_PORTS = {
-    8000: "gateway",
+    9100: "gateway",
     8001: "crypto",
     8002: "rag",
     8003: "telemetry",
     9090: "prometheus",  # Prometheus scraping itself: rewritten to the test's instance
 }
 SCRAPE_INTERVAL = "1s"
+T = TypeVar("T")
 TELEMETRY_MAX_NODE_SERIES = 40
 
 
@@ -72,6 +77,13 @@ class RunningService:
     name: str
     port: int
     log: Path
+    # Where Prometheus scrapes it, when not on ``port`` (the gateway's metrics port).
+    metrics_port: int = 0
+
+    @property
+    def scraped_port(self) -> int:
+        """The port its ``/metrics`` is served on."""
+        return self.metrics_port or self.port
 
     @property
     def url(self) -> str:
@@ -121,9 +133,13 @@ def _run_sql(dsn: str, statement: str) -> None:
         finally:
             await connection.close()
 
+    _in_thread(run())
+
+
+def _in_thread(work: Coroutine[Any, Any, T]) -> T:
     # A thread of its own: the session's event loop may be running already.
     with ThreadPoolExecutor(max_workers=1) as pool:
-        pool.submit(asyncio.run, run()).result(timeout=60)
+        return pool.submit(asyncio.run, work).result(timeout=60)
 
 
 @pytest.fixture(scope="package")
@@ -241,12 +257,19 @@ def gateway_service(
     workers: dict[str, RunningService],
     start_service: Callable[..., Iterator[RunningService]],
 ) -> Iterator[RunningService]:
-    """The gateway, started once every worker is ready (its reply topic is this run's)."""
+    """The gateway, started once every worker is ready (its reply topic is this run's),
+    its metrics on a port of their own."""
+    metrics_port = free_port()
     environment = {
         "X0_GATEWAY_REPLICA_ID": f"system-{run_id}",
         "X0_GATEWAY_REQUEST_TIMEOUT_SECONDS": "30",
+        "X0_GATEWAY_METRICS_PORT": str(metrics_port),
     }
-    yield from start_service("gateway", "x0_gateway", "X0_GATEWAY_PORT", environment)
+    running = start_service("gateway", "x0_gateway", "X0_GATEWAY_PORT", environment)
+    try:
+        yield dataclasses.replace(next(running), metrics_port=metrics_port)
+    finally:
+        running.close()
 
 
 @pytest.fixture(scope="package")
@@ -258,9 +281,16 @@ def services(
 
 
 @pytest.fixture(scope="package")
-def client(gateway_service: RunningService) -> Iterator[httpx.Client]:
-    """An HTTP client of the gateway process."""
-    with httpx.Client(base_url=gateway_service.url, timeout=60) as http:
+def client(
+    gateway_service: RunningService, system_environment: dict[str, str]
+) -> Iterator[httpx.Client]:
+    """An HTTP client of the gateway process, sending an API key with every grantable
+    scope (made in this run's database)."""
+    created = _in_thread(
+        provision_key(system_environment["X0_POSTGRES__DSN"], GatewaySettings().pepper())
+    )
+    headers = {"Authorization": f"Bearer {created.key}"}
+    with httpx.Client(base_url=gateway_service.url, timeout=60, headers=headers) as http:
         yield http
 
 
@@ -398,7 +428,10 @@ def prometheus(
     folder = tmp_path_factory.mktemp("prometheus")
     source = PROMETHEUS_DIR / "prometheus.yml"
     port = free_port()
-    ports = {"prometheus": port, **{name: service.port for name, service in services.items()}}
+    ports = {
+        "prometheus": port,
+        **{name: service.scraped_port for name, service in services.items()},
+    }
     config, dropped = prometheus_config(source, ports)
     scraped = {
         target
@@ -406,7 +439,9 @@ def prometheus(
         for group in job["static_configs"]
         for target in group["targets"]
     }
-    unscraped = [name for name, s in services.items() if f"127.0.0.1:{s.port}" not in scraped]
+    unscraped = [
+        name for name, s in services.items() if f"127.0.0.1:{s.scraped_port}" not in scraped
+    ]
     if unscraped:
         pytest.fail(f"{source} scrapes no target for {unscraped} (ports {DEFAULT_PORTS})")
     config_file = folder / "prometheus.yml"
