@@ -49,6 +49,8 @@ def _raw_problem(status: int, reason: str, code: str, title: str) -> bytes:
     head = (
         f"HTTP/1.1 {status} {reason}\r\n"
         "content-type: application/problem+json\r\n"
+        "x-content-type-options: nosniff\r\n"
+        "cache-control: no-store\r\n"
         f"content-length: {len(body)}\r\n"
         "connection: close\r\n\r\n"
     ).encode()
