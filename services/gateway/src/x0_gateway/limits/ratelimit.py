@@ -144,7 +144,11 @@ class _HeaderFields:
 
 def rate_limit(operation: Operation) -> Callable[[Request], Awaitable[None]]:
     """The route dependency that charges the row's rate class (after authentication)."""
-    rate = rate_class(operation)
+    return rate_limit_class(rate_class(operation))
+
+
+def rate_limit_class(rate: RateClass) -> Callable[[Request], Awaitable[None]]:
+    """The same for a route that is not a contract row (e.g. ``admin``'s own routes)."""
 
     async def limit_rate(request: Request) -> None:
         limiter: RateLimiter | None = request.app.state.rate_limiter
