@@ -102,7 +102,7 @@ def service_chart(base: str, *, start: float, end: float, out: Path) -> tuple[Pa
     figure, axes = plt.subplots(
         math.ceil(len(panels) / columns),
         columns,
-        figsize=(13, 3.2 * math.ceil(len(panels) / columns)),
+        figsize=(16, 3.4 * math.ceil(len(panels) / columns)),
         squeeze=False,
         layout="constrained",
     )
@@ -115,7 +115,8 @@ def service_chart(base: str, *, start: float, end: float, out: Path) -> tuple[Pa
             xs, ys = [t - start for t, _ in points], [v for _, v in points]
             axis.plot(xs, ys, style, label=name)
         if series:
-            axis.legend(loc="upper right", fontsize="x-small")
+            # Beside the panel, not over its lines (there are a dozen routes).
+            axis.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize="xx-small")
         else:
             if panel.empty == "no data":
                 notes.append(f"service.png: no data for {panel.title!r}")
