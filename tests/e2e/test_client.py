@@ -7,21 +7,29 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
 import httpx
 import pytest
 
-from x0_client import AsyncClient, Client, ConflictError, NotFoundError, X0ClientError
+from x0_client import (
+    AsyncClient,
+    Client,
+    ConflictError,
+    NotFoundError,
+    UnauthorizedError,
+    X0ClientError,
+)
 from x0_common.events import rag
 from x0_common.events import telemetry as t
 from x0_common.events.names import KemAlgorithm
-from x0_common.testing.processes import service_process
-from x0_common.testing.stack import StackEndpoints
+
+from .client_support import gateway_url
 
 pytestmark = pytest.mark.e2e
+__all__ = ["gateway_url"]  # the fixture, used by name
 
 R = TypeVar("R")
 
@@ -43,22 +51,6 @@ async def x0(gateway: httpx.AsyncClient) -> AsyncIterator[AsyncClient]:
     """The async client on the e2e gateway (in process, real broker and workers)."""
     async with AsyncClient(http_client=gateway) as client:
         yield client
-
-
-@pytest.fixture(scope="module")
-def gateway_url(
-    stack: StackEndpoints, crypto_worker: int, rag_worker: int, telemetry_worker: int
-) -> Iterator[str]:
-    """A gateway process in front of the e2e workers; yields its base URL."""
-    environment = {
-        **stack.environment(),
-        "X0_GATEWAY_REPLICA_ID": f"e2e-client-{uuid.uuid4().hex[:8]}",
-        "X0_GATEWAY_REQUEST_TIMEOUT_SECONDS": "30",
-    }
-    with service_process(
-        "x0_gateway", environment=environment, port_variable="X0_GATEWAY_PORT"
-    ) as port:
-        yield f"http://127.0.0.1:{port}"
 
 
 @pytest.mark.parametrize("algorithm", ["ML-KEM-768", "X-Wing"])
@@ -176,10 +168,29 @@ async def test_a_telemetry_event_becomes_the_nodes_state(x0: AsyncClient) -> Non
     assert [(link.source, link.target) for link in topology.links] == [(node, f"{run}-b")]
 
 
-def test_the_sync_client_over_http_reads_x0_url(
-    gateway_url: str, monkeypatch: pytest.MonkeyPatch
+async def test_the_sync_client_over_http_reads_x0_url_and_x0_api_key(
+    gateway_url: str, admin_api_key: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("X0_URL", gateway_url)
+    monkeypatch.delenv("X0_API_KEY", raising=False)
+    with pytest.raises(UnauthorizedError) as refused:
+        await asyncio.to_thread(list_keys)
+    assert refused.value.status == 401
+    monkeypatch.setenv("X0_API_KEY", admin_api_key)
+    # In a thread: the session's event loop (the in-process gateway's) keeps running.
+    missing = await asyncio.to_thread(sync_calls)
+    assert missing.code == "not_found"
+    assert isinstance(missing, X0ClientError)
+
+
+def list_keys() -> None:
+    """``list_keys`` with a sync client of the environment's settings."""
+    with Client() as x0:
+        x0.list_keys()
+
+
+def sync_calls() -> NotFoundError:
+    """Algorithms, a signature round trip and a missing key, with the sync client."""
     with Client() as x0:
         names = {a.name for a in x0.algorithms().algorithms}
         assert {"ML-KEM-768", "X-Wing", "ML-DSA-65"} <= names
@@ -187,21 +198,17 @@ def test_the_sync_client_over_http_reads_x0_url(
         signed = x0.sign(
             algorithm="ML-DSA-65", secret_key=pair.secret_key, message=b"m", context=b"c"
         )
-        assert x0.verify(
-            algorithm="ML-DSA-65",
-            public_key=pair.public_key,
-            message=b"m",
-            signature=signed.signature,
-            context=b"c",
-        ).valid
-        assert not x0.verify(
-            algorithm="ML-DSA-65",
-            public_key=pair.public_key,
-            message=b"n",
-            signature=signed.signature,
-            context=b"c",
-        ).valid
+        checks = [
+            x0.verify(
+                algorithm="ML-DSA-65",
+                public_key=pair.public_key,
+                message=message,
+                signature=signed.signature,
+                context=b"c",
+            ).valid
+            for message in (b"m", b"n")
+        ]
+        assert checks == [True, False]
         with pytest.raises(NotFoundError) as missing:
             x0.read_key(name=f"missing-{uuid.uuid4().hex[:8]}")
-    assert missing.value.code == "not_found"
-    assert isinstance(missing.value, X0ClientError)
+    return missing.value
