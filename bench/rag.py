@@ -96,6 +96,7 @@ from bench.kafka import RawEchoClient
 from bench.report import RESULTS, Record
 from x0_common.events.rag import INGEST_TOPIC, IndexParams
 from x0_common.kafka.clients import consumer_options, ensure_topics
+from x0_common.principal import DEFAULT_TENANT
 from x0_common.settings import CommonSettings, KafkaSettings
 from x0_common.testing.processes import service_process
 from x0_gateway.settings import GatewaySettings
@@ -545,6 +546,7 @@ async def bulk_insert(
             async with connection.transaction():
                 await connection.execute(
                     UPSERT_DOCUMENTS,
+                    DEFAULT_TENANT,
                     collection,
                     [doc.id for doc in part],
                     [doc.text for doc in part],
@@ -553,6 +555,7 @@ async def bulk_insert(
                 )
                 await connection.execute(
                     INSERT_CHUNKS,
+                    DEFAULT_TENANT,
                     collection,
                     [doc.id for doc, _ in owners],
                     [chunk.index for _, chunk in owners],

@@ -85,9 +85,7 @@ QUERIES: Final = 200  # of each kind, alternating
 THROUGHPUT_TARGET: Final = ">= 0.7"
 P50_TARGET: Final = "<= 0.5"
 P99_TARGET: Final = "<= 1.0"
-MIGRATION: Final = (
-    Path(__file__).parents[1] / "services/telemetry/src/x0_telemetry/migrations/001_telemetry.sql"
-)
+MIGRATIONS: Final = Path(__file__).parents[1] / "services/telemetry/src/x0_telemetry/migrations"
 SEED: Final = 20_261_127
 
 
@@ -232,7 +230,8 @@ async def wait_committed(
 
 async def create_scratch(pool: asyncpg.Pool, schema: str, days: list[date]) -> Partitions:
     """The telemetry tables, as migrated, in ``schema``, with partitions for ``days``."""
-    sql = MIGRATION.read_text().replace("telemetry.", f"{schema}.")
+    sql = "\n".join(path.read_text() for path in sorted(MIGRATIONS.glob("*.sql")))
+    sql = sql.replace("telemetry.", f"{schema}.")
     async with pool.acquire() as connection:
         await connection.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
         await connection.execute(f'CREATE SCHEMA "{schema}"')
@@ -273,11 +272,14 @@ async def cleanup_worker_rows(pool: asyncpg.Pool, redis_url: str, run: str) -> N
     await pool.execute("DELETE FROM telemetry.rollup_1m WHERE node_id LIKE $1", pattern)
     client = aioredis.from_url(redis_url)
     try:
-        keys = [key async for key in client.scan_iter(f"x0:telemetry:node:bench-{run}-*")]
+        # The bench publishes without a principal: its nodes are the default tenant's.
+        tenant = "x0:telemetry:default:"
+        keys = [key async for key in client.scan_iter(f"{tenant}node:bench-{run}-*")]
         for start in range(0, len(keys), 1_000):
             await client.delete(*keys[start : start + 1_000])
-        await client.delete(f"x0:telemetry:mesh:bench-{run}")
-        await client.zrem("x0:telemetry:meshes", f"bench-{run}")
+        await client.delete(f"{tenant}mesh:bench-{run}")
+        await client.zrem(f"{tenant}meshes", f"bench-{run}")
+        await client.zrem(f"{tenant}nodes", *[f"bench-{run}-{i:04d}" for i in range(NODES)])
     finally:
         await client.aclose()
 

@@ -37,6 +37,7 @@ from x0_common.events.telemetry import (
 from x0_common.kafka import Requester
 from x0_common.metrics import RequesterMetrics, new_registry
 from x0_common.testing.kafka import commit_offsets
+from x0_common.testing.principals import principal_header
 from x0_common.testing.processes import service_process
 from x0_common.testing.stack import StackEndpoints
 
@@ -147,7 +148,11 @@ async def database(stack: StackEndpoints) -> AsyncIterator[asyncpg.Connection]:
 
 
 async def ask(requester: Requester, message_type: str, payload: Any) -> dict[str, Any]:
-    return await requester.request(REQUESTS_TOPIC, message_type, payload, timeout=20)
+    # Events published straight to Kafka carry no principal: they are the default
+    # tenant's, so a caller of that tenant asks about them.
+    return await requester.request(
+        REQUESTS_TOPIC, message_type, payload, timeout=20, principal=principal_header()
+    )
 
 
 async def eventually(

@@ -17,6 +17,7 @@ from x0_common.metrics import ResponderMetrics, new_registry
 from x0_common.resources import Stores
 from x0_common.settings import KafkaSettings
 from x0_common.testing import SpanCapture
+from x0_common.testing.principals import AsPrincipal, principal_header
 from x0_crypto.deps import CryptoDeps
 from x0_crypto.domain import build_registry
 from x0_crypto.handlers import stateless
@@ -71,7 +72,8 @@ async def test_crypto_spans_name_operations_but_hold_no_secret(
     crypto_requester: tuple[RequesterUnderTest, str], span_capture: SpanCapture
 ) -> None:
     under_test, topic = crypto_requester
-    request = under_test.requester.request
+    # As the gateway asks: on behalf of an authenticated caller.
+    request = AsPrincipal(under_test.requester, principal_header()).request
     pair = await request(
         topic, Crypto.KEM_KEYPAIR.message_type, c.KemKeypairRequest(algorithm="X-Wing"), timeout=10
     )

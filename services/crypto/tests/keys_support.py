@@ -4,8 +4,6 @@ request model, result dumped to JSON)."""
 
 from __future__ import annotations
 
-import time
-import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -14,8 +12,10 @@ from pydantic import BaseModel
 
 from x0_common.kafka import RequestContext
 from x0_common.metrics import new_registry
+from x0_common.principal import DEFAULT_TENANT
 from x0_common.resources import Stores
 from x0_common.testing.handlers import CapturingResponder
+from x0_common.testing.principals import principal, request_context
 from x0_crypto.adapters.keybackup import KeyBackups
 from x0_crypto.adapters.keystore import KeyStore
 from x0_crypto.deps import CryptoDeps
@@ -32,24 +32,20 @@ SETTINGS = CryptoSettings()
 KEK = SETTINGS.key_encryption_key()
 
 
-def context(correlation_id: str | None = None) -> RequestContext:
-    """A request context as the responder builds it."""
-    return RequestContext(
-        message_type="test",
-        correlation_id=correlation_id or uuid.uuid4().hex,
-        deadline=time.time() + 60,
-        principal="test",
-        headers={},
-    )
+def context(correlation_id: str | None = None, tenant: str = DEFAULT_TENANT) -> RequestContext:
+    """A request context as the responder builds it, for a caller of ``tenant``."""
+    return request_context(principal(tenant), correlation_id=correlation_id)
 
 
 class KeysUnderTest:
     """The keystore, backups and handlers on one pool, with their own metrics."""
 
-    def __init__(self, pool: asyncpg.Pool, registry: Registry) -> None:
+    def __init__(
+        self, pool: asyncpg.Pool, registry: Registry, *, max_keys: int | None = None
+    ) -> None:
         self.metrics_registry = new_registry()
         self.metrics = CryptoMetrics(self.metrics_registry)
-        self.store = KeyStore(pool, KEK, registry, self.metrics)
+        self.store = KeyStore(pool, KEK, registry, self.metrics, max_keys=max_keys)
         self.backups = KeyBackups(self.store, KEK, registry)
         self.deps = CryptoDeps(
             settings=SETTINGS, algorithms=registry, metrics=self.metrics, stores=Stores.of(pool)
@@ -59,11 +55,17 @@ class KeysUnderTest:
         keys.register(self.responder, self.deps)  # type: ignore[arg-type]
 
     async def call(
-        self, message_type: str, payload: dict[str, Any], *, correlation_id: str | None = None
+        self,
+        message_type: str,
+        payload: dict[str, Any],
+        *,
+        correlation_id: str | None = None,
+        tenant: str = DEFAULT_TENANT,
     ) -> dict[str, Any]:
-        """Run the handler for ``message_type`` on a JSON-like payload; its JSON result."""
+        """Run the handler for ``message_type`` on a JSON-like payload, for a caller of
+        ``tenant``; its JSON result."""
         model, handler = self.responder.handlers[message_type]
-        result = await handler(model.model_validate(payload), context(correlation_id))
+        result = await handler(model.model_validate(payload), context(correlation_id, tenant))
         assert result is not None
         return result.model_dump(mode="json")
 

@@ -20,6 +20,10 @@ class InMemoryManagedKeys:
         self._types: dict[str, str] = {}
         self._versions: dict[str, list[tuple[bytes, bytes]]] = {}
 
+    def of(self, _tenant: str) -> InMemoryManagedKeys:
+        """The keys of a tenant: these (the mesh tests use one tenant)."""
+        return self
+
     def create(self, name: str, key_type: str) -> PublicKeyInfo:
         """A new key of ``key_type`` at version 1."""
         self._types[name] = key_type

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 import asyncpg
@@ -13,7 +12,9 @@ from x0_common.contract import Crypto
 from x0_common.events.crypto import BeaconVerifyRequest, SignedBeacon
 from x0_common.kafka import RequestContext
 from x0_common.metrics import new_registry
+from x0_common.principal import Principal
 from x0_common.resources import Stores
+from x0_common.testing.principals import principal, request_context
 from x0_crypto.deps import CryptoDeps
 from x0_crypto.domain import Registry
 from x0_crypto.domain.ports import ManagedKeys
@@ -49,14 +50,13 @@ def make_deps(
     return deps
 
 
-def context(correlation_id: str | None = None, principal: str | None = "tester") -> RequestContext:
+def context(correlation_id: str | None = None, caller: Principal | None = None) -> RequestContext:
     """A request's context; a new correlation id unless one is given (a redelivery)."""
-    return RequestContext(
+    return request_context(
+        caller or principal(subject="tester"),
         message_type=Crypto.BEACON_VERIFY.message_type,
-        correlation_id=correlation_id or uuid.uuid4().hex,
-        deadline=None,
-        principal=principal,
-        headers={},
+        correlation_id=correlation_id,
+        seconds_left=None,
     )
 
 

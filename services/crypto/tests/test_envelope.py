@@ -22,11 +22,14 @@ def _open(
     sealed: bytes,
     *,
     kek: bytes = KEK,
+    tenant: str = "default",
     name: str = "node-a",
     version: int = 3,
     key_type: str = "X-Wing",
 ) -> bytes:
-    return envelope.open_sealed(kek, name=name, version=version, key_type=key_type, sealed=sealed)
+    return envelope.open_sealed(
+        kek, tenant=tenant, name=name, version=version, key_type=key_type, sealed=sealed
+    )
 
 
 def test_round_trip_and_layout() -> None:
@@ -52,8 +55,9 @@ def test_fresh_data_key_and_nonces_every_time() -> None:
         {"key_type": "ML-KEM-768"},
         # Length prefixes: moving bytes from the name into the type changes the encoding.
         {"name": "node-", "key_type": "aX-Wing"},
+        {"tenant": "acme"},
     ],
-    ids=["name", "version", "type", "boundary"],
+    ids=["name", "version", "type", "boundary", "tenant"],
 )
 def test_bound_to_name_version_and_type(moved: dict[str, str | int]) -> None:
     sealed = _seal()
@@ -89,3 +93,15 @@ def test_error_says_nothing_about_the_bytes() -> None:
 def test_kek_must_be_32_bytes() -> None:
     with pytest.raises(ValueError, match="32 bytes"):
         _seal(kek=os.urandom(16))
+
+
+def test_a_named_tenants_key_is_bound_to_its_tenant() -> None:
+    sealed = envelope.seal(
+        KEK, tenant="acme", name="node-a", version=3, key_type="X-Wing", secret_key=SECRET
+    )
+    assert sealed[0] == envelope.FORMAT_V2
+    assert len(sealed) == len(_seal())
+    assert _open(sealed, tenant="acme") == SECRET
+    for other in ("default", "acme2", "acm"):
+        with pytest.raises(envelope.EnvelopeError):
+            _open(sealed, tenant=other)

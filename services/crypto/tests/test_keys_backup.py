@@ -141,7 +141,7 @@ async def test_restore_failing_midway_leaves_nothing_behind(
     # PostgreSQL rejects version 2 (a CHECK violation) after the key row and version 1
     # were written, inside the transaction.
     failing = keybackup_module.INSERT_VERSION.replace(
-        "($1, $2,", "($1, CASE WHEN $2::integer = 2 THEN -1 ELSE $2::integer END,"
+        "($1, $2, $3,", "($1, $2, CASE WHEN $3::integer = 2 THEN -1 ELSE $3::integer END,"
     )
     monkeypatch.setattr(keybackup_module, "INSERT_VERSION", failing)
     with pytest.raises(asyncpg.CheckViolationError):

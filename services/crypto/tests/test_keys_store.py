@@ -173,7 +173,7 @@ async def test_failed_create_leaves_no_rows(
         await keys.store.create(name, "RSA-2048", KeySettings(), None)
     # The version insert fails in PostgreSQL after the key row went in (a CHECK
     # violation on the version number): the transaction must take the key row back.
-    failing = keystore_module.INSERT_VERSION.replace("($1, $2,", "($1, -($2::integer),")
+    failing = keystore_module.INSERT_VERSION.replace("($1, $2, $3,", "($1, $2, -($3::integer),")
     monkeypatch.setattr(keystore_module, "INSERT_VERSION", failing)
     with pytest.raises(asyncpg.CheckViolationError):
         await keys.store.create(name, "ML-KEM-768", KeySettings(), f"r-{prefix}")

@@ -16,6 +16,7 @@ import redis.asyncio as aioredis
 
 from x0_common.events.crypto import BeaconSignRequest, SignedBeacon
 from x0_common.metrics import new_registry
+from x0_common.testing.principals import principal
 from x0_crypto.domain import InvalidInput, Registry
 from x0_crypto.domain.beacons import key_change_message
 from x0_crypto.handlers.mesh import MeshOperations, wall_clock_ms
@@ -53,7 +54,7 @@ def mesh_at(
 
 
 async def _sign(mesh: MeshOperations, key_name: str, node_id: str) -> SignedBeacon:
-    return await mesh.sign_beacon(BeaconSignRequest(key_name=key_name, node_id=node_id))
+    return await mesh.sign_beacon(BeaconSignRequest(key_name=key_name, node_id=node_id), context())
 
 
 async def _pin_of(pool: asyncpg.Pool, node_id: str) -> bytes | None:
@@ -93,7 +94,7 @@ async def test_a_redelivered_request_gets_its_first_answer(mesh_at, keys, node) 
     assert (await mesh.verify_beacon(request, first)).reason == "ok"
     assert (await mesh.verify_beacon(request, first)).reason == "ok"
     # The same correlation id from another caller is not the same request.
-    stranger = context(first.correlation_id, principal="someone-else")
+    stranger = context(first.correlation_id, principal(subject="someone-else"))
     assert (await mesh.verify_beacon(request, stranger)).reason == "replayed"
 
 

@@ -9,7 +9,6 @@ algorithm cannot take is that item's typed error, not a silently ignored field.
 from __future__ import annotations
 
 import base64
-import time
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -25,6 +24,7 @@ from x0_common.kafka import RequestContext
 from x0_common.metrics import new_registry
 from x0_common.resources import Stores
 from x0_common.testing.handlers import CapturingResponder
+from x0_common.testing.principals import request_context
 from x0_crypto.deps import CryptoDeps
 from x0_crypto.domain import Registry
 from x0_crypto.handlers import stateless
@@ -125,13 +125,7 @@ async def test_a_context_over_255_bytes_is_refused_before_any_key_is_loaded(
 
 
 def _request_context() -> RequestContext:
-    return RequestContext(
-        message_type="test",
-        correlation_id=uuid.uuid4().hex,
-        deadline=time.time() + 60,
-        principal="test",
-        headers={},
-    )
+    return request_context()
 
 
 @pytest.fixture

@@ -11,11 +11,9 @@ import json
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import asyncpg
 import pytest
-import redis.asyncio as aioredis
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 from opentelemetry import propagate, trace
@@ -26,22 +24,16 @@ from x0_common.contract import Telemetry
 from x0_common.errors import Unavailable
 from x0_common.kafka.broker import new_broker
 from x0_common.metrics import ResponderMetrics, new_registry
-from x0_common.postgres import migrate
-from x0_common.resources import Stores
-from x0_common.settings import CommonSettings
+from x0_common.principal import DEFAULT_TENANT
 from x0_common.testing import SpanCapture, wait_until
 from x0_common.testing.stack import StackEndpoints
 from x0_telemetry.adapters.history import HistoryStore
-from x0_telemetry.adapters.latest import LatestStore
-from x0_telemetry.adapters.partitions import Partitions
 from x0_telemetry.deps import TelemetryDeps
 from x0_telemetry.handlers.ingest import Ingest
-from x0_telemetry.metrics import TelemetryMetrics
-from x0_telemetry.settings import TelemetrySettings
+
+from .support import started_deps
 
 pytestmark = pytest.mark.integration
-
-MIGRATIONS = Path(__file__).parents[1] / "src" / "x0_telemetry" / "migrations"
 
 
 class FailingFirst(HistoryStore):
@@ -61,28 +53,9 @@ class FailingFirst(HistoryStore):
 
 @pytest.fixture
 async def deps(stack: StackEndpoints) -> AsyncIterator[TelemetryDeps]:
-    settings = TelemetrySettings(
-        common=CommonSettings(kafka=stack.kafka_settings()),
-        ingest_group_id=f"x0-test-telemetry-{uuid.uuid4().hex[:8]}",
-        partitions=2,
-    )
-    pool = await asyncpg.create_pool(stack.postgres_dsn, min_size=1, max_size=3)
-    assert pool is not None
-    await migrate(pool, "telemetry", MIGRATIONS)
-    client = aioredis.from_url(stack.redis_url, decode_responses=True)
-    deps = TelemetryDeps(
-        settings=settings,
-        metrics=TelemetryMetrics(new_registry()),
-        stores=Stores.of(pool, client),
-    )
-    deps.history = FailingFirst(pool, failures=2)
-    deps.latest = LatestStore(client, ttl_seconds=300, prefix=f"x0:test:{uuid.uuid4().hex}:")
-    deps.partitions = Partitions(pool, retention_days=7, ahead_days=1)
-    try:
-        yield deps
-    finally:
-        await client.aclose()
-        await pool.close()
+    async with started_deps(stack, partitions=2) as started:
+        started.history = FailingFirst(started.stores.pool, failures=2)
+        yield started
 
 
 async def test_a_failed_batch_is_read_again_and_then_committed(
@@ -133,7 +106,7 @@ async def test_a_failed_batch_is_read_again_and_then_committed(
         assert await stored() == 20
         assert isinstance(deps.history, FailingFirst)
         assert deps.history.calls >= 3  # two failures, then the batch again
-        assert (await deps.latest.node(node))["m_ms"]
+        assert (await deps.latest.of(DEFAULT_TENANT).node(node))["m_ms"]
 
         # Every event is committed once written: the group's offsets reach the end.
         admin = AIOKafkaAdminClient(bootstrap_servers=stack.kafka_bootstrap)

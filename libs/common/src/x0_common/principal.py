@@ -24,6 +24,19 @@ DEFAULT_TENANT: Final = "default"
 GRANTABLE_SCOPES: Final[frozenset[str]] = frozenset(get_args(Scope)) - {"internal"}
 
 
+def qualified(tenant: str, name: str) -> str:
+    """A tenant's resource as one label: ``name`` for the default tenant (so a
+    single-tenant deployment's labels and folders do not change), ``tenant/name``
+    otherwise. Neither tenant ids nor the contract's resource names contain ``/``."""
+    return name if tenant == DEFAULT_TENANT else f"{tenant}/{name}"
+
+
+def unqualified(label: str) -> tuple[str, str]:
+    """The ``(tenant, name)`` a :func:`qualified` label stands for."""
+    tenant, _, name = label.rpartition("/")
+    return (tenant or DEFAULT_TENANT, name)
+
+
 class Principal(BaseModel):
     """An authenticated caller: its tenant, who it is and what it may do."""
 

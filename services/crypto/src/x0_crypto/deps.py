@@ -21,14 +21,21 @@ class CryptoDeps:
     metrics: CryptoMetrics
     # The PostgreSQL pool (schema ``crypto``) and Redis: opened by the worker builder.
     stores: Stores
-    # Managed keys on the pool, sealed under the KEK: opened by :meth:`open_keys`.
+    # Managed keys on the pool, sealed under the KEK: opened by :meth:`open_keys`. Bind
+    # them to the caller's tenant (``keystore.of(context.tenant)``) before any use.
     keystore = Opened[KeyStore]("managed keys")
     backups = Opened[KeyBackups]("managed key backups")
 
     async def open_keys(self) -> None:
         """Build the keystore and backups on the open pool; set the managed-keys gauge."""
         kek = self.settings.key_encryption_key()
-        store = KeyStore(self.stores.pool, kek, self.algorithms, self.metrics)
+        store = KeyStore(
+            self.stores.pool,
+            kek,
+            self.algorithms,
+            self.metrics,
+            max_keys=self.settings.max_keys_per_tenant,
+        )
         self.keystore = store
         self.backups = KeyBackups(store, kek, self.algorithms)
-        self.metrics.managed_keys.labels(SERVICE).set(await store.count())
+        self.metrics.managed_keys.labels(SERVICE).set(await store.count_all())

@@ -27,7 +27,9 @@
             │                                              not exist
             ├── InvalidKeyConfig     invalid_input   400   a setting out of range
             ├── InvalidBackup        invalid_input   400   a backup that fails authentication or
-            │                                              validation
+            │                                              validation (or another tenant's)
+            ├── KeyQuotaExceeded     quota_exceeded  403   the tenant has as many keys as
+            │                                              X0_CRYPTO_MAX_KEYS_PER_TENANT
             └── SealedKeyCorrupt     internal        500   a stored secret key fails its integrity
                                                            check (wrong KEK, or a tampered row)
 
@@ -54,7 +56,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from x0_common.errors import Conflict, InternalError, NotFound, X0Error
+from x0_common.errors import Conflict, InternalError, NotFound, QuotaExceeded, X0Error
 from x0_common.errors import InvalidInput as CommonInvalidInput
 
 
@@ -243,4 +245,19 @@ class SealedKeyCorrupt(ManagedKeyError, InternalError):
             reason="sealed_key_corrupt",
             name=name,
             version=version,
+        )
+
+
+class KeyQuotaExceeded(ManagedKeyError, QuotaExceeded):
+    """The tenant holds as many managed keys as its quota allows."""
+
+    code = "quota_exceeded"
+    http_status = 403
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(
+            f"the tenant's quota of {limit} managed keys is used up",
+            reason="quota_exceeded",
+            quota="managed_keys",
+            limit=limit,
         )

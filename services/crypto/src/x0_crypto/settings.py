@@ -33,6 +33,8 @@ class CryptoSettings(BaseSettings):
     # Beacons older or newer than this are rejected; nonces are remembered this long.
     beacon_window_seconds: int = Field(default=60, ge=1, le=3600)
     auto_rotate_check_seconds: float = Field(default=60.0, gt=0)
+    # Managed keys one tenant may hold (create and restore of a new name count).
+    max_keys_per_tenant: int = Field(default=10_000, ge=1)
 
     @model_validator(mode="after")
     def _kek_is_real(self) -> CryptoSettings:

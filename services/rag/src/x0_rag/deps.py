@@ -10,7 +10,7 @@ from faststream.kafka import KafkaBroker
 from x0_common.resources import Opened, Stores
 from x0_rag.adapters.embedder import DynamicBatcher, Embedder
 from x0_rag.adapters.index import IndexManager
-from x0_rag.adapters.store import RagStore
+from x0_rag.adapters.store import Quotas, RagStore
 from x0_rag.metrics import SERVICE, RagMetrics
 from x0_rag.settings import RagSettings
 
@@ -31,8 +31,14 @@ class RagDeps:
 
     @property
     def store(self) -> RagStore:
-        """Collections and documents on the pool."""
-        return RagStore(self.stores.pool)
+        """Collections and documents on the pool, with the tenants' quotas; bind it to
+        the caller's tenant (``store.of(context.tenant)``) before any use."""
+        settings = self.settings
+        quotas = Quotas(
+            max_collections=settings.max_collections_per_tenant,
+            max_documents=settings.max_documents_per_tenant,
+        )
+        return RagStore(self.stores.pool, quotas=quotas)
 
     async def open(self) -> None:
         """Load the model, then recover the indexes before any search can be answered."""

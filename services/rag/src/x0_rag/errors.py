@@ -6,6 +6,8 @@
     │   └── InvalidFilter        invalid_input     a metadata filter is malformed
     ├── NotFound                 not_found         a collection or document does not exist
     ├── Conflict                 conflict          a collection exists with other parameters
+    ├── QuotaExceeded            quota_exceeded    the tenant's collections or documents
+    │                                              quota is used up (403)
     ├── TooLarge                 too_large         a filter, batch or document above the limits
     ├── VersionNotApplied        deadline_exceeded this replica did not apply a version in time
     ├── SnapshotMissing          internal          a collection has no snapshot yet (never
@@ -69,6 +71,20 @@ class Conflict(RagError, common.Conflict):
     """The request conflicts with what is stored (a name taken with other parameters)."""
 
     code: ClassVar[str] = "conflict"
+
+
+class QuotaExceeded(RagError, common.QuotaExceeded):
+    """The tenant holds as many collections (or documents) as its quota allows."""
+
+    code: ClassVar[str] = "quota_exceeded"
+
+    def __init__(self, quota: str, limit: int) -> None:
+        super().__init__(
+            f"the tenant's quota of {limit} {quota} is used up",
+            details={"reason": "quota_exceeded", "quota": quota, "limit": limit},
+        )
+        self.quota = quota
+        self.limit = limit
 
 
 class TooLarge(RagError, common.TooLarge):

@@ -8,6 +8,7 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from x0_common.principal import DEFAULT_TENANT, TenantId
 from x0_common.settings import CommonSettings
 
 
@@ -37,3 +38,9 @@ class RagSettings(BaseSettings):
     # How long a search with min_version may wait for this replica to catch up.
     max_version_wait_ms: int = Field(default=5_000, ge=0, le=60_000)
     cache_ttl_seconds: int = Field(default=300, ge=0)
+    # The tenant of ingests upstream producers publish straight to Kafka without a
+    # principal (the gateway always sends its caller's).
+    default_tenant: TenantId = DEFAULT_TENANT
+    # Quotas per tenant: a create or an upsert past them is refused (quota_exceeded, 403).
+    max_collections_per_tenant: int = Field(default=1_000, ge=1)
+    max_documents_per_tenant: int = Field(default=10_000_000, ge=1)

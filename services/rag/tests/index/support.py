@@ -76,7 +76,7 @@ class RagWriter:
             removed = await self._remove_chunks(connection, collection, document_id)
             await connection.execute(
                 "INSERT INTO rag.documents (collection, id, text, metadata, version)"
-                " VALUES ($1, $2, $3, $4::jsonb, $5) ON CONFLICT (collection, id) DO UPDATE"
+                " VALUES ($1, $2, $3, $4::jsonb, $5) ON CONFLICT (tenant, collection, id) DO UPDATE"
                 " SET text = EXCLUDED.text, metadata = EXCLUDED.metadata,"
                 " version = EXCLUDED.version",
                 collection,

@@ -181,3 +181,18 @@ def test_new_collections_are_those_written_without_an_index_yet() -> None:
         Indexed(source="0:3", collection="d", collection_deleted=True),
     )
     assert new_collections(batch, collections) == {"b"}
+
+
+def test_two_tenants_collections_of_one_name_are_two_indexes() -> None:
+    collections: dict[str, CollectionIndex] = {}
+    batch = records(
+        Indexed(source="0:0", collection="docs", upserted=[chunk(1)]),
+        Indexed(source="0:1", collection="docs", tenant="acme", upserted=[chunk(2)]),
+        Indexed(source="0:2", collection="docs", tenant="acme", collection_deleted=True),
+    )
+    assert new_collections(batch, collections) == {"docs", "acme/docs"}
+    outcome = apply_batch(batch, collections, {}, {})
+    # acme's drop takes acme's index only; the default tenant's keeps its chunk.
+    assert outcome.dropped == {"acme/docs"}
+    assert sorted(collections) == ["docs"]
+    assert sorted(collections["docs"].metadata) == [1]

@@ -138,3 +138,17 @@ def test_state_of_another_index_is_refused(tmp_path: Path) -> None:
     state_file.write_text(json.dumps(state))
     with pytest.raises(SnapshotCorrupt, match="another index"):
         store.load("docs")
+
+
+def test_a_tenants_collection_has_a_folder_of_its_own(tmp_path: Path) -> None:
+    store = SnapshotStore(tmp_path)
+    store.save(collection("docs"), resume={0: 1}, applied={0: 0})
+    store.save(collection("acme/docs"), resume={0: 1}, applied={0: 0})
+    # The default tenant keeps the layout from before tenants; another tenant's folder
+    # is "<tenant>.<name>" (no tenant id or collection name has a dot).
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["acme.docs", "docs"]
+    assert store.collections() == ["acme/docs", "docs"]
+    loaded, state = store.load("acme/docs")
+    assert (loaded.name, state.collection) == ("acme/docs", "acme/docs")
+    store.delete("acme/docs")
+    assert store.collections() == ["docs"]

@@ -25,6 +25,7 @@ from x0_common.metrics import new_registry
 from x0_common.resources import Stores
 from x0_common.testing import SpanCapture
 from x0_common.testing.handlers import CapturingResponder
+from x0_common.testing.principals import principal, request_context
 from x0_rag.adapters.cache import SearchCache
 from x0_rag.adapters.embedder import DynamicBatcher, Embedder
 from x0_rag.adapters.index import IndexManager, VersionNotApplied
@@ -303,13 +304,7 @@ async def test_spans_name_the_steps_and_never_hold_the_query(
 
 
 def context(seconds_left: float) -> RequestContext:
-    return RequestContext(
-        message_type="test",
-        correlation_id=uuid.uuid4().hex,
-        deadline=time.time() + seconds_left,
-        principal="test",
-        headers={},
-    )
+    return request_context(seconds_left=seconds_left)
 
 
 async def test_the_handlers_answer_searches_and_version_waits(
@@ -346,3 +341,29 @@ async def test_the_handlers_answer_searches_and_version_waits(
         # 60 s asked, 3 s allowed by this worker, 0.5 s left before the deadline.
         await on_wait(VersionWaitRequest(version=pending.source, timeout_ms=60_000), context(0.5))
     assert time.monotonic() - started < 1.5
+
+
+async def test_a_search_sees_its_own_tenants_collections_only(
+    corpus: Corpus,
+    settings: RagSettings,
+    rag_pool: asyncpg.Pool,
+    redis_client: aioredis.Redis,
+) -> None:
+    responder = CapturingResponder()
+    deps = RagDeps(
+        settings=settings,
+        metrics=RagMetrics(new_registry()),
+        stores=Stores.of(rag_pool, redis_client),
+        broker=KafkaBroker(),
+    )
+    search_handlers.register(responder, deps)  # type: ignore[arg-type]
+    deps.batcher = corpus.searcher.batcher  # type: ignore[assignment]
+    deps.indexes = corpus.manager
+    _, on_search = responder.handlers[Rag.SEARCH.message_type]
+    for mode in ("keyword", "vector"):
+        request = SearchRequest(collection=corpus.name, query="kitten", mode=mode)
+        mine = await on_search(request, context(5))
+        assert mine.hits
+        # The corpus is the default tenant's: for another tenant it does not exist.
+        with pytest.raises(NotFound):
+            await on_search(request, request_context(principal(f"other-{uuid.uuid4().hex[:8]}")))

@@ -4,7 +4,6 @@ under test, and the context the responder builds for an ingest record."""
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -15,7 +14,9 @@ from prometheus_client import CollectorRegistry
 from x0_common.events.rag import Indexed
 from x0_common.kafka import RequestContext
 from x0_common.kafka.clients import consumer_options
+from x0_common.principal import DEFAULT_TENANT
 from x0_common.settings import KafkaSettings
+from x0_common.testing.principals import principal, request_context
 from x0_rag.adapters.store import RagStore
 from x0_rag.handlers.writer import IngestWriter
 from x0_rag.metrics import SERVICE, RagMetrics
@@ -90,14 +91,7 @@ class WriterUnderTest:
         return value or 0.0
 
 
-def at(partition: int, offset: int) -> RequestContext:
-    """The context the responder builds for an ingest record at ``partition:offset``."""
-    return RequestContext(
-        message_type="test",
-        correlation_id=uuid.uuid4().hex,
-        deadline=None,
-        principal=None,
-        headers={},
-        partition=partition,
-        offset=offset,
-    )
+def at(partition: int, offset: int, tenant: str = DEFAULT_TENANT) -> RequestContext:
+    """The context the responder builds for an ingest record at ``partition:offset``
+    sent by a caller of ``tenant``."""
+    return request_context(principal(tenant), seconds_left=None, partition=partition, offset=offset)

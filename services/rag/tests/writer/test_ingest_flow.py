@@ -30,6 +30,7 @@ from x0_common.kafka.clients import producer_options
 from x0_common.metrics import RequesterMetrics, ResponderMetrics, new_registry
 from x0_common.resources import Stores
 from x0_common.settings import CommonSettings, KafkaSettings
+from x0_common.testing.principals import principal_header
 from x0_rag.adapters.embedder import DynamicBatcher
 from x0_rag.deps import RagDeps
 from x0_rag.handlers import collections
@@ -54,12 +55,17 @@ class Worker:
     settings: KafkaSettings
 
     async def call(self, message_type: str, payload: BaseModel) -> dict[str, Any]:
-        """A request to the collection handlers, as the gateway sends it; the result."""
-        return await self.requester.request(self.requests_topic, message_type, payload, timeout=30)
+        """A request to the collection handlers, as the gateway sends it (on behalf of a
+        caller of the default tenant); the result."""
+        return await self.requester.request(
+            self.requests_topic, message_type, payload, timeout=30, principal=principal_header()
+        )
 
     async def ingest(self, message_type: str, payload: BaseModel, key: str) -> str:
         """An ingest, as the gateway publishes it; its version token."""
-        return await self.requester.publish(self.topics.ingest, message_type, payload, key=key)
+        return await self.requester.publish(
+            self.topics.ingest, message_type, payload, key=key, principal=principal_header()
+        )
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ from x0_common.events.telemetry import (
     DEFAULT_RETENTION_DAYS,
     EVENTS_PARTITIONS,
 )
+from x0_common.principal import DEFAULT_TENANT, TenantId
 from x0_common.settings import CommonSettings
 
 
@@ -55,3 +56,9 @@ class TelemetrySettings(BaseSettings):
     gauges_refresh_seconds: float = Field(default=10.0, gt=0)
     # How often consumer lag, topic end offsets and DLQ depth are read from Kafka.
     lag_interval_seconds: float = Field(default=10.0, gt=0)
+    # The tenant of events upstream producers publish straight to Kafka without a
+    # principal (the gateway always sends its caller's).
+    default_tenant: TenantId = DEFAULT_TENANT
+    # Live nodes (an event within latest_ttl_seconds) one tenant may have; the events of
+    # a node past it are dead-lettered as quota_exceeded.
+    max_nodes_per_tenant: int = Field(default=100_000, ge=1)

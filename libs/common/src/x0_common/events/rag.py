@@ -144,6 +144,8 @@ class Indexed(_Message):
 
     source: VersionToken
     collection: str
+    # The collection's tenant (events written before tenants existed are the default's).
+    tenant: str = "default"
     upserted: list[IndexedChunk] = Field(default_factory=list)
     removed: list[int] = Field(default_factory=list)
     collection_deleted: bool = False

@@ -7,16 +7,25 @@ model their first parameter names. For every message, in order:
 1. Poison (undecodable, unknown type, wrong schema, no correlation id where a
    reply is due) goes to ``<topic>.dlq`` with the reason in headers; when the
    caller can be told, it also gets a typed error reply.
-2. A request whose ``x0-deadline`` has passed is dropped and counted (only where a
+2. Who sent it: the ``x0-principal`` header is parsed into a
+   :class:`~x0_common.principal.Principal` that handlers get in their context. No
+   principal, or a malformed one, is refused with ``Unauthenticated``; one without
+   the operation's scope with ``Forbidden`` (``internal`` rows need a principal but
+   no scope). A request is answered with the typed error; a one-way message, which
+   nobody would hear about, is dead-lettered (reason ``unauthenticated`` or
+   ``forbidden``). Rows upstream producers publish straight to Kafka
+   (``producers``) may come without a principal when the responder names an
+   ``anonymous_tenant``: they belong to it.
+3. A request whose ``x0-deadline`` has passed is dropped and counted (only where a
    reply is due: a ``replies=False`` responder ignores deadlines, it must not lose
    an ingest because it waited in the topic).
-3. The handler runs. :class:`~x0_common.errors.Unavailable` is retried with
+4. The handler runs. :class:`~x0_common.errors.Unavailable` is retried with
    jittered exponential backoff inside the deadline; another
    :class:`~x0_common.errors.X0Error` becomes a typed error reply; any other
    exception is a bug: a generic ``internal`` error reply, and the message is
    dead-lettered for inspection. An ``on_dead_letter`` hook may act on every
    message before it is dead-lettered (a writer publishes what replicas need).
-4. The reply is published (``acks=all``, idempotent) to ``reply_to`` with the
+5. The reply is published (``acks=all``, idempotent) to ``reply_to`` with the
    correlation id echoed, in a task, so the next message need not wait for the
    broker; the offset is committed only once that publish is acknowledged.
 
@@ -32,7 +41,7 @@ import time
 import typing
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 from faststream.kafka import KafkaBroker, KafkaMessage
 from pydantic import BaseModel, ValidationError
@@ -46,11 +55,12 @@ from x0_common.errors import (
     X0Error,
 )
 from x0_common.events.envelope import ErrorBody, Headers, Reply
-from x0_common.kafka.consumer import Consumer, RetryPolicy
+from x0_common.kafka.consumer import Consumer, RetryPolicy, principal_of
 from x0_common.kafka.dead_letters import origin
 from x0_common.kafka.offsets import OffsetCommitter
 from x0_common.kafka.sealing import SEAL_HEADER, SealError
 from x0_common.metrics import ResponderMetrics
+from x0_common.principal import DEFAULT_TENANT, Principal
 from x0_common.settings import KafkaSettings
 
 logger = logging.getLogger(__name__)
@@ -63,21 +73,39 @@ class RequestContext:
     message_type: str
     correlation_id: str
     deadline: float | None
-    principal: str | None
+    # Who sent it (checked against the operation's scope before the handler runs).
+    principal: Principal
     headers: Mapping[str, str]
     # Where the message sits in its topic (ingest writers version their effects by it).
     partition: int | None = None
     offset: int | None = None
+
+    @property
+    def tenant(self) -> str:
+        """The tenant whose resources the message may touch: the principal's."""
+        return self.principal.tenant
 
     def remaining(self) -> float | None:
         """Seconds left before the caller stops waiting, or None without a deadline."""
         return None if self.deadline is None else self.deadline - time.time()
 
 
+# The context's principal where a responder does not authenticate (a test's echo).
+NOBODY: Final = Principal(tenant=DEFAULT_TENANT, subject="anonymous", scopes=frozenset())
+
+
 Handler = Callable[[Any, RequestContext], Awaitable[BaseModel | None]]
 # Called with a message and the reason just before it is dead-lettered; it must not
 # raise (failures are logged) and its effect must be durable when it returns.
 DeadLetterHook = Callable[[KafkaMessage, str], Awaitable[None]]
+
+
+class _Refused(Exception):
+    """The sender may not do this: no (valid) principal, or not the scope."""
+
+    def __init__(self, error: X0Error) -> None:
+        super().__init__(error.code)
+        self.error = error
 
 
 class _Poison(Exception):
@@ -103,7 +131,14 @@ class Responder(Consumer):
         retry: RetryPolicy | None = None,
         partitions: int = 1,
         on_dead_letter: DeadLetterHook | None = None,
+        anonymous_tenant: str | None = None,
+        authenticate: bool = True,
     ) -> None:
+        """``anonymous_tenant``: the tenant of messages upstream producers publish without
+        a principal (rows with ``producers`` only). ``authenticate=False`` is for a
+        responder that holds no tenant's data and checks nobody (the request/reply
+        core's echo worker): its handlers get the sender's principal, or :data:`NOBODY`.
+        """
         self._offsets = OffsetCommitter(settings.commit_interval_ms / 1000)
         super().__init__(
             broker,
@@ -121,7 +156,9 @@ class Responder(Consumer):
         self._sealer = settings.sealer() if replies else None
         self._replies = replies
         self._on_dead_letter = on_dead_letter
-        self._handlers: dict[str, tuple[type[BaseModel], Handler]] = {}
+        self._anonymous_tenant = anonymous_tenant
+        self._authenticate = authenticate
+        self._handlers: dict[str, tuple[Operation, Handler]] = {}
 
     def operation(self, operation: Operation) -> Callable[[Handler], Handler]:
         """Register the handler of a contract ``operation``; its first parameter is typed
@@ -136,7 +173,7 @@ class Responder(Consumer):
                 expected = operation.request.__name__
                 msg = f"{handler.__name__}: the first parameter must be {expected}"
                 raise TypeError(msg)
-            self._handlers[operation.message_type] = (operation.request, handler)
+            self._handlers[operation.message_type] = (operation, handler)
             return handler
 
         return register
@@ -187,6 +224,8 @@ class Responder(Consumer):
         type_label = message_type if message_type in self._handlers else "unknown"
         try:
             handler, payload, context = self._decode(message, message_type, headers)
+        except _Refused as refused:
+            return await self._refuse(message, type_label, headers, refused.error)
         except _Poison as poison:
             replied = None
             if poison.reply_error is not None:
@@ -221,9 +260,11 @@ class Responder(Consumer):
         if message_type not in self._handlers:
             error = ValidationFailed("unknown message type", details={"type": message_type[:100]})
             raise _Poison("unknown_type", message_type[:100], error if can_reply else None)
-        model, handler = self._handlers[message_type]
+        operation, handler = self._handlers[message_type]
+        body = self._open(message.body, headers, can_reply)
+        principal = self._principal(headers, operation)
         try:
-            payload = model.model_validate_json(self._open(message.body, headers, can_reply))
+            payload = operation.request.model_validate_json(body)
         except ValidationError as invalid:
             # Inputs are left out: a payload may carry key material.
             errors = invalid.errors(include_input=False, include_url=False, include_context=False)
@@ -247,12 +288,37 @@ class Responder(Consumer):
             # A deadline bounds how long a caller waits for a reply; with no reply due
             # (an ingest log), dropping an "expired" message would silently lose it.
             deadline=deadline_s if self._replies else None,
-            principal=headers.get(Headers.PRINCIPAL),
+            principal=principal,
             headers=headers,
             partition=record.partition,
             offset=record.offset,
         )
         return handler, payload, context
+
+    def _principal(self, headers: Mapping[str, str], operation: Operation) -> Principal:
+        try:
+            return principal_of(headers, operation, anonymous_tenant=self._anonymous_tenant)
+        except X0Error as error:
+            if not self._authenticate:
+                try:
+                    return Principal.from_header(headers.get(Headers.PRINCIPAL))
+                except X0Error:
+                    return NOBODY
+            raise _Refused(error) from None
+
+    async def _refuse(
+        self, message: KafkaMessage, type_label: str, headers: Mapping[str, str], error: X0Error
+    ) -> asyncio.Task[None] | None:
+        """Answer a refused request with its typed error; dead-letter a refused one-way
+        message (nobody would hear of it otherwise). Never logs the principal."""
+        service = self._metrics.service
+        self._metrics.failed.labels(service, type_label, error.code).inc()
+        self._metrics.handled.labels(service, type_label, error.code).inc()
+        if self._replies:
+            deadline = headers.get(Headers.DEADLINE)
+            give_up_at = int(deadline) / 1000 if deadline and deadline.isdigit() else None
+            return await self._reply(headers, _error_reply(error), give_up_at)
+        return await self._dead_letter(message, error.code, error.message)
 
     async def _run(
         self, handler: Handler, payload: BaseModel, context: RequestContext

@@ -6,7 +6,10 @@
   this deployment's KEK opens (format in :mod:`x0_crypto.domain.backup`).
 * Restore validates the whole blob before writing, then writes the key and all its
   versions in one transaction; it refuses an existing name (:class:`KeyExists`, 409)
-  unless ``force``, which replaces that key in the same transaction.
+  unless ``force``, which replaces that key in the same transaction. A new name counts
+  against the tenant's key quota.
+* Backups are bound to their tenant: a blob restores only into the tenant it was made
+  in (another tenant's is ``InvalidBackup``, 400).
 """
 
 from __future__ import annotations
@@ -36,12 +39,16 @@ logger = logging.getLogger(__name__)
 
 
 class KeyBackups:
-    """Export, backup and restore on top of a :class:`KeyStore`."""
+    """Export, backup and restore on top of a :class:`KeyStore` (and its tenant)."""
 
     def __init__(self, store: KeyStore, kek: bytes, algorithms: Registry) -> None:
         self._store = store
         self._kek = kek
         self._algorithms = algorithms
+
+    def of(self, tenant: str) -> KeyBackups:
+        """The same, for ``tenant``'s keys."""
+        return KeyBackups(self._store.of(tenant), self._kek, self._algorithms)
 
     async def export(self, name: str, version: int | None) -> tuple[ManagedKey, dict[int, bytes]]:
         """Secret keys by version (one, or all) of an exportable key."""
@@ -76,16 +83,18 @@ class KeyBackups:
             ],
         )
         logger.info("managed key backed up", extra={"key_name": name})
-        return encrypt_backup(self._kek, document)
+        return encrypt_backup(self._kek, document, self._store.tenant)
 
     async def restore(self, blob: bytes, name: str | None, *, force: bool) -> ManagedKey:
         """Restore ``blob`` under ``name`` (its own when ``None``); all or nothing."""
-        document = decrypt_backup(self._kek, blob)
+        document = decrypt_backup(self._kek, blob, self._store.tenant)
         validate(document, self._algorithms)
         target = name or document.name
         # Sealed again for the target name: a restored row is bound to where it now lives.
+        tenant = self._store.tenant
         rows = [
             (
+                tenant,
                 target,
                 version.version,
                 version.public_key,
@@ -96,10 +105,14 @@ class KeyBackups:
         ]
         pool = self._store.pool
         async with database_errors("restore"), pool.acquire() as conn, conn.transaction():
+            await self._store.check_quota(conn, target)
             if force:
-                await conn.execute("DELETE FROM crypto.keys WHERE name = $1", target)
+                await conn.execute(
+                    "DELETE FROM crypto.keys WHERE tenant = $1 AND name = $2", tenant, target
+                )
             inserted = await conn.fetchval(
                 INSERT_KEY,
+                tenant,
                 target,
                 document.type,
                 document.exportable,
@@ -117,7 +130,7 @@ class KeyBackups:
                     name=target,
                 )
             await conn.executemany(INSERT_VERSION, rows)
-            restored = key_from_rows(await conn.fetch(SELECT_KEY, target, None, False))
+            restored = key_from_rows(await conn.fetch(SELECT_KEY, tenant, target, None, False))
         if restored is None:  # pragma: no cover - the transaction above just wrote it
             raise KeyNotFound(target)
         logger.info("managed key restored", extra={"key_name": target, "forced": force})

@@ -12,6 +12,10 @@ Consistency rules, all enforced here in transactions:
   the version's age under the lock, so replicas sweeping together rotate a key once.
 * A deferred foreign key (``keys_latest_version_exists``) makes PostgreSQL itself
   refuse to commit a key whose latest version row is missing.
+* Tenancy: a store is bound to one tenant (:meth:`KeyStore.of`); every statement
+  names it, so another tenant's key is ``KeyNotFound`` (404), never a 403. Create takes
+  a per-tenant advisory lock and counts the tenant's keys under it, so the quota
+  (``max_keys``) holds under concurrent creates.
 
 Secret keys are sealed (:mod:`x0_crypto.domain.envelope`) before they reach a
 statement and unsealed only on the way to a crypto operation; they never appear in
@@ -26,12 +30,15 @@ from contextlib import nullcontext
 import asyncpg
 
 from x0_common.errors import Unavailable
+from x0_common.principal import DEFAULT_TENANT
 from x0_crypto.adapters.keyrows import (
+    COUNT_KEYS,
     DUE_FOR_ROTATION,
     INSERT_KEY,
     INSERT_VERSION,
     LOCK_KEY,
     LOCK_KEY_IF_FREE,
+    LOCK_TENANT_KEYS,
     SELECT_KEY,
     SET_LATEST,
     SET_SETTINGS,
@@ -45,14 +52,14 @@ from x0_crypto.domain import Registry, envelope
 from x0_crypto.domain.algorithms import Kind
 from x0_crypto.domain.managed import ConfigChange, KeySettings, ManagedKey, check_period, check_type
 from x0_crypto.domain.ports import PublicKeyInfo
-from x0_crypto.errors import KeyExists, KeyNotFound, OperationNotAllowed
+from x0_crypto.errors import KeyExists, KeyNotFound, KeyQuotaExceeded, OperationNotAllowed
 from x0_crypto.metrics import CryptoMetrics
 
 logger = logging.getLogger(__name__)
 
 
 class KeyStore:
-    """Managed keys on an asyncpg pool, sealed under ``kek``."""
+    """One tenant's managed keys on an asyncpg pool, sealed under ``kek``."""
 
     def __init__(
         self,
@@ -60,18 +67,34 @@ class KeyStore:
         kek: bytes,
         algorithms: Registry,
         metrics: CryptoMetrics | None = None,
+        *,
+        tenant: str = DEFAULT_TENANT,
+        max_keys: int | None = None,
     ) -> None:
         self.pool = pool
+        self.tenant = tenant
+        self.max_keys = max_keys
         self._kek = kek
         self._algorithms = algorithms
         self._metrics = metrics
+
+    def of(self, tenant: str) -> KeyStore:
+        """The same store, bound to ``tenant``'s keys."""
+        return KeyStore(
+            self.pool,
+            self._kek,
+            self._algorithms,
+            self._metrics,
+            tenant=tenant,
+            max_keys=self.max_keys,
+        )
 
     # -- reading ----------------------------------------------------------------------
 
     async def read(self, name: str) -> ManagedKey:
         """The key with every version's public key; :class:`KeyNotFound` if none."""
         async with database_errors("read"):
-            rows = await self.pool.fetch(SELECT_KEY, name, None, False)
+            rows = await self.pool.fetch(SELECT_KEY, self.tenant, name, None, False)
         return _found(name, key_from_rows(rows))
 
     async def load(
@@ -80,17 +103,26 @@ class KeyStore:
         """The key with ``versions`` (all when ``None``) and the latest; with ``secrets``,
         their secret keys too (sealed until :meth:`LoadedKey.secret_key` opens one)."""
         async with database_errors("load"):
-            rows = await self.pool.fetch(SELECT_KEY, name, versions, secrets)
-        return LoadedKey(_found(name, key_from_rows(rows)), sealed_from_rows(rows), self._kek)
+            rows = await self.pool.fetch(SELECT_KEY, self.tenant, name, versions, secrets)
+        return LoadedKey(
+            _found(name, key_from_rows(rows)), sealed_from_rows(rows), self._kek, self.tenant
+        )
 
     async def names(self) -> list[str]:
-        """Every key name, sorted."""
+        """Every key name of the tenant, sorted."""
         async with database_errors("list"):
-            rows = await self.pool.fetch("SELECT name FROM crypto.keys ORDER BY name")
+            rows = await self.pool.fetch(
+                "SELECT name FROM crypto.keys WHERE tenant = $1 ORDER BY name", self.tenant
+            )
         return [row["name"] for row in rows]
 
     async def count(self) -> int:
-        """How many keys are stored (all replicas' view: it is the table's)."""
+        """How many keys the tenant holds (all replicas' view: it is the table's)."""
+        async with database_errors("count"):
+            return int(await self.pool.fetchval(COUNT_KEYS, self.tenant))
+
+    async def count_all(self) -> int:
+        """How many keys are stored, every tenant's (the ``managed_keys`` gauge)."""
         async with database_errors("count"):
             return int(await self.pool.fetchval("SELECT count(*) FROM crypto.keys"))
 
@@ -117,8 +149,10 @@ class KeyStore:
         check_period(settings.auto_rotate_period_seconds)
         public_key, sealed = self._new_version(name, 1, key_type)
         async with database_errors("create"), self.pool.acquire() as conn, conn.transaction():
+            await self.check_quota(conn, name)
             created = await conn.fetchval(
                 INSERT_KEY,
+                self.tenant,
                 name,
                 key_type,
                 settings.exportable,
@@ -130,9 +164,22 @@ class KeyStore:
                 None,
             )
             if created is not None:
-                await conn.execute(INSERT_VERSION, name, 1, public_key, sealed, None)
-                return await _read_in(conn, name), True
+                await conn.execute(INSERT_VERSION, self.tenant, name, 1, public_key, sealed, None)
+                return await self._read_in(conn, name), True
             return await self._replay(conn, name, key_type, request_id), False
+
+    async def check_quota(self, conn: asyncpg.Connection, name: str) -> None:
+        """Under the tenant's creation lock (held until the transaction ends): refuse a
+        new name once the tenant holds ``max_keys`` keys. An existing name passes (its
+        create replays or conflicts; a forced restore replaces it)."""
+        if self.max_keys is None:
+            return
+        await conn.execute(LOCK_TENANT_KEYS, self.tenant)
+        exists = await conn.fetchval(
+            "SELECT 1 FROM crypto.keys WHERE tenant = $1 AND name = $2", self.tenant, name
+        )
+        if exists is None and await conn.fetchval(COUNT_KEYS, self.tenant) >= self.max_keys:
+            raise KeyQuotaExceeded(self.max_keys)
 
     async def _replay(
         self, conn: asyncpg.Connection, name: str, key_type: str, request_id: str | None
@@ -140,7 +187,9 @@ class KeyStore:
         """After a conflicting insert: the key this request id created, or the 409."""
         if request_id is not None:
             owner = await conn.fetchrow(
-                "SELECT name, type FROM crypto.keys WHERE create_request_id = $1", request_id
+                "SELECT name, type FROM crypto.keys WHERE tenant = $1 AND create_request_id = $2",
+                self.tenant,
+                request_id,
             )
             if owner is not None:
                 if (owner["name"], owner["type"]) != (name, key_type):
@@ -149,8 +198,11 @@ class KeyStore:
                         reason="request_id_reused",
                         name=name,
                     )
-                return await _read_in(conn, name)
-        if await conn.fetchval("SELECT 1 FROM crypto.keys WHERE name = $1", name) is None:
+                return await self._read_in(conn, name)
+        exists = await conn.fetchval(
+            "SELECT 1 FROM crypto.keys WHERE tenant = $1 AND name = $2", self.tenant, name
+        )
+        if exists is None:
             # The conflicting row went away between our insert and this read; try again.
             raise Unavailable("concurrent change to the key, retry", details={"reason": "race"})
         raise KeyExists(f"a key named {name!r} exists", reason="key_exists", name=name)
@@ -170,47 +222,54 @@ class KeyStore:
     async def _rotate(self, name: str, *, only_if_due: bool) -> ManagedKey | None:
         lock = LOCK_KEY_IF_FREE if only_if_due else LOCK_KEY
         async with database_errors("rotate"), self.pool.acquire() as conn, conn.transaction():
-            row = await conn.fetchrow(lock, name)
+            row = await conn.fetchrow(lock, self.tenant, name)
             if row is None:
                 return None
             if only_if_due and not await self._due(conn, name, row):
                 return None
             version = row["latest_version"] + 1
             public_key, sealed = self._new_version(name, version, row["type"])
-            await conn.execute(INSERT_VERSION, name, version, public_key, sealed, None)
-            await conn.execute(SET_LATEST, name, version)
-            rows = await conn.fetch(SELECT_KEY, name, None, False)
+            await conn.execute(INSERT_VERSION, self.tenant, name, version, public_key, sealed, None)
+            await conn.execute(SET_LATEST, self.tenant, name, version)
+            rows = await conn.fetch(SELECT_KEY, self.tenant, name, None, False)
         logger.info("managed key rotated", extra={"key_name": name, "key_version": version})
         return key_from_rows(rows)
 
-    @staticmethod
-    async def _due(conn: asyncpg.Connection, name: str, row: asyncpg.Record) -> bool:
+    async def _due(self, conn: asyncpg.Connection, name: str, row: asyncpg.Record) -> bool:
         period = row["auto_rotate_period_seconds"]
         if period is None:
             return False
-        return bool(await conn.fetchval(VERSION_IS_DUE, name, row["latest_version"], period))
+        due = await conn.fetchval(VERSION_IS_DUE, self.tenant, name, row["latest_version"], period)
+        return bool(due)
 
-    async def due_for_rotation(self, limit: int = 100) -> list[str]:
-        """Names of keys whose latest version is older than their period (unlocked read)."""
+    async def due_for_rotation(self, limit: int = 100) -> list[tuple[str, str]]:
+        """``(tenant, name)`` of every tenant's keys whose latest version is older than
+        their period (an unlocked read)."""
         async with database_errors("due_for_rotation"):
             rows = await self.pool.fetch(DUE_FOR_ROTATION, limit)
-        return [row["name"] for row in rows]
+        return [(row["tenant"], row["name"]) for row in rows]
 
     async def configure(self, name: str, change: ConfigChange) -> ManagedKey:
         """Apply ``change`` under the key's row lock (checks see the settings they change)."""
         async with database_errors("configure"), self.pool.acquire() as conn, conn.transaction():
-            await conn.execute("SELECT 1 FROM crypto.keys WHERE name = $1 FOR UPDATE", name)
-            key = _found(name, key_from_rows(await conn.fetch(SELECT_KEY, name, [], False)))
+            await conn.execute(
+                "SELECT 1 FROM crypto.keys WHERE tenant = $1 AND name = $2 FOR UPDATE",
+                self.tenant,
+                name,
+            )
+            rows = await conn.fetch(SELECT_KEY, self.tenant, name, [], False)
+            key = _found(name, key_from_rows(rows))
             settings = change.apply(key)
             await conn.execute(
                 SET_SETTINGS,
+                self.tenant,
                 name,
                 settings.exportable,
                 settings.deletion_allowed,
                 settings.auto_rotate_period_seconds,
                 settings.min_decryption_version,
             )
-            return await _read_in(conn, name)
+            return await self._read_in(conn, name)
 
     async def delete(self, name: str) -> bool:
         """Delete every version; ``False`` if there was no such key (delete is idempotent).
@@ -219,7 +278,10 @@ class KeyStore:
         """
         async with database_errors("delete"), self.pool.acquire() as conn, conn.transaction():
             allowed = await conn.fetchval(
-                "SELECT deletion_allowed FROM crypto.keys WHERE name = $1 FOR UPDATE", name
+                "SELECT deletion_allowed FROM crypto.keys WHERE tenant = $1 AND name = $2"
+                " FOR UPDATE",
+                self.tenant,
+                name,
             )
             if allowed is None:
                 return False
@@ -229,7 +291,9 @@ class KeyStore:
                     reason="deletion_not_allowed",
                     name=name,
                 )
-            await conn.execute("DELETE FROM crypto.keys WHERE name = $1", name)
+            await conn.execute(
+                "DELETE FROM crypto.keys WHERE tenant = $1 AND name = $2", self.tenant, name
+            )
         logger.info("managed key deleted", extra={"key_name": name})
         return True
 
@@ -246,15 +310,20 @@ class KeyStore:
         return public_key, self.seal(name, version, key_type, secret_key)
 
     def seal(self, name: str, version: int, key_type: str, secret_key: bytes) -> bytes:
-        """``secret_key`` sealed for this key name, version and type (for restores)."""
+        """``secret_key`` sealed for this tenant, key name, version and type (for restores)."""
         return envelope.seal(
-            self._kek, name=name, version=version, key_type=key_type, secret_key=secret_key
+            self._kek,
+            tenant=self.tenant,
+            name=name,
+            version=version,
+            key_type=key_type,
+            secret_key=secret_key,
         )
 
-
-async def _read_in(conn: asyncpg.Connection, name: str) -> ManagedKey:
-    """The key as this transaction sees it (after its own writes)."""
-    return _found(name, key_from_rows(await conn.fetch(SELECT_KEY, name, None, False)))
+    async def _read_in(self, conn: asyncpg.Connection, name: str) -> ManagedKey:
+        """The key as this transaction sees it (after its own writes)."""
+        rows = await conn.fetch(SELECT_KEY, self.tenant, name, None, False)
+        return _found(name, key_from_rows(rows))
 
 
 def _found(name: str, key: ManagedKey | None) -> ManagedKey:

@@ -1,6 +1,8 @@
 """Beacon nonces seen within the window, in Redis (:class:`~x0_crypto.domain.ports.NonceCache`).
 
-One key per (node, nonce): ``x0:crypto:beacon-nonce:<node_id>:<sha256(nonce) hex>``,
+One key per (tenant, node, nonce):
+``x0:crypto:<tenant>:beacon-nonce:<node_id>:<sha256(nonce) hex>`` (the same node id in
+two tenants is two nodes),
 whose value is the id of the request that had the nonce accepted, expiring with the
 beacon's window. Recording is one ``SET key owner NX PX ttl GET`` (Redis >= 7.0): it
 sets the key only when absent and returns the previous owner otherwise, so of two
@@ -20,11 +22,12 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from x0_common.errors import Unavailable
+from x0_common.principal import DEFAULT_TENANT
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
 
-KEY_PREFIX = "x0:crypto:beacon-nonce"
+KEY_PREFIX = "x0:crypto"
 # Connection loss, timeouts and a loading replica may pass: the responder retries them.
 _TRANSIENT = (RedisConnectionError, RedisTimeoutError, OSError)
 
@@ -32,9 +35,11 @@ _TRANSIENT = (RedisConnectionError, RedisTimeoutError, OSError)
 class RedisNonceCache:
     """Implements :class:`~x0_crypto.domain.ports.NonceCache` on one Redis client."""
 
-    def __init__(self, redis: Redis, *, prefix: str = KEY_PREFIX) -> None:
+    def __init__(
+        self, redis: Redis, *, prefix: str = KEY_PREFIX, tenant: str = DEFAULT_TENANT
+    ) -> None:
         self._redis = redis
-        self._prefix = prefix
+        self._prefix = f"{prefix}:{tenant}:beacon-nonce"
 
     def key(self, node_id: str, nonce: bytes) -> str:
         """The Redis key of one node's nonce."""

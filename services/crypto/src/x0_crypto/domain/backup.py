@@ -4,6 +4,15 @@ Blob format::
 
     0x01 || nonce (12 bytes) || AES-256-GCM(KEK, nonce, document, aad=b"x0tta6bl4/backup/v1")
 
+for a key of the ``default`` tenant (and every backup made before tenants existed);
+a key of another tenant is backed up in format ``0x02``, bound to its tenant::
+
+    0x02 || nonce || AES-256-GCM(KEK, nonce, document,
+                                 aad=b"x0tta6bl4/backup/v2" || 0x00 || tenant)
+
+A backup restores only into the tenant it was made in: a blob of another tenant does
+not open (``InvalidBackup``), so holding another tenant's backup gives nothing.
+
 ``document`` is UTF-8 JSON of :class:`BackupDocument` (binary fields base64url)::
 
     {"format": "x0tta6bl4/backup/v1", "name": "...", "type": "X-Wing",
@@ -34,13 +43,16 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from x0_common.events.binary import Base64Bytes
 from x0_common.events.names import KeyName
+from x0_common.principal import DEFAULT_TENANT
 from x0_crypto.domain.algorithms import Kind
 from x0_crypto.domain.registry import Registry
 from x0_crypto.errors import CryptoError, InvalidBackup
 
 FORMAT: Final = "x0tta6bl4/backup/v1"
 _AAD = FORMAT.encode()
+_AAD_V2 = b"x0tta6bl4/backup/v2\x00"
 _VERSION_BYTE = 0x01
+_TENANT_VERSION_BYTE = 0x02
 _NONCE = 12
 _TAG = 16
 _PROBE = b"x0tta6bl4/backup/v1 restore check"
@@ -82,19 +94,29 @@ class BackupDocument(_Strict):
     __str__ = __repr__
 
 
-def encrypt_backup(kek: bytes, document: BackupDocument) -> bytes:
-    """The opaque blob for ``document``."""
+def _bound(tenant: str) -> tuple[int, bytes]:
+    """The version byte and associated data of a backup of ``tenant``'s key."""
+    if tenant == DEFAULT_TENANT:
+        return _VERSION_BYTE, _AAD
+    return _TENANT_VERSION_BYTE, _AAD_V2 + tenant.encode()
+
+
+def encrypt_backup(kek: bytes, document: BackupDocument, tenant: str = DEFAULT_TENANT) -> bytes:
+    """The opaque blob for ``document``, a key of ``tenant``."""
+    version, aad = _bound(tenant)
     nonce = os.urandom(_NONCE)
-    body = AESGCM(kek).encrypt(nonce, document.model_dump_json().encode(), _AAD)
-    return bytes([_VERSION_BYTE]) + nonce + body
+    body = AESGCM(kek).encrypt(nonce, document.model_dump_json().encode(), aad)
+    return bytes([version]) + nonce + body
 
 
-def decrypt_backup(kek: bytes, blob: bytes) -> BackupDocument:
-    """The document in ``blob``; :class:`InvalidBackup` if it fails to open or parse."""
-    if len(blob) < 1 + _NONCE + _TAG or blob[0] != _VERSION_BYTE:
-        raise InvalidBackup("not an x0tta6bl4/backup/v1 blob")
+def decrypt_backup(kek: bytes, blob: bytes, tenant: str = DEFAULT_TENANT) -> BackupDocument:
+    """The document in ``blob``, made in ``tenant``; :class:`InvalidBackup` if it fails to
+    open (tampered, another KEK, another tenant) or parse."""
+    version, aad = _bound(tenant)
+    if len(blob) < 1 + _NONCE + _TAG or blob[0] != version:
+        raise InvalidBackup("not an x0tta6bl4 backup of this tenant")
     try:
-        plain = AESGCM(kek).decrypt(blob[1 : 1 + _NONCE], blob[1 + _NONCE :], _AAD)
+        plain = AESGCM(kek).decrypt(blob[1 : 1 + _NONCE], blob[1 + _NONCE :], aad)
     except InvalidTag:
         raise InvalidBackup("authentication failed (tampered, or made under another KEK)") from None
     try:

@@ -15,10 +15,19 @@ except the last field)::
     aad = 0x01 || b"x0tta6bl4/envelope/v1" || u16(len(name)) || name
           || u32(version) || u16(len(type)) || type          (big-endian, UTF-8)
 
-The associated data binds the blob to its key name, version and type, so a row
-copied onto another key or version (or relabelled with another type) fails to
-open instead of silently serving someone else's key. Lengths are prefixed so that
-no two (name, version, type) triples share an encoding.
+A key of a tenant other than ``default`` is sealed in format ``0x02``, whose
+associated data also binds the tenant::
+
+    aad = 0x02 || b"x0tta6bl4/envelope/v2" || u16(len(tenant)) || tenant
+          || u16(len(name)) || name || u32(version) || u16(len(type)) || type
+
+The associated data binds the blob to its tenant, key name, version and type, so a
+row copied onto another key, version or tenant (or relabelled with another type)
+fails to open instead of silently serving someone else's key. Lengths are prefixed
+so that no two (tenant, name, version, type) tuples share an encoding. Keys of the
+``default`` tenant keep format ``0x01``, so keys sealed before tenants existed open
+as they are; a ``0x01`` blob opens only for ``default``, a ``0x02`` one only for the
+tenant it names.
 
 Why a DEK per version rather than the KEK directly: a KEK rotation then re-wraps
 48-byte DEKs only, and the KEK encrypts one short value per version (far from
@@ -35,10 +44,13 @@ import struct
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from x0_common.principal import DEFAULT_TENANT
 from x0_crypto.errors import EnvelopeError
 
 FORMAT_V1 = 0x01
+FORMAT_V2 = 0x02
 _LABEL = b"x0tta6bl4/envelope/v1"
+_LABEL_V2 = b"x0tta6bl4/envelope/v2"
 _NONCE = 12
 _KEY = 32
 _TAG = 16
@@ -48,12 +60,22 @@ _HEADER = 1 + _NONCE + _WRAPPED + _NONCE
 MIN_SEALED_BYTES = _HEADER + _TAG
 
 
-def _aad(name: str, version: int, key_type: str) -> bytes:
+def _format(tenant: str) -> int:
+    return FORMAT_V1 if tenant == DEFAULT_TENANT else FORMAT_V2
+
+
+def _aad(tenant: str, name: str, version: int, key_type: str) -> bytes:
     name_bytes, type_bytes = name.encode(), key_type.encode()
+    if tenant == DEFAULT_TENANT:
+        prefix = bytes([FORMAT_V1]) + _LABEL
+    else:
+        tenant_bytes = tenant.encode()
+        prefix = b"".join(
+            (bytes([FORMAT_V2]), _LABEL_V2, struct.pack(">H", len(tenant_bytes)), tenant_bytes)
+        )
     return b"".join(
         (
-            bytes([FORMAT_V1]),
-            _LABEL,
+            prefix,
             struct.pack(">H", len(name_bytes)),
             name_bytes,
             struct.pack(">I", version),
@@ -69,23 +91,40 @@ def _check_kek(kek: bytes) -> None:
         raise ValueError(msg)
 
 
-def seal(kek: bytes, *, name: str, version: int, key_type: str, secret_key: bytes) -> bytes:
-    """The stored form of ``secret_key`` for this key name, version and type."""
+def seal(
+    kek: bytes,
+    *,
+    tenant: str = DEFAULT_TENANT,
+    name: str,
+    version: int,
+    key_type: str,
+    secret_key: bytes,
+) -> bytes:
+    """The stored form of ``secret_key`` for this tenant, key name, version and type."""
     _check_kek(kek)
-    aad = _aad(name, version, key_type)
+    aad = _aad(tenant, name, version, key_type)
     dek = AESGCM.generate_key(bit_length=256)
     wrap_nonce, data_nonce = os.urandom(_NONCE), os.urandom(_NONCE)
     wrapped = AESGCM(kek).encrypt(wrap_nonce, dek, aad)
     body = AESGCM(dek).encrypt(data_nonce, secret_key, aad)
-    return bytes([FORMAT_V1]) + wrap_nonce + wrapped + data_nonce + body
+    return bytes([_format(tenant)]) + wrap_nonce + wrapped + data_nonce + body
 
 
-def open_sealed(kek: bytes, *, name: str, version: int, key_type: str, sealed: bytes) -> bytes:
-    """The secret key inside ``sealed``; :class:`EnvelopeError` if it does not open."""
+def open_sealed(
+    kek: bytes,
+    *,
+    tenant: str = DEFAULT_TENANT,
+    name: str,
+    version: int,
+    key_type: str,
+    sealed: bytes,
+) -> bytes:
+    """The secret key inside ``sealed``; :class:`EnvelopeError` if it does not open (or
+    was sealed for another tenant)."""
     _check_kek(kek)
-    if len(sealed) < MIN_SEALED_BYTES or sealed[0] != FORMAT_V1:
+    if len(sealed) < MIN_SEALED_BYTES or sealed[0] != _format(tenant):
         raise EnvelopeError
-    aad = _aad(name, version, key_type)
+    aad = _aad(tenant, name, version, key_type)
     wrap_nonce = sealed[1 : 1 + _NONCE]
     wrapped = sealed[1 + _NONCE : 1 + _NONCE + _WRAPPED]
     data_nonce = sealed[1 + _NONCE + _WRAPPED : _HEADER]

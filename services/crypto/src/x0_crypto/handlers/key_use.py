@@ -16,6 +16,8 @@ version below ``min_decryption_version``              invalid_input 400  version
 a request's ``version`` field names no version        not_found     404  version_not_found
 ===================================================== ============= ==== =====================
 
+Keys are the caller's tenant's (``context.tenant``); another tenant's key is a 404.
+
 "Too old" is 400, as in Vault ("key version is too old"): the fault is in what the
 caller sent, and no retry succeeds until an operator lowers the floor.
 """
@@ -56,14 +58,13 @@ class KeyUse:
         self._algorithms = deps.algorithms
         self._metrics = deps.metrics
 
-    @property
-    def _store(self) -> KeyStore:
-        return self._deps.keystore
+    def _store(self, tenant: str) -> KeyStore:
+        return self._deps.keystore.of(tenant)
 
-    async def encrypt(self, request: EncryptRequest) -> EncryptResult:
+    async def encrypt(self, request: EncryptRequest, tenant: str) -> EncryptResult:
         """KEM-DEM under the latest version (public key only: no secret is unsealed)."""
         with counted(self._metrics, "encrypt"):
-            key = (await self._store.load(request.name, [], secrets=False)).key
+            key = (await self._store(tenant).load(request.name, [], secrets=False)).key
             key.require_kind(Kind.KEM, "encrypt")
             latest = key.usable(None)
             with self._metrics.operation(key.type, "key_encrypt"):
@@ -76,11 +77,11 @@ class KeyUse:
                 )
         return EncryptResult(ciphertext=ciphertext, version=latest.version)
 
-    async def decrypt(self, request: DecryptRequest) -> DecryptResult:
+    async def decrypt(self, request: DecryptRequest, tenant: str) -> DecryptResult:
         """The plaintext, with the version the ciphertext names."""
         with counted(self._metrics, "decrypt"):
             parsed = kemdem.parse(request.ciphertext)
-            loaded = await self._store.load(request.name, [parsed.version])
+            loaded = await self._store(tenant).load(request.name, [parsed.version])
             loaded.key.require_kind(Kind.KEM, "decrypt")
             version = loaded.key.usable_for_ciphertext(parsed.version)
             secret_key = loaded.secret_key(version.version)
@@ -93,11 +94,11 @@ class KeyUse:
                 )
         return DecryptResult(plaintext=plaintext)
 
-    async def rewrap(self, request: RewrapRequest) -> EncryptResult:
+    async def rewrap(self, request: RewrapRequest, tenant: str) -> EncryptResult:
         """Decrypt with the stated version, encrypt under the latest; one snapshot of both."""
         with counted(self._metrics, "rewrap"):
             parsed = kemdem.parse(request.ciphertext)
-            loaded = await self._store.load(request.name, [parsed.version])
+            loaded = await self._store(tenant).load(request.name, [parsed.version])
             key = loaded.key
             key.require_kind(Kind.KEM, "rewrap")
             source = key.usable_for_ciphertext(parsed.version)
@@ -111,10 +112,12 @@ class KeyUse:
                 )
         return EncryptResult(ciphertext=ciphertext, version=latest.version)
 
-    async def decapsulate(self, request: KeyDecapsulateRequest) -> KeyDecapsulateResult:
+    async def decapsulate(
+        self, request: KeyDecapsulateRequest, tenant: str
+    ) -> KeyDecapsulateResult:
         """The shared secret of a ciphertext encapsulated to one of the key's versions."""
         with counted(self._metrics, "decapsulate"):
-            loaded = await self._store.load(request.name, _wanted(request.version))
+            loaded = await self._store(tenant).load(request.name, _wanted(request.version))
             loaded.key.require_kind(Kind.KEM, "decapsulate")
             version = loaded.key.usable(request.version)
             secret_key = loaded.secret_key(version.version)
@@ -124,10 +127,10 @@ class KeyUse:
                 )
         return KeyDecapsulateResult(shared_secret=shared, version=version.version)
 
-    async def sign(self, request: KeySignRequest) -> KeySignResult:
+    async def sign(self, request: KeySignRequest, tenant: str) -> KeySignResult:
         """A signature by the latest version, or the one asked for."""
         with counted(self._metrics, "sign"):
-            loaded = await self._store.load(request.name, _wanted(request.version))
+            loaded = await self._store(tenant).load(request.name, _wanted(request.version))
             loaded.key.require_kind(Kind.SIGNATURE, "sign")
             version = loaded.key.usable(request.version)
             secret_key = loaded.secret_key(version.version)
@@ -137,10 +140,12 @@ class KeyUse:
                 )
         return KeySignResult(signature=signature, version=version.version)
 
-    async def verify(self, request: KeyVerifyRequest) -> VerifyResult:
+    async def verify(self, request: KeyVerifyRequest, tenant: str) -> VerifyResult:
         """Whether the signature verifies under the version's public key."""
         with counted(self._metrics, "verify"):
-            loaded = await self._store.load(request.name, _wanted(request.version), secrets=False)
+            loaded = await self._store(tenant).load(
+                request.name, _wanted(request.version), secrets=False
+            )
             loaded.key.require_kind(Kind.SIGNATURE, "verify")
             version = loaded.key.usable(request.version)
             with self._metrics.operation(loaded.key.type, "key_verify"):
@@ -155,27 +160,27 @@ def register(responder: Responder, deps: CryptoDeps) -> None:
     use = KeyUse(deps)
 
     @responder.operation(Crypto.KEY_ENCRYPT)
-    async def on_encrypt(request: EncryptRequest, _: RequestContext) -> EncryptResult:
-        return await use.encrypt(request)
+    async def on_encrypt(request: EncryptRequest, context: RequestContext) -> EncryptResult:
+        return await use.encrypt(request, context.tenant)
 
     @responder.operation(Crypto.KEY_DECRYPT)
-    async def on_decrypt(request: DecryptRequest, _: RequestContext) -> DecryptResult:
-        return await use.decrypt(request)
+    async def on_decrypt(request: DecryptRequest, context: RequestContext) -> DecryptResult:
+        return await use.decrypt(request, context.tenant)
 
     @responder.operation(Crypto.KEY_REWRAP)
-    async def on_rewrap(request: RewrapRequest, _: RequestContext) -> EncryptResult:
-        return await use.rewrap(request)
+    async def on_rewrap(request: RewrapRequest, context: RequestContext) -> EncryptResult:
+        return await use.rewrap(request, context.tenant)
 
     @responder.operation(Crypto.KEY_DECAPSULATE)
     async def on_decapsulate(
-        request: KeyDecapsulateRequest, _: RequestContext
+        request: KeyDecapsulateRequest, context: RequestContext
     ) -> KeyDecapsulateResult:
-        return await use.decapsulate(request)
+        return await use.decapsulate(request, context.tenant)
 
     @responder.operation(Crypto.KEY_SIGN)
-    async def on_sign(request: KeySignRequest, _: RequestContext) -> KeySignResult:
-        return await use.sign(request)
+    async def on_sign(request: KeySignRequest, context: RequestContext) -> KeySignResult:
+        return await use.sign(request, context.tenant)
 
     @responder.operation(Crypto.KEY_VERIFY)
-    async def on_verify(request: KeyVerifyRequest, _: RequestContext) -> VerifyResult:
-        return await use.verify(request)
+    async def on_verify(request: KeyVerifyRequest, context: RequestContext) -> VerifyResult:
+        return await use.verify(request, context.tenant)

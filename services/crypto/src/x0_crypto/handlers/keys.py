@@ -7,7 +7,7 @@ Status per case (codes of ``x0_common.errors``; classes in
 ================================================= ============= ==== ============================
 case                                              code          HTTP reason
 ================================================= ============= ==== ============================
-no key by that name                               not_found     404  key_not_found
+no key by that name (or it is another tenant's)   not_found     404  key_not_found
 a request's ``version`` names no version          not_found     404  version_not_found
 create: name taken (other or no request id)       conflict      409  key_exists
 create: request id already made another key       conflict      409  request_id_reused
@@ -16,7 +16,9 @@ delete without ``deletion_allowed``               conflict      409  deletion_no
 export without ``exportable``                     conflict      409  not_exportable
 min_decryption_version not in 1..latest           invalid_input 400  min_decryption_version_...
 auto_rotate_period_seconds 1..59                  invalid_input 400  auto_rotate_period_too_short
-tampered backup, or one made under another KEK    invalid_input 400  invalid_backup
+tampered backup, one made under another KEK or    invalid_input 400  invalid_backup
+in another tenant
+create/restore of a new name past the quota       quota_exceeded 403 quota_exceeded
 database unreachable (retried by the responder)   unavailable   503  postgres
 a stored secret key fails its integrity check     internal      500  sealed_key_corrupt
 delete of a key that does not exist               (success)     200  ``deleted: false``
@@ -24,6 +26,10 @@ delete of a key that does not exist               (success)     200  ``deleted: 
 
 409 where the key's settings refuse a well-formed request (changing the setting makes
 it succeed); Vault answers 400 there.
+
+Keys belong to the caller's tenant (``context.tenant``): the handlers bind the
+keystore to it, so the same name in two tenants is two keys, and another tenant's key
+is a 404 (its existence does not leak).
 
 Create is idempotent by ``request_id``; without one, by the message's correlation id,
 so a redelivered create (worker crash before its reply) answers with the key it made
@@ -85,7 +91,7 @@ def register(responder: Responder, deps: CryptoDeps) -> None:
     metrics = deps.metrics
 
     async def refresh_gauge() -> None:
-        metrics.managed_keys.labels(SERVICE).set(await deps.keystore.count())
+        metrics.managed_keys.labels(SERVICE).set(await deps.keystore.count_all())
 
     @responder.operation(Crypto.KEY_CREATE)
     async def on_create(request: CreateKeyRequest, context: RequestContext) -> KeyInfo:
@@ -96,7 +102,7 @@ def register(responder: Responder, deps: CryptoDeps) -> None:
             auto_rotate_period_seconds=request.auto_rotate_period_seconds,
         )
         with counted(metrics, "create"):
-            key, created = await deps.keystore.create(
+            key, created = await deps.keystore.of(context.tenant).create(
                 request.name, request.type, settings, request_id
             )
         if created:
@@ -105,24 +111,24 @@ def register(responder: Responder, deps: CryptoDeps) -> None:
         return key_info(key)
 
     @responder.operation(Crypto.KEY_READ)
-    async def on_read(request: KeyNameRequest, _: RequestContext) -> KeyInfo:
+    async def on_read(request: KeyNameRequest, context: RequestContext) -> KeyInfo:
         with counted(metrics, "read"):
-            return key_info(await deps.keystore.read(request.name))
+            return key_info(await deps.keystore.of(context.tenant).read(request.name))
 
     @responder.operation(Crypto.KEY_LIST)
-    async def on_list(_: ListKeysRequest, __: RequestContext) -> ListKeysResult:
+    async def on_list(_: ListKeysRequest, context: RequestContext) -> ListKeysResult:
         with counted(metrics, "list"):
-            return ListKeysResult(names=await deps.keystore.names())
+            return ListKeysResult(names=await deps.keystore.of(context.tenant).names())
 
     @responder.operation(Crypto.KEY_ROTATE)
-    async def on_rotate(request: KeyNameRequest, _: RequestContext) -> KeyInfo:
+    async def on_rotate(request: KeyNameRequest, context: RequestContext) -> KeyInfo:
         with counted(metrics, "rotate"):
-            key = await deps.keystore.rotate(request.name)
+            key = await deps.keystore.of(context.tenant).rotate(request.name)
         metrics.rotations.labels(SERVICE, "manual").inc()
         return key_info(key)
 
     @responder.operation(Crypto.KEY_CONFIG)
-    async def on_config(request: UpdateKeyConfigRequest, _: RequestContext) -> KeyInfo:
+    async def on_config(request: UpdateKeyConfigRequest, context: RequestContext) -> KeyInfo:
         change = ConfigChange(
             min_decryption_version=request.min_decryption_version,
             deletion_allowed=request.deletion_allowed,
@@ -130,33 +136,37 @@ def register(responder: Responder, deps: CryptoDeps) -> None:
             auto_rotate_period_seconds=request.auto_rotate_period_seconds,
         )
         with counted(metrics, "config"):
-            return key_info(await deps.keystore.configure(request.name, change))
+            return key_info(await deps.keystore.of(context.tenant).configure(request.name, change))
 
     @responder.operation(Crypto.KEY_DELETE)
-    async def on_delete(request: KeyNameRequest, _: RequestContext) -> DeleteKeyResult:
+    async def on_delete(request: KeyNameRequest, context: RequestContext) -> DeleteKeyResult:
         with counted(metrics, "delete"):
-            deleted = await deps.keystore.delete(request.name)
+            deleted = await deps.keystore.of(context.tenant).delete(request.name)
         if deleted:
             await refresh_gauge()
         return DeleteKeyResult(name=request.name, deleted=deleted)
 
     @responder.operation(Crypto.KEY_EXPORT)
-    async def on_export(request: ExportKeyRequest, _: RequestContext) -> ExportKeyResult:
+    async def on_export(request: ExportKeyRequest, context: RequestContext) -> ExportKeyResult:
         with counted(metrics, "export"):
-            key, secret_keys = await deps.backups.export(request.name, request.version)
+            key, secret_keys = await deps.backups.of(context.tenant).export(
+                request.name, request.version
+            )
         logger.info("managed key exported", extra={"key_name": key.name})
         return ExportKeyResult(name=key.name, type=key.type, secret_keys=secret_keys)
 
     @responder.operation(Crypto.KEY_BACKUP)
-    async def on_backup(request: KeyNameRequest, _: RequestContext) -> KeyBackup:
+    async def on_backup(request: KeyNameRequest, context: RequestContext) -> KeyBackup:
         with counted(metrics, "backup"):
-            blob = await deps.backups.backup(request.name)
+            blob = await deps.backups.of(context.tenant).backup(request.name)
         return KeyBackup(name=request.name, backup=blob)
 
     @responder.operation(Crypto.KEY_RESTORE)
-    async def on_restore(request: RestoreKeyRequest, _: RequestContext) -> KeyInfo:
+    async def on_restore(request: RestoreKeyRequest, context: RequestContext) -> KeyInfo:
         with counted(metrics, "restore"):
-            key = await deps.backups.restore(request.backup, request.name, force=request.force)
+            key = await deps.backups.of(context.tenant).restore(
+                request.backup, request.name, force=request.force
+            )
         await refresh_gauge()
         return key_info(key)
 

@@ -6,7 +6,9 @@ start-up next to the pool). Beacon verification needs no managed key: it
 checks the presented key against the pins in PostgreSQL and the nonces in Redis.
 
 A managed key of another type is ``invalid_input`` (400); an unknown key or version
-is the keystore's ``not_found`` (404).
+is the keystore's ``not_found`` (404). Keys, pins and nonces are the caller's tenant's
+(``context.tenant``): another tenant's key is a 404, its node pins and nonces are
+separate (the same node id in two tenants is two nodes).
 """
 
 from __future__ import annotations
@@ -50,10 +52,13 @@ def wall_clock_ms() -> int:
 def request_id(context: RequestContext) -> str:
     """Who asked, and which request: a redelivery has the same id, another caller never.
 
-    The principal is part of it so that one caller cannot claim another's request by
-    reusing its correlation id.
+    The principal (tenant and subject) is part of it so that one caller cannot claim
+    another's request by reusing its correlation id.
     """
-    framed = length_prefixed((context.principal or "").encode(), context.correlation_id.encode())
+    principal = context.principal
+    framed = length_prefixed(
+        principal.tenant.encode(), principal.subject.encode(), context.correlation_id.encode()
+    )
     return hashlib.sha256(framed).hexdigest()
 
 
@@ -73,42 +78,40 @@ class MeshOperations:
         self._dsa = deps.algorithms.signature(ML_DSA_65)
         self._metrics = deps.metrics
         self._clock_ms = clock_ms
-        self._verifier: BeaconVerifier | None = None
 
-    @property
-    def keys(self) -> ManagedKeys:
-        """The keystore (it opens at start-up, after registration)."""
-        return self._deps.keystore
+    def keys(self, tenant: str) -> ManagedKeys:
+        """The tenant's managed keys (the keystore opens at start-up, after registration)."""
+        return self._deps.keystore.of(tenant)
 
-    @property
-    def verifier(self) -> BeaconVerifier:
-        """Built on first use: the pool and Redis client exist only once started."""
-        if self._verifier is None:
-            self._verifier = BeaconVerifier(
-                self._dsa,
-                PostgresPinStore(self._deps.stores.pool),
-                RedisNonceCache(self._deps.stores.redis),
-                window_ms=self._deps.settings.beacon_window_seconds * 1000,
-                clock_ms=self._clock_ms,
-            )
-        return self._verifier
+    def verifier(self, tenant: str) -> BeaconVerifier:
+        """The tenant's pins and nonces (built per call: a few small objects)."""
+        return BeaconVerifier(
+            self._dsa,
+            PostgresPinStore(self._deps.stores.pool, tenant=tenant),
+            RedisNonceCache(self._deps.stores.redis, tenant=tenant),
+            window_ms=self._deps.settings.beacon_window_seconds * 1000,
+            clock_ms=self._clock_ms,
+        )
 
     async def _public(
-        self, name: str, version: int | None, *, expected: str, field: str
+        self, keys: ManagedKeys, name: str, version: int | None, *, expected: str, field: str
     ) -> PublicKeyInfo:
         # The keystore may answer with a plain (type, version, public_key) tuple.
-        info = PublicKeyInfo(*await self.keys.public_key(name, version))
+        info = PublicKeyInfo(*await keys.public_key(name, version))
         require_key_type(info, expected, field=field)
         return info
 
-    async def initiate(self, request: SessionInitiateRequest) -> SessionInitiateResult:
+    async def initiate(
+        self, request: SessionInitiateRequest, context: RequestContext
+    ) -> SessionInitiateResult:
         """A opens a session to the latest version of B's key."""
+        keys = self.keys(context.tenant)
         with self._metrics.operation(X_WING, "session_initiate"):
             initiator = await self._public(
-                request.initiator_key, None, expected=X_WING, field="initiator_key"
+                keys, request.initiator_key, None, expected=X_WING, field="initiator_key"
             )
             responder = await self._public(
-                request.responder_key, None, expected=X_WING, field="responder_key"
+                keys, request.responder_key, None, expected=X_WING, field="responder_key"
             )
             opened = session.initiate(
                 self._kem,
@@ -124,16 +127,20 @@ class MeshOperations:
             keys=_session_keys(opened.keys),
         )
 
-    async def accept(self, request: SessionAcceptRequest) -> SessionAcceptResult:
+    async def accept(
+        self, request: SessionAcceptRequest, context: RequestContext
+    ) -> SessionAcceptResult:
         """B derives the keys with the version of its key that A encapsulated to."""
+        managed = self.keys(context.tenant)
         with self._metrics.operation(X_WING, "session_accept"):
             responder = await self._public(
+                managed,
                 request.responder_key,
                 request.responder_key_version,
                 expected=X_WING,
                 field="responder_key",
             )
-            secret = await self.keys.private_key(request.responder_key, responder.version)
+            secret = await managed.private_key(request.responder_key, responder.version)
             keys = session.accept(
                 self._kem,
                 responder_secret_key=secret,
@@ -144,16 +151,19 @@ class MeshOperations:
             )
         return SessionAcceptResult(session_id=request.session_id, keys=_session_keys(keys))
 
-    async def sign_beacon(self, request: BeaconSignRequest) -> SignedBeacon:
+    async def sign_beacon(
+        self, request: BeaconSignRequest, context: RequestContext
+    ) -> SignedBeacon:
         """A fresh beacon (now, 32 random bytes) signed by the key's latest version."""
+        keys = self.keys(context.tenant)
         with self._metrics.operation(ML_DSA_65, "beacon_sign"):
             signer = await self._public(
-                request.key_name, None, expected=ML_DSA_65, field="key_name"
+                keys, request.key_name, None, expected=ML_DSA_65, field="key_name"
             )
-            secret = await self.keys.private_key(request.key_name, signer.version)
+            secret = await keys.private_key(request.key_name, signer.version)
             beacon = new_beacon(request.node_id, self._clock_ms())
             signature = self._dsa.sign(secret, beacon_message(beacon))
-            proof = await self._key_change_proof(request.key_name, request.node_id, signer)
+            proof = await self._key_change_proof(keys, request.key_name, request.node_id, signer)
         return SignedBeacon(
             beacon=Beacon(
                 node_id=beacon.node_id, timestamp_ms=beacon.timestamp_ms, nonce=beacon.nonce
@@ -164,7 +174,7 @@ class MeshOperations:
         )
 
     async def _key_change_proof(
-        self, name: str, node_id: str, signer: PublicKeyInfo
+        self, keys: ManagedKeys, name: str, node_id: str, signer: PublicKeyInfo
     ) -> bytes | None:
         """The previous version's signature over the signer's key, once rotated.
 
@@ -175,9 +185,9 @@ class MeshOperations:
             return None
         try:
             previous = await self._public(
-                name, signer.version - 1, expected=ML_DSA_65, field="key_name"
+                keys, name, signer.version - 1, expected=ML_DSA_65, field="key_name"
             )
-            secret = await self.keys.private_key(name, previous.version)
+            secret = await keys.private_key(name, previous.version)
         except (NotFound, InvalidInput):
             # The keystore has no usable previous version (trimmed, or below the key's
             # floor): nothing can vouch for this key any more.
@@ -194,7 +204,7 @@ class MeshOperations:
             nonce=request.beacon.nonce,
         )
         with self._metrics.operation(ML_DSA_65, "beacon_verify"):
-            verdict = await self.verifier.verify(
+            verdict = await self.verifier(context.tenant).verify(
                 beacon,
                 request.signature,
                 request.public_key,
@@ -212,19 +222,19 @@ def register(responder: Responder, deps: CryptoDeps) -> MeshOperations:
 
     @responder.operation(Crypto.SESSION_INITIATE)
     async def on_session_initiate(
-        request: SessionInitiateRequest, _: RequestContext
+        request: SessionInitiateRequest, context: RequestContext
     ) -> SessionInitiateResult:
-        return await mesh.initiate(request)
+        return await mesh.initiate(request, context)
 
     @responder.operation(Crypto.SESSION_ACCEPT)
     async def on_session_accept(
-        request: SessionAcceptRequest, _: RequestContext
+        request: SessionAcceptRequest, context: RequestContext
     ) -> SessionAcceptResult:
-        return await mesh.accept(request)
+        return await mesh.accept(request, context)
 
     @responder.operation(Crypto.BEACON_SIGN)
-    async def on_beacon_sign(request: BeaconSignRequest, _: RequestContext) -> SignedBeacon:
-        return await mesh.sign_beacon(request)
+    async def on_beacon_sign(request: BeaconSignRequest, context: RequestContext) -> SignedBeacon:
+        return await mesh.sign_beacon(request, context)
 
     @responder.operation(Crypto.BEACON_VERIFY)
     async def on_beacon_verify(

@@ -25,17 +25,18 @@ JITTER = 0.1
 
 
 async def rotate_due_keys(store: KeyStore, metrics: CryptoMetrics) -> list[str]:
-    """One sweep: rotate every key whose latest version is older than its period.
+    """One sweep: rotate every key (of every tenant) whose latest version is older than
+    its period.
 
     Returns the names this call rotated, and refreshes the ``managed_keys`` gauge.
     """
     rotated = []
-    for name in await store.due_for_rotation(SWEEP_BATCH):
-        if await store.rotate_if_due(name) is not None:
+    for tenant, name in await store.due_for_rotation(SWEEP_BATCH):
+        if await store.of(tenant).rotate_if_due(name) is not None:
             metrics.rotations.labels(SERVICE, "auto").inc()
             rotated.append(name)
     # The table's count, not a per-replica tally: right whichever replica changed it.
-    metrics.managed_keys.labels(SERVICE).set(await store.count())
+    metrics.managed_keys.labels(SERVICE).set(await store.count_all())
     return rotated
 
 

@@ -3,8 +3,12 @@
 Keys (every part that can be long or hold user text is hashed, so no query text
 appears in Redis keys or monitoring)::
 
-    x0:rag:emb:<model id>:<sha256(query)>                 -> 384 float32, little-endian
-    x0:rag:res:<collection>:<sha256(request, versions)>   -> SearchResult JSON
+    x0:rag:<tenant>:emb:<model id>:<sha256(query)>                -> 384 float32, LE
+    x0:rag:<tenant>:res:<collection>:<sha256(request, versions)>  -> SearchResult JSON
+
+Both are per tenant: a tenant never reads another's results, and cannot time its own
+queries to learn what another tenant searched (a shared embedding cache would answer
+faster for a query someone else asked).
 
 A result key hashes the collection's applied versions on the replica that computed
 it (``IndexManager.version_key``) with the model id and the request (query, mode,
@@ -26,6 +30,7 @@ import numpy as np
 import numpy.typing as npt
 from redis.exceptions import RedisError
 
+from x0_common.principal import DEFAULT_TENANT
 from x0_rag.metrics import SERVICE, RagMetrics
 
 if TYPE_CHECKING:
@@ -59,12 +64,26 @@ class SearchCache:
         ttl_seconds: int,
         model_id: str = MODEL_ID,
         prefix: str = PREFIX,
+        tenant: str = DEFAULT_TENANT,
     ) -> None:
         self._redis = redis
         self._metrics = metrics
         self._ttl = ttl_seconds
         self.model_id = model_id
-        self._prefix = prefix
+        self._root = prefix
+        self.tenant = tenant
+        self._prefix = f"{prefix}:{tenant}"
+
+    def of(self, tenant: str) -> SearchCache:
+        """The same caches, for ``tenant``."""
+        return SearchCache(
+            self._redis,
+            self._metrics,
+            ttl_seconds=self._ttl,
+            model_id=self.model_id,
+            prefix=self._root,
+            tenant=tenant,
+        )
 
     @property
     def enabled(self) -> bool:

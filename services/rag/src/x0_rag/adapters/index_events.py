@@ -33,6 +33,7 @@ from x0_common.events.rag import (
     Indexed,
     IndexedChunk,
 )
+from x0_common.principal import Principal, qualified
 from x0_rag.errors import Unavailable
 
 logger = logging.getLogger(__name__)
@@ -97,7 +98,7 @@ class IndexEvents:
             self._broker,
             self.topic,
             bodies,
-            key=event.collection,
+            key=qualified(event.tenant, event.collection),
             partition=partition,
             headers=headers,
         )
@@ -105,13 +106,20 @@ class IndexEvents:
 
 
 async def announce_drop(
-    broker: KafkaBroker, ingest_topic: str, collection: str, *, give_up_at: float | None
+    broker: KafkaBroker,
+    ingest_topic: str,
+    collection: str,
+    *,
+    principal: Principal,
+    give_up_at: float | None,
 ) -> None:
     """Put the collection-dropped marker in the collection's place on the ingest topic
-    (keyed like its ingests); ``Unavailable`` if not acknowledged by ``give_up_at``."""
+    (keyed like its ingests, by name), on behalf of ``principal`` (whose tenant the
+    collection is); ``Unavailable`` if not acknowledged by ``give_up_at``."""
     body = CollectionNameRequest(name=collection).model_dump_json().encode()
     headers = {
         Headers.TYPE: Rag.COLLECTION_DROPPED.message_type,
+        Headers.PRINCIPAL: principal.header(),
         "content-type": "application/json",
     }
     await publish_in_order(

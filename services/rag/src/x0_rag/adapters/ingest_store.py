@@ -13,6 +13,10 @@ redelivered refused message is refused again even if the collection exists by th
 
 Chunk ids come from the identity column of ``rag.chunks``; ``removed`` lists the
 chunk ids of the documents replaced or deleted.
+
+An :class:`IngestPartition` writes for one tenant (the ingest message's); an upsert
+that would take the tenant past ``max_documents`` is refused (``QuotaExceeded``) under
+a per-tenant lock, so concurrent writers of other partitions cannot both pass.
 """
 
 from __future__ import annotations
@@ -27,14 +31,18 @@ import numpy.typing as npt
 
 from x0_common.errors import X0Error
 from x0_common.events.rag import Indexed, IndexedChunk
+from x0_common.principal import DEFAULT_TENANT
 from x0_rag.adapters.rows import (
     ADVANCE_PROGRESS,
+    COUNT_DOCUMENTS,
+    COUNT_NEW_DOCUMENTS,
     DELETE_DOCUMENTS,
     DROP_DOCUMENTS,
     INSERT_CHUNKS,
     INSERT_LOG,
     LOCK_COLLECTION,
     LOCK_PROGRESS,
+    LOCK_TENANT,
     PRUNE_LOG,
     REMOVE_CHUNKS_OF,
     SELECT_CHUNKS_WRITTEN_BY,
@@ -48,7 +56,7 @@ from x0_rag.adapters.rows import (
     metadata_of,
 )
 from x0_rag.domain.ingest import UpsertPlan
-from x0_rag.errors import ChunkingChanged
+from x0_rag.errors import ChunkingChanged, QuotaExceeded
 
 Kind = Literal["upsert", "delete", "drop", "refused"]
 
@@ -72,12 +80,33 @@ def refusal_text(error: X0Error) -> str:
 
 
 class IngestPartition:
-    """Transactions on one connection that holds the partition's writer lock."""
+    """Transactions of one tenant on one connection that holds the partition's writer lock."""
 
-    def __init__(self, conn: asyncpg.Connection, topic: str, partition: int) -> None:
+    def __init__(
+        self,
+        conn: asyncpg.Connection,
+        topic: str,
+        partition: int,
+        *,
+        tenant: str = DEFAULT_TENANT,
+        max_documents: int | None = None,
+    ) -> None:
         self._conn = conn
         self.topic = topic
         self.partition = partition
+        self.tenant = tenant
+        self._max_documents = max_documents
+
+    async def _check_document_quota(
+        self, conn: asyncpg.Connection, collection: str, ids: list[str]
+    ) -> None:
+        limit = self._max_documents
+        if limit is None:
+            return
+        await conn.execute(LOCK_TENANT, self.tenant, "x0-rag-documents:")
+        new = await conn.fetchval(COUNT_NEW_DOCUMENTS, self.tenant, collection, ids)
+        if new and await conn.fetchval(COUNT_DOCUMENTS, self.tenant) + new > limit:
+            raise QuotaExceeded("documents", limit)
 
     async def upsert(
         self,
@@ -93,15 +122,20 @@ class IngestPartition:
         """
 
         async def work(conn: asyncpg.Connection) -> tuple[Applied, list[int]]:
-            row = await conn.fetchrow(LOCK_COLLECTION, collection)
+            tenant = self.tenant
+            row = await conn.fetchrow(LOCK_COLLECTION, tenant, collection)
             if row is None:
                 raise collection_not_found(collection)
             if (row["chunk_size"], row["chunk_overlap"]) != (plan.chunk_size, plan.chunk_overlap):
                 raise ChunkingChanged(collection)
             ids = [document.id for document in plan.documents]
-            removed = [r["chunk_id"] for r in await conn.fetch(REMOVE_CHUNKS_OF, collection, ids)]
+            await self._check_document_quota(conn, collection, ids)
+            removed = [
+                r["chunk_id"] for r in await conn.fetch(REMOVE_CHUNKS_OF, tenant, collection, ids)
+            ]
             await conn.execute(
                 UPSERT_DOCUMENTS,
+                tenant,
                 collection,
                 ids,
                 [document.text for document in plan.documents],
@@ -111,6 +145,7 @@ class IngestPartition:
             owners = [(d, c) for d in plan.documents for c in d.chunks]
             inserted = await conn.fetch(
                 INSERT_CHUNKS,
+                tenant,
                 collection,
                 [d.id for d, _ in owners],
                 [c.index for _, c in owners],
@@ -132,6 +167,7 @@ class IngestPartition:
             event = Indexed(
                 source=position.token,
                 collection=collection,
+                tenant=tenant,
                 upserted=upserted,
                 removed=sorted(removed),
             )
@@ -145,14 +181,18 @@ class IngestPartition:
         """Remove documents (missing ids are no-ops); ``None`` if applied before."""
 
         async def work(conn: asyncpg.Connection) -> tuple[Applied, list[int]]:
-            if await conn.fetchrow(LOCK_COLLECTION, collection) is None:
+            tenant = self.tenant
+            if await conn.fetchrow(LOCK_COLLECTION, tenant, collection) is None:
                 raise collection_not_found(collection)
             unique = sorted(set(ids))
             removed = sorted(
-                r["chunk_id"] for r in await conn.fetch(REMOVE_CHUNKS_OF, collection, unique)
+                r["chunk_id"]
+                for r in await conn.fetch(REMOVE_CHUNKS_OF, tenant, collection, unique)
             )
-            deleted = await conn.fetch(DELETE_DOCUMENTS, collection, unique)
-            event = Indexed(source=position.token, collection=collection, removed=removed)
+            deleted = await conn.fetch(DELETE_DOCUMENTS, tenant, collection, unique)
+            event = Indexed(
+                source=position.token, collection=collection, tenant=tenant, removed=removed
+            )
             return Applied(event, len(deleted)), removed
 
         return await self._apply(position, collection, "delete", work)
@@ -163,8 +203,13 @@ class IngestPartition:
         before. The event tells replicas to drop the collection's index."""
 
         async def work(conn: asyncpg.Connection) -> tuple[Applied, list[int]]:
-            count = await conn.fetchval(DROP_DOCUMENTS, collection)
-            event = Indexed(source=position.token, collection=collection, collection_deleted=True)
+            count = await conn.fetchval(DROP_DOCUMENTS, self.tenant, collection)
+            event = Indexed(
+                source=position.token,
+                collection=collection,
+                tenant=self.tenant,
+                collection_deleted=True,
+            )
             return Applied(event, int(count)), []
 
         return await self._apply(position, collection, "drop", work)
@@ -175,7 +220,12 @@ class IngestPartition:
         """Record that the message was refused; ``None`` if it was applied before."""
 
         async def work(_: asyncpg.Connection) -> tuple[Applied, list[int]]:
-            event = Indexed(source=position.token, collection=collection, error=refusal_text(error))
+            event = Indexed(
+                source=position.token,
+                collection=collection,
+                tenant=self.tenant,
+                error=refusal_text(error),
+            )
             return Applied(event, 0), []
 
         return await self._apply(position, collection, "refused", work)
@@ -196,16 +246,24 @@ class IngestPartition:
             log = await self._conn.fetchrow(
                 SELECT_LOG, position.topic, position.partition, position.offset
             )
+            # The log says whose message it was; without it, the message's tenant.
+            tenant = log["tenant"] if log is not None else self.tenant
             if log is not None and log["kind"] == "refused":
                 return Indexed(
-                    source=position.token, collection=log["collection"], error=log["error"]
+                    source=position.token,
+                    collection=log["collection"],
+                    tenant=tenant,
+                    error=log["error"],
                 )
             if (log["kind"] if log is not None else kind) == "drop":
                 return Indexed(
-                    source=position.token, collection=collection, collection_deleted=True
+                    source=position.token,
+                    collection=collection,
+                    tenant=tenant,
+                    collection_deleted=True,
                 )
             rows = await self._conn.fetch(
-                SELECT_CHUNKS_WRITTEN_BY, collection, list(document_ids), position.token
+                SELECT_CHUNKS_WRITTEN_BY, tenant, collection, list(document_ids), position.token
             )
         upserted = [
             IndexedChunk(
@@ -219,7 +277,11 @@ class IngestPartition:
         # Without its log row (pruned long ago) the removals were published long ago.
         removed = sorted(log["removed"]) if log is not None else []
         return Indexed(
-            source=position.token, collection=collection, upserted=upserted, removed=removed
+            source=position.token,
+            collection=collection,
+            tenant=tenant,
+            upserted=upserted,
+            removed=removed,
         )
 
     async def _apply(
@@ -243,6 +305,7 @@ class IngestPartition:
                 self.topic,
                 self.partition,
                 position.offset,
+                self.tenant,
                 collection,
                 kind,
                 removed,

@@ -20,27 +20,30 @@ from typing import TYPE_CHECKING, Any
 import asyncpg
 
 from x0_common.postgres import TRANSIENT_ERRORS
+from x0_common.principal import DEFAULT_TENANT
 from x0_rag.domain.ports import ChunkRow
 from x0_rag.errors import Unavailable
 
 if TYPE_CHECKING:
     from x0_rag.domain.filters import MetadataFilter
 
-_EXISTS = "SELECT EXISTS (SELECT 1 FROM rag.collections WHERE name = $1)"
+_EXISTS = "SELECT EXISTS (SELECT 1 FROM rag.collections WHERE tenant = $1 AND name = $2)"
 _KEYWORD = """
 SELECT c.chunk_id, ts_rank_cd(c.tsv, q.query) AS score
 FROM rag.chunks c
-JOIN rag.documents d ON d.collection = c.collection AND d.id = c.document_id
-CROSS JOIN websearch_to_tsquery('english', $2) AS q(query)
-WHERE c.collection = $1 AND c.tsv @@ q.query{where}
+JOIN rag.documents d
+  ON d.tenant = c.tenant AND d.collection = c.collection AND d.id = c.document_id
+CROSS JOIN websearch_to_tsquery('english', $3) AS q(query)
+WHERE c.tenant = $1 AND c.collection = $2 AND c.tsv @@ q.query{where}
 ORDER BY score DESC, c.chunk_id
-LIMIT $3
+LIMIT $4
 """
 _HITS = """
 SELECT c.chunk_id, c.document_id, c.text, c.start_offset, c.end_offset, d.metadata
 FROM rag.chunks c
-JOIN rag.documents d ON d.collection = c.collection AND d.id = c.document_id
-WHERE c.collection = $1 AND c.chunk_id = ANY($2::bigint[])
+JOIN rag.documents d
+  ON d.tenant = c.tenant AND d.collection = c.collection AND d.id = c.document_id
+WHERE c.tenant = $1 AND c.collection = $2 AND c.chunk_id = ANY($3::bigint[])
 """
 
 
@@ -56,23 +59,26 @@ def filter_sql(where: MetadataFilter, first_parameter: int) -> tuple[str, list[A
 
 
 class PostgresRetrieval:
-    """Search reads on the ``rag`` schema (:class:`~x0_rag.domain.ports.Retrieval`)."""
+    """One tenant's search reads on the ``rag`` schema
+    (:class:`~x0_rag.domain.ports.Retrieval`)."""
 
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(self, pool: asyncpg.Pool, *, tenant: str = DEFAULT_TENANT) -> None:
         self._pool = pool
+        self._tenant = tenant
 
     async def collection_exists(self, name: str) -> bool:
-        """Whether ``rag.collections`` has ``name``."""
-        return bool(await self._run(self._pool.fetchval, _EXISTS, name))
+        """Whether the tenant has the collection ``name``."""
+        return bool(await self._run(self._pool.fetchval, _EXISTS, self._tenant, name))
 
     async def keyword(
         self, collection: str, query: str, limit: int, where: MetadataFilter
     ) -> list[tuple[int, float]]:
         """Up to ``limit`` ``(chunk id, ts_rank_cd)`` matching ``query`` and ``where``."""
-        conditions, parameters = filter_sql(where, 4)
+        conditions, parameters = filter_sql(where, 5)
         rows = await self._run(
             self._pool.fetch,
             _KEYWORD.format(where=conditions),
+            self._tenant,
             collection,
             query,
             limit,
@@ -84,7 +90,7 @@ class PostgresRetrieval:
         """The rows of those ``ids`` that still exist, by chunk id."""
         if not ids:
             return {}
-        rows = await self._run(self._pool.fetch, _HITS, collection, ids)
+        rows = await self._run(self._pool.fetch, _HITS, self._tenant, collection, ids)
         return {
             int(row["chunk_id"]): ChunkRow(
                 chunk_id=int(row["chunk_id"]),

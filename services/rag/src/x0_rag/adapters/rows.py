@@ -1,6 +1,10 @@
-"""Rows of the ``rag`` schema (``migrations/001_rag.sql``, ``002_ingest_log.sql``): the
-statements that read and write them, conversions to contract models, and the
-translation of PostgreSQL failures into the shared error tree.
+"""Rows of the ``rag`` schema (``migrations/001_rag.sql``, ``002_ingest_log.sql``,
+``003_tenants.sql``): the statements that read and write them, conversions to contract
+models, and the translation of PostgreSQL failures into the shared error tree.
+
+Every statement on collections, documents and chunks names the tenant (``$1``): they
+are keyed by ``(tenant, collection, ...)``, and another tenant's collection is simply
+not there.
 
 Shared by the collection store (:mod:`.store`) and the ingest writes (:mod:`.ingest_store`).
 """
@@ -32,42 +36,61 @@ EMBEDDING_DTYPE: Final = np.dtype("<f4")
 _COLLECTION_COLUMNS = "name, m, ef_construction, ef, chunk_size, chunk_overlap, created_at"
 
 INSERT_COLLECTION = f"""
-INSERT INTO rag.collections (name, m, ef_construction, ef, chunk_size, chunk_overlap)
-VALUES ($1, $2, $3, $4, $5, $6)
-ON CONFLICT (name) DO NOTHING
+INSERT INTO rag.collections (tenant, name, m, ef_construction, ef, chunk_size, chunk_overlap)
+VALUES ($1, $2, $3, $4, $5, $6, $7)
+ON CONFLICT (tenant, name) DO NOTHING
 RETURNING {_COLLECTION_COLUMNS}, 0::bigint AS documents, 0::bigint AS chunks
 """  # noqa: S608 - column names are constants
 
-# $1 NULL lists every collection. Counts use the (collection, ...) indexes.
+# $2 NULL lists every collection of the tenant. Counts use the (tenant, collection, ...)
+# indexes.
 SELECT_COLLECTIONS = f"""
 SELECT {_COLLECTION_COLUMNS},
-       (SELECT count(*) FROM rag.documents d WHERE d.collection = c.name) AS documents,
-       (SELECT count(*) FROM rag.chunks k WHERE k.collection = c.name) AS chunks
+       (SELECT count(*) FROM rag.documents d
+         WHERE d.tenant = c.tenant AND d.collection = c.name) AS documents,
+       (SELECT count(*) FROM rag.chunks k
+         WHERE k.tenant = c.tenant AND k.collection = c.name) AS chunks
 FROM rag.collections c
-WHERE $1::text IS NULL OR c.name = $1
+WHERE c.tenant = $1 AND ($2::text IS NULL OR c.name = $2)
 ORDER BY c.name
 """  # noqa: S608 - column names are constants
 
-DELETE_COLLECTION = "DELETE FROM rag.collections WHERE name = $1 RETURNING name"
+DELETE_COLLECTION = "DELETE FROM rag.collections WHERE tenant = $1 AND name = $2 RETURNING name"
 
 # Under the writer's transaction: the collection cannot be deleted until it commits.
 LOCK_COLLECTION = (
-    "SELECT chunk_size, chunk_overlap FROM rag.collections WHERE name = $1 FOR KEY SHARE"
+    "SELECT chunk_size, chunk_overlap FROM rag.collections"
+    " WHERE tenant = $1 AND name = $2 FOR KEY SHARE"
 )
-CHUNKING_OF = "SELECT chunk_size, chunk_overlap FROM rag.collections WHERE name = $1"
+CHUNKING_OF = (
+    "SELECT chunk_size, chunk_overlap FROM rag.collections WHERE tenant = $1 AND name = $2"
+)
+
+# Quotas. The lock serialises one tenant's collection creates, and its writers' upserts
+# (a different key), for the rest of the transaction, so a count taken under it holds.
+LOCK_TENANT = "SELECT pg_advisory_xact_lock(hashtextextended($2 || $1, 0))"
+COUNT_COLLECTIONS = "SELECT count(*) FROM rag.collections WHERE tenant = $1"
+COUNT_DOCUMENTS = "SELECT count(*) FROM rag.documents WHERE tenant = $1"
+# Of ``$3`` ids, how many the collection does not hold yet (an upsert adds those).
+COUNT_NEW_DOCUMENTS = """
+SELECT count(*) FROM unnest($3::text[]) AS n(id)
+WHERE NOT EXISTS (
+    SELECT 1 FROM rag.documents d WHERE d.tenant = $1 AND d.collection = $2 AND d.id = n.id
+)
+"""
 
 # -- documents --------------------------------------------------------------------------
 
 SELECT_DOCUMENT = """
 SELECT id, text, metadata::text AS metadata, version
-FROM rag.documents WHERE collection = $1 AND id = $2
+FROM rag.documents WHERE tenant = $1 AND collection = $2 AND id = $3
 """
 SELECT_CHUNK_REFS = """
 SELECT chunk_id, start_offset, end_offset
-FROM rag.chunks WHERE collection = $1 AND document_id = $2
+FROM rag.chunks WHERE tenant = $1 AND collection = $2 AND document_id = $3
 ORDER BY ordinal
 """
-COLLECTION_EXISTS = "SELECT 1 FROM rag.collections WHERE name = $1"
+COLLECTION_EXISTS = "SELECT 1 FROM rag.collections WHERE tenant = $1 AND name = $2"
 
 # -- ingest writes ----------------------------------------------------------------------
 
@@ -91,41 +114,43 @@ UPDATE rag.ingest_progress SET next_offset = $3 WHERE topic = $1 AND partition =
 """
 
 REMOVE_CHUNKS_OF = """
-DELETE FROM rag.chunks WHERE collection = $1 AND document_id = ANY($2::text[])
+DELETE FROM rag.chunks WHERE tenant = $1 AND collection = $2 AND document_id = ANY($3::text[])
 RETURNING chunk_id
 """
 UPSERT_DOCUMENTS = """
-INSERT INTO rag.documents (collection, id, text, metadata, version)
-SELECT $1, d.id, d.text, d.metadata::jsonb, $5
-FROM unnest($2::text[], $3::text[], $4::text[]) AS d(id, text, metadata)
-ON CONFLICT (collection, id) DO UPDATE
+INSERT INTO rag.documents (tenant, collection, id, text, metadata, version)
+SELECT $1, $2, d.id, d.text, d.metadata::jsonb, $6
+FROM unnest($3::text[], $4::text[], $5::text[]) AS d(id, text, metadata)
+ON CONFLICT (tenant, collection, id) DO UPDATE
 SET text = EXCLUDED.text, metadata = EXCLUDED.metadata, version = EXCLUDED.version,
     updated_at = now()
 """
 INSERT_CHUNKS = """
-INSERT INTO rag.chunks (collection, document_id, ordinal, start_offset, end_offset, text,
-                        embedding)
-SELECT $1, c.document_id, c.ordinal, c.start_offset, c.end_offset, c.text, c.embedding
-FROM unnest($2::text[], $3::integer[], $4::integer[], $5::integer[], $6::text[],
-            $7::bytea[]) AS c(document_id, ordinal, start_offset, end_offset, text, embedding)
+INSERT INTO rag.chunks (tenant, collection, document_id, ordinal, start_offset, end_offset,
+                        text, embedding)
+SELECT $1, $2, c.document_id, c.ordinal, c.start_offset, c.end_offset, c.text, c.embedding
+FROM unnest($3::text[], $4::integer[], $5::integer[], $6::integer[], $7::text[],
+            $8::bytea[]) AS c(document_id, ordinal, start_offset, end_offset, text, embedding)
 RETURNING chunk_id, document_id, ordinal
 """
 DELETE_DOCUMENTS = """
-DELETE FROM rag.documents WHERE collection = $1 AND id = ANY($2::text[]) RETURNING id
+DELETE FROM rag.documents WHERE tenant = $1 AND collection = $2 AND id = ANY($3::text[])
+RETURNING id
 """
 # Every document of the collection (their chunks go by the cascade); returns how many.
 DROP_DOCUMENTS = """
-WITH gone AS (DELETE FROM rag.documents WHERE collection = $1 RETURNING 1)
+WITH gone AS (DELETE FROM rag.documents WHERE tenant = $1 AND collection = $2 RETURNING 1)
 SELECT count(*) FROM gone
 """
 
 INSERT_LOG = """
-INSERT INTO rag.ingest_log (topic, partition, position, collection, kind, removed, error)
-VALUES ($1, $2, $3, $4, $5, $6::bigint[], $7)
+INSERT INTO rag.ingest_log (topic, partition, position, tenant, collection, kind, removed,
+                            error)
+VALUES ($1, $2, $3, $4, $5, $6, $7::bigint[], $8)
 """
 PRUNE_LOG = "DELETE FROM rag.ingest_log WHERE topic = $1 AND partition = $2 AND position < $3"
 SELECT_LOG = """
-SELECT collection, kind, removed, error FROM rag.ingest_log
+SELECT tenant, collection, kind, removed, error FROM rag.ingest_log
 WHERE topic = $1 AND partition = $2 AND position = $3
 """
 # The chunks an ingest wrote that are still live: those of its documents whose
@@ -133,8 +158,9 @@ WHERE topic = $1 AND partition = $2 AND position = $3
 SELECT_CHUNKS_WRITTEN_BY = """
 SELECT k.chunk_id, k.document_id, k.embedding, d.metadata::text AS metadata
 FROM rag.documents d
-JOIN rag.chunks k ON k.collection = d.collection AND k.document_id = d.id
-WHERE d.collection = $1 AND d.id = ANY($2::text[]) AND d.version = $3
+JOIN rag.chunks k
+  ON k.tenant = d.tenant AND k.collection = d.collection AND k.document_id = d.id
+WHERE d.tenant = $1 AND d.collection = $2 AND d.id = ANY($3::text[]) AND d.version = $4
 ORDER BY k.chunk_id
 """
 

@@ -9,6 +9,10 @@
 - Reads of a document and its chunks share one snapshot.
 - Ingest writes go through :meth:`RagStore.ingest_partition`, which serialises the
   writers of one ingest partition (:mod:`.ingest_store`).
+- Tenancy: a store is bound to one tenant (:meth:`RagStore.of`) and every statement
+  names it, so another tenant's collection is ``NotFound`` (404), never a 403. Creates
+  take a per-tenant lock and count the tenant's collections under it
+  (``max_collections``); upserts count its documents (``max_documents``).
 
 Transient database failures become ``Unavailable`` (the responder retries them).
 """
@@ -18,6 +22,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
 
 import asyncpg
 
@@ -27,13 +32,16 @@ from x0_common.events.rag import (
     CreateCollectionRequest,
     DocumentResult,
 )
+from x0_common.principal import DEFAULT_TENANT
 from x0_rag.adapters.ingest_store import IngestPartition
 from x0_rag.adapters.rows import (
     CHUNKING_OF,
     COLLECTION_EXISTS,
+    COUNT_COLLECTIONS,
     DELETE_COLLECTION,
     INSERT_COLLECTION,
     LOCK_PARTITION,
+    LOCK_TENANT,
     READ_PROGRESS,
     SELECT_CHUNK_REFS,
     SELECT_COLLECTIONS,
@@ -45,16 +53,36 @@ from x0_rag.adapters.rows import (
     database_errors,
     metadata_of,
 )
-from x0_rag.errors import Conflict, InvalidInput, NotFound, Unavailable
+from x0_rag.errors import Conflict, InvalidInput, NotFound, QuotaExceeded, Unavailable
 
 logger = logging.getLogger(__name__)
 
 
-class RagStore:
-    """The ``rag`` schema on an asyncpg pool."""
+@dataclass(frozen=True, slots=True)
+class Quotas:
+    """Per tenant: collections and documents at most (None: no limit)."""
 
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    max_collections: int | None = None
+    max_documents: int | None = None
+
+
+class RagStore:
+    """One tenant's collections and documents in the ``rag`` schema, on an asyncpg pool."""
+
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        *,
+        tenant: str = DEFAULT_TENANT,
+        quotas: Quotas | None = None,
+    ) -> None:
         self.pool = pool
+        self.tenant = tenant
+        self.quotas = quotas or Quotas()
+
+    def of(self, tenant: str) -> RagStore:
+        """The same store, bound to ``tenant``'s collections."""
+        return RagStore(self.pool, tenant=tenant, quotas=self.quotas)
 
     # -- collections ------------------------------------------------------------------
 
@@ -75,11 +103,16 @@ class RagStore:
             request.chunk_size,
             request.chunk_overlap,
         )
-        async with database_errors("collection_create"):
-            row = await self.pool.fetchrow(INSERT_COLLECTION, request.name, *wanted)
+        async with (
+            database_errors("collection_create"),
+            self.pool.acquire() as conn,
+            conn.transaction(),
+        ):
+            await self._check_collection_quota(conn, request.name)
+            row = await conn.fetchrow(INSERT_COLLECTION, self.tenant, request.name, *wanted)
             if row is not None:
                 return collection_info(row), True
-            existing = await self.pool.fetchrow(SELECT_COLLECTIONS, request.name)
+            existing = await conn.fetchrow(SELECT_COLLECTIONS, self.tenant, request.name)
         if existing is None:
             # The row that conflicted went away between the two statements; try again.
             raise Unavailable(
@@ -106,10 +139,22 @@ class RagStore:
             )
         return info, False
 
+    async def _check_collection_quota(self, conn: asyncpg.Connection, name: str) -> None:
+        """Under the tenant's lock (until the transaction ends): refuse a new name once
+        the tenant holds ``max_collections``; an existing one answers as before."""
+        limit = self.quotas.max_collections
+        if limit is None:
+            return
+        await conn.execute(LOCK_TENANT, self.tenant, "x0-rag-collections:")
+        if await conn.fetchval(COLLECTION_EXISTS, self.tenant, name) is not None:
+            return
+        if await conn.fetchval(COUNT_COLLECTIONS, self.tenant) >= limit:
+            raise QuotaExceeded("collections", limit)
+
     async def collection(self, name: str) -> CollectionInfo:
         """One collection with its document and chunk counts; ``NotFound`` if none."""
         async with database_errors("collection_get"):
-            row = await self.pool.fetchrow(SELECT_COLLECTIONS, name)
+            row = await self.pool.fetchrow(SELECT_COLLECTIONS, self.tenant, name)
         if row is None:
             raise collection_not_found(name)
         return collection_info(row)
@@ -117,18 +162,18 @@ class RagStore:
     async def collections(self) -> list[CollectionInfo]:
         """Every collection, by name."""
         async with database_errors("collection_list"):
-            rows = await self.pool.fetch(SELECT_COLLECTIONS, None)
+            rows = await self.pool.fetch(SELECT_COLLECTIONS, self.tenant, None)
         return [collection_info(row) for row in rows]
 
     async def delete_collection(self, name: str) -> bool:
         """Remove the collection and everything in it; ``False`` when there was none."""
         async with database_errors("collection_delete"):
-            return await self.pool.fetchval(DELETE_COLLECTION, name) is not None
+            return await self.pool.fetchval(DELETE_COLLECTION, self.tenant, name) is not None
 
     async def chunking(self, name: str) -> tuple[int, int]:
         """The collection's ``(chunk_size, chunk_overlap)``; ``NotFound`` if none."""
         async with database_errors("collection_chunking"):
-            row = await self.pool.fetchrow(CHUNKING_OF, name)
+            row = await self.pool.fetchrow(CHUNKING_OF, self.tenant, name)
         if row is None:
             raise collection_not_found(name)
         return row["chunk_size"], row["chunk_overlap"]
@@ -142,9 +187,9 @@ class RagStore:
             self.pool.acquire() as conn,
             conn.transaction(isolation="repeatable_read", readonly=True),
         ):
-            row = await conn.fetchrow(SELECT_DOCUMENT, collection, document_id)
+            row = await conn.fetchrow(SELECT_DOCUMENT, self.tenant, collection, document_id)
             if row is None:
-                if await conn.fetchval(COLLECTION_EXISTS, collection) is None:
+                if await conn.fetchval(COLLECTION_EXISTS, self.tenant, collection) is None:
                     raise collection_not_found(collection)
                 raise NotFound(
                     f"no document {document_id!r} in collection {collection!r}",
@@ -154,7 +199,7 @@ class RagStore:
                         "id": document_id,
                     },
                 )
-            chunks = await conn.fetch(SELECT_CHUNK_REFS, collection, document_id)
+            chunks = await conn.fetch(SELECT_CHUNK_REFS, self.tenant, collection, document_id)
         return DocumentResult(
             id=row["id"],
             text=row["text"],
@@ -185,7 +230,13 @@ class RagStore:
                 conn = await stack.enter_async_context(self.pool.acquire())
                 await conn.execute(LOCK_PARTITION, topic, partition)
             try:
-                yield IngestPartition(conn, topic, partition)
+                yield IngestPartition(
+                    conn,
+                    topic,
+                    partition,
+                    tenant=self.tenant,
+                    max_documents=self.quotas.max_documents,
+                )
             finally:
                 try:
                     await conn.execute(UNLOCK_PARTITION, topic, partition)

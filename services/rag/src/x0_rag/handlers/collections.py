@@ -1,5 +1,9 @@
 """Collections and documents on ``x0.rag.requests`` (request/reply).
 
+Collections are the caller's tenant's (``context.tenant``): the same name in two
+tenants is two collections, and another tenant's is a 404 (its existence does not
+leak).
+
 Status per case (codes of ``x0_common.errors``), with ``details.reason``:
 
 =============================================== ============= ==== =======================
@@ -8,6 +12,7 @@ case                                            code          HTTP reason
 create: the name exists with other parameters   conflict      409  collection_exists
 create: the name exists with the same ones      (success)     200  the existing collection
 create: ``chunk_overlap >= chunk_size``         invalid_input 400
+create: a new name past the tenant's quota      quota_exceeded 403 quota_exceeded
 get, document get: no such collection          not_found     404  collection_not_found
 document get: no such document                  not_found     404  document_not_found
 delete of a collection that does not exist      (success)     200  ``deleted: false``
@@ -52,32 +57,40 @@ def register(responder: Responder, deps: RagDeps, *, ingest_topic: str = INGEST_
     """Register the collection operations and ``DOCUMENT_GET`` on ``responder``."""
 
     @responder.operation(Rag.COLLECTION_CREATE)
-    async def on_create(request: CreateCollectionRequest, _: RequestContext) -> CollectionInfo:
-        info, created = await deps.store.create_collection(request)
+    async def on_create(
+        request: CreateCollectionRequest, context: RequestContext
+    ) -> CollectionInfo:
+        info, created = await deps.store.of(context.tenant).create_collection(request)
         if created:
             logger.info("collection created", extra={"collection": info.name})
         return info
 
     @responder.operation(Rag.COLLECTION_GET)
-    async def on_get(request: CollectionNameRequest, _: RequestContext) -> CollectionInfo:
-        return await deps.store.collection(request.name)
+    async def on_get(request: CollectionNameRequest, context: RequestContext) -> CollectionInfo:
+        return await deps.store.of(context.tenant).collection(request.name)
 
     @responder.operation(Rag.COLLECTION_LIST)
-    async def on_list(_: ListCollectionsRequest, __: RequestContext) -> ListCollectionsResult:
-        return ListCollectionsResult(collections=await deps.store.collections())
+    async def on_list(_: ListCollectionsRequest, context: RequestContext) -> ListCollectionsResult:
+        return ListCollectionsResult(collections=await deps.store.of(context.tenant).collections())
 
     @responder.operation(Rag.COLLECTION_DELETE)
     async def on_delete(
         request: CollectionNameRequest, context: RequestContext
     ) -> DeleteCollectionResult:
-        deleted = await deps.store.delete_collection(request.name)
+        deleted = await deps.store.of(context.tenant).delete_collection(request.name)
         # Retried within the caller's deadline rather than by the responder: a second
         # run would find nothing left to delete and answer ``deleted: false``.
-        await announce_drop(deps.broker, ingest_topic, request.name, give_up_at=context.deadline)
+        await announce_drop(
+            deps.broker,
+            ingest_topic,
+            request.name,
+            principal=context.principal,
+            give_up_at=context.deadline,
+        )
         if deleted:
             logger.info("collection deleted", extra={"collection": request.name})
         return DeleteCollectionResult(name=request.name, deleted=deleted)
 
     @responder.operation(Rag.DOCUMENT_GET)
-    async def on_document(request: GetDocumentRequest, _: RequestContext) -> DocumentResult:
-        return await deps.store.document(request.collection, request.id)
+    async def on_document(request: GetDocumentRequest, context: RequestContext) -> DocumentResult:
+        return await deps.store.of(context.tenant).document(request.collection, request.id)

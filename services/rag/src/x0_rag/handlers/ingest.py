@@ -54,6 +54,7 @@ def writer_responder(
                 IndexEvents(broker, index_topic),
                 deps.metrics,
                 topic=topic,
+                anonymous_tenant=deps.settings.default_tenant,
             )
         return writers["it"]
 
@@ -70,6 +71,8 @@ def writer_responder(
         retry=WRITER_RETRY,
         partitions=deps.settings.ingest_partitions,
         on_dead_letter=dead_lettered,
+        # Upstream producers' ingests without a principal belong to the default tenant.
+        anonymous_tenant=deps.settings.default_tenant,
     )
 
     @responder.operation(Rag.UPSERT)

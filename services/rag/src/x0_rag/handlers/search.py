@@ -1,7 +1,9 @@
 """Search and version waits on ``x0.rag.requests`` (the query replicas' shared group).
 
-The searcher (:class:`~x0_rag.domain.search.Searcher`) is built on first use over
-the started worker's ports: the indexes, PostgreSQL, the batcher and the Redis cache.
+The searcher (:class:`~x0_rag.domain.search.Searcher`) runs over ports bound to the
+caller's tenant (``context.tenant``): its view of the indexes, its rows in PostgreSQL,
+its Redis caches, and the shared batcher. Another tenant's collection of the same name
+is "no such collection" (404).
 
     SEARCH        malformed filter 400 (too many keys/values 413); unknown collection
                   404; ``min_version`` not applied here within
@@ -32,36 +34,35 @@ from x0_rag.domain.search import Searcher
 
 
 class SearchOperations:
-    """Builds the :class:`Searcher` on first use (its resources open at start-up)."""
+    """Builds a :class:`Searcher` per request, over the caller's tenant's ports (the
+    resources behind them open at start-up)."""
 
     def __init__(self, deps: RagDeps) -> None:
         self._deps = deps
-        self._searcher: Searcher | None = None
 
-    @property
-    def searcher(self) -> Searcher:
-        """The searcher over the started worker's ports."""
-        if self._searcher is None:
-            deps, settings = self._deps, self._deps.settings
-            self._searcher = Searcher(
-                indexes=deps.indexes,
-                retrieval=PostgresRetrieval(deps.stores.pool),
-                batcher=deps.batcher,
-                cache=SearchCache(
-                    deps.stores.redis, deps.metrics, ttl_seconds=settings.cache_ttl_seconds
-                ),
-                metrics=deps.metrics,
-                max_version_wait_seconds=settings.max_version_wait_ms / 1000,
-            )
-        return self._searcher
+    def searcher(self, tenant: str) -> Searcher:
+        """The searcher over ``tenant``'s view of the started worker's ports."""
+        deps, settings = self._deps, self._deps.settings
+        cache = SearchCache(
+            deps.stores.redis, deps.metrics, ttl_seconds=settings.cache_ttl_seconds, tenant=tenant
+        )
+        return Searcher(
+            indexes=deps.indexes.of(tenant),
+            retrieval=PostgresRetrieval(deps.stores.pool, tenant=tenant),
+            batcher=deps.batcher,
+            cache=cache,
+            metrics=deps.metrics,
+            max_version_wait_seconds=settings.max_version_wait_ms / 1000,
+        )
 
     async def search(self, request: SearchRequest, context: RequestContext) -> SearchResult:
         """One search (:mod:`x0_rag.domain.search`)."""
-        return await self.searcher.search(request, remaining=context.remaining())
+        searcher = self.searcher(context.tenant)
+        return await searcher.search(request, remaining=context.remaining())
 
     async def wait(self, request: VersionWaitRequest, context: RequestContext) -> VersionWaitResult:
         """Answer once ``request.version`` is applied on this replica."""
-        searcher = self.searcher
+        searcher = self.searcher(context.tenant)
         bound = searcher.wait_bound(request.timeout_ms / 1000, context.remaining())
         await searcher.indexes.wait_for(request.version, bound)
         return VersionWaitResult(version=request.version)

@@ -18,6 +18,11 @@ past its version; then the error is raised for the responder to count. A message
 the responder dead-letters (undecodable, wrong schema, a bug, retries exhausted)
 gets its event from :meth:`IngestWriter.dead_lettered`.
 
+Tenancy: a message writes to its sender's tenant (``context.tenant``: the principal
+the gateway put on it, or the worker's ``X0_RAG_DEFAULT_TENANT`` for an upstream
+producer's message without one); the store is bound to that tenant for the message, so
+a collection of another tenant is "no such collection" and the message is refused.
+
 Crash cases: before the commit nothing is written and the redelivery starts over;
 between commit and acknowledgement the redelivery takes step 1; a failed publish
 is retried until the broker takes it (the rows are committed).
@@ -47,6 +52,7 @@ from x0_common.events.rag import (
     UpsertDocuments,
 )
 from x0_common.kafka import RequestContext
+from x0_common.principal import DEFAULT_TENANT, Principal, qualified
 from x0_rag.adapters.index_events import IndexEvents
 from x0_rag.adapters.ingest_store import Applied, IngestPartition
 from x0_rag.adapters.rows import IngestPosition
@@ -71,9 +77,17 @@ class IngestWriter:
     """Applies ingest messages of ``topic`` to PostgreSQL and publishes index events."""
 
     def __init__(
-        self, store: RagStore, embed: Embed, events: IndexEvents, metrics: RagMetrics, *, topic: str
+        self,
+        store: RagStore,
+        embed: Embed,
+        events: IndexEvents,
+        metrics: RagMetrics,
+        *,
+        topic: str,
+        anonymous_tenant: str = DEFAULT_TENANT,
     ) -> None:
         self._store = store
+        self._anonymous_tenant = anonymous_tenant
         self._embed = embed
         self._events = events
         self._metrics = metrics
@@ -83,9 +97,10 @@ class IngestWriter:
         """Insert or replace the message's documents (see the module's steps)."""
         position = self._position(context)
         collection = request.collection
+        store = self._store.of(context.tenant)
 
         async def prepare_and_write() -> Applied | None:
-            size, overlap = await self._store.chunking(collection)
+            size, overlap = await store.chunking(collection)
             plan = plan_upsert(request.documents, size=size, overlap=overlap)
             texts = plan.texts
             with _tracer.start_as_current_span(
@@ -94,6 +109,7 @@ class IngestWriter:
             ):
                 vectors = await self._embed(texts)
             return await self._write(
+                store,
                 position,
                 collection,
                 "upsert",
@@ -102,15 +118,17 @@ class IngestWriter:
             )
 
         ids = [document.id for document in request.documents]
-        await self._apply(position, collection, "upsert", ids, prepare_and_write)
+        await self._apply(store, position, collection, "upsert", ids, prepare_and_write)
 
     async def delete(self, request: DeleteDocuments, context: RequestContext) -> None:
         """Remove the message's documents (missing ids are no-ops)."""
         position = self._position(context)
         collection = request.collection
+        store = self._store.of(context.tenant)
 
         async def write() -> Applied | None:
             return await self._write(
+                store,
                 position,
                 collection,
                 "delete",
@@ -118,14 +136,16 @@ class IngestWriter:
                 lambda writes: writes.delete(position, collection, request.ids),
             )
 
-        await self._apply(position, collection, "delete", (), write)
+        await self._apply(store, position, collection, "delete", (), write)
 
     async def drop(self, request: CollectionNameRequest, context: RequestContext) -> None:
         """The collection was deleted: remove what earlier ingests left, drop the indexes."""
         position = self._position(context)
+        store = self._store.of(context.tenant)
 
         async def write() -> Applied | None:
             return await self._write(
+                store,
                 position,
                 request.name,
                 "drop",
@@ -133,7 +153,7 @@ class IngestWriter:
                 lambda writes: writes.drop(position, request.name),
             )
 
-        await self._apply(position, request.name, "drop", (), write)
+        await self._apply(store, position, request.name, "drop", (), write)
 
     async def dead_lettered(self, message: KafkaMessage, reason: str) -> None:
         """Before the responder parks ``message``: publish the event replicas wait for.
@@ -146,12 +166,16 @@ class IngestWriter:
         assert not isinstance(record, tuple)
         position = IngestPosition(record.topic, record.partition, record.offset)
         collection, kind, ids = _identify(message)
+        store = self._store.of(self._tenant_of(message))
         error_event = Indexed(
-            source=position.token, collection=collection, error=f"dead_lettered: {reason}"
+            source=position.token,
+            collection=collection,
+            tenant=store.tenant,
+            error=f"dead_lettered: {reason}",
         )
         try:
-            async with self._store.ingest_partition(position.topic, position.partition) as writes:
-                applied = kind is not None and await self._store.applied(position)
+            async with store.ingest_partition(position.topic, position.partition) as writes:
+                applied = kind is not None and await store.applied(position)
                 event = (
                     await writes.replay(position, collection, kind, ids)
                     if applied and kind is not None
@@ -164,13 +188,22 @@ class IngestWriter:
 
     # -- steps ------------------------------------------------------------------------
 
+    def _tenant_of(self, message: KafkaMessage) -> str:
+        """The tenant a message names, as far as its principal parses (an error event
+        needs no more: it only moves replicas past the version)."""
+        try:
+            return Principal.from_header(message.headers.get(Headers.PRINCIPAL)).tenant
+        except X0Error:
+            return self._anonymous_tenant
+
     def _position(self, context: RequestContext) -> IngestPosition:
         if context.partition is None or context.offset is None:
             raise InternalError("an ingest message arrived without its partition and offset")
         return IngestPosition(self.topic, context.partition, context.offset)
 
-    async def _apply(
+    async def _apply(  # noqa: PLR0917 - one message's identity and its write
         self,
+        store: RagStore,
         position: IngestPosition,
         collection: str,
         kind: Kind,
@@ -178,8 +211,8 @@ class IngestWriter:
         write: Callable[[], Awaitable[Applied | None]],
     ) -> None:
         """Replay if applied before; else ``write``, turning a refusal into its event."""
-        if await self._store.applied(position):
-            await self._write(position, collection, kind, ids, None)
+        if await store.applied(position):
+            await self._write(store, position, collection, kind, ids, None)
             logger.info(
                 "ingest applied before, event published again", extra={"version": position.token}
             )
@@ -195,6 +228,7 @@ class IngestWriter:
                 extra={"version": position.token, "collection": collection, "code": refusal.code},
             )
             await self._write(
+                store,
                 position,
                 collection,
                 kind,
@@ -203,15 +237,15 @@ class IngestWriter:
             )
             raise
         if applied is not None:
-            self._metrics.ingested_documents.labels(SERVICE, collection, kind).inc(
-                applied.documents
-            )
+            label = qualified(store.tenant, collection)
+            self._metrics.ingested_documents.labels(SERVICE, label, kind).inc(applied.documents)
             if applied.event.upserted:
                 chunks = len(applied.event.upserted)
-                self._metrics.ingested_chunks.labels(SERVICE, collection).inc(chunks)
+                self._metrics.ingested_chunks.labels(SERVICE, label).inc(chunks)
 
-    async def _write(
+    async def _write(  # noqa: PLR0917 - one message's identity and its write
         self,
+        store: RagStore,
         position: IngestPosition,
         collection: str,
         kind: Kind,
@@ -226,7 +260,7 @@ class IngestWriter:
             "x0.rag.kind": kind,
         }
         with _tracer.start_as_current_span("rag.index", attributes=attributes) as span:
-            async with self._store.ingest_partition(position.topic, position.partition) as writes:
+            async with store.ingest_partition(position.topic, position.partition) as writes:
                 applied = await write(writes) if write is not None else None
                 event = (
                     applied.event

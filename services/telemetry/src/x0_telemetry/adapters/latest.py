@@ -1,6 +1,10 @@
 """Redis latest state per node, changed only by newer events (one Lua script per batch).
 
-Keys (``x0:telemetry:`` prefix):
+Every tenant has its own keys: the worker reads and writes through
+``LatestStore.of(tenant)``, whose prefix is ``x0:telemetry:<tenant>:`` (the same node
+or mesh id in two tenants is two nodes or meshes). ``x0:telemetry:tenants`` is a
+sorted set of the tenants with state, scored by their last change, for the gauges
+(which export every tenant's nodes). Keys under a tenant's prefix:
 
 - ``node:<node_id>``: a hash of the node's latest state (fields in
   :mod:`x0_telemetry.domain.state`), expiring ``latest_ttl_seconds`` after its last
@@ -8,7 +12,9 @@ Keys (``x0:telemetry:`` prefix):
 - ``mesh:<mesh_id>``: a sorted set of the mesh's node ids, scored by when this
   service last changed their state (ms), so a reader skips members whose hash has
   expired; a node that moves to another mesh leaves the old set;
-- ``meshes``: a sorted set of mesh ids, scored the same way.
+- ``meshes``: a sorted set of mesh ids, scored the same way;
+- ``nodes``: a sorted set of the node ids admitted under the tenant's node quota,
+  scored by their last event (ms); a node silent for ``latest_ttl_seconds`` leaves it.
 
 The script applies a batch's updates atomically, each only if its timestamp is newer
 than the stored one of its kind (heartbeat or metrics): out-of-order and redelivered
@@ -35,6 +41,8 @@ local prefix = ARGV[1]
 local ttl = tonumber(ARGV[2])
 local now = ARGV[3]
 local updates = cjson.decode(ARGV[4])
+local tenants = ARGV[5]
+local tenant = ARGV[6]
 local applied = 0
 local touched = {}
 for _, u in ipairs(updates) do
@@ -77,21 +85,99 @@ for mesh, _ in pairs(touched) do
 end
 if next(touched) ~= nil then
   redis.call('EXPIRE', prefix .. 'meshes', ttl)
+  if tenant ~= '' then
+    redis.call('ZADD', tenants, now, tenant)
+    redis.call('EXPIRE', tenants, ttl)
+  end
 end
 return applied
+"""
+
+# Admits node ids under a quota, atomically: known ones are refreshed, new ones take
+# free places while there are some; returns the ids refused.
+_ADMIT = """
+local key = ARGV[1]
+local now = tonumber(ARGV[2])
+local ttl_ms = tonumber(ARGV[3])
+local limit = tonumber(ARGV[4])
+local ids = cjson.decode(ARGV[5])
+redis.call('ZREMRANGEBYSCORE', key, '-inf', now - ttl_ms)
+local count = redis.call('ZCARD', key)
+local refused = {}
+for _, id in ipairs(ids) do
+  if redis.call('ZSCORE', key, id) then
+    redis.call('ZADD', key, now, id)
+  elseif count < limit then
+    redis.call('ZADD', key, now, id)
+    count = count + 1
+  else
+    table.insert(refused, id)
+  end
+end
+redis.call('PEXPIRE', key, ttl_ms)
+return refused
 """
 
 _READ_CHUNK = 500
 
 
 class LatestStore:
-    """The latest state of every node, in Redis."""
+    """The latest state of every node, in Redis: a tenant's when ``tenant`` is set."""
 
-    def __init__(self, client: aioredis.Redis, *, ttl_seconds: int, prefix: str = PREFIX) -> None:
+    def __init__(
+        self,
+        client: aioredis.Redis,
+        *,
+        ttl_seconds: int,
+        prefix: str = PREFIX,
+        tenant: str | None = None,
+    ) -> None:
         self._redis = client
         self._ttl = ttl_seconds
-        self._prefix = prefix
+        self._root = prefix
+        self.tenant = tenant
+        self._prefix = prefix if tenant is None else f"{prefix}{tenant}:"
         self._apply = client.register_script(_APPLY)
+        self._admit = client.register_script(_ADMIT)
+        self._tenants: dict[str, LatestStore] = {}
+
+    def of(self, tenant: str) -> LatestStore:
+        """``tenant``'s latest state."""
+        store = self._tenants.get(tenant)
+        if store is None:
+            store = LatestStore(
+                self._redis, ttl_seconds=self._ttl, prefix=self._root, tenant=tenant
+            )
+            self._tenants[tenant] = store
+        return store
+
+    async def tenants(self, now_ms: int) -> list[str]:
+        """Tenants with a node changed within the TTL."""
+        async with _unavailable():
+            tenants = await self._redis.zrangebyscore(
+                f"{self._root}tenants", now_ms - self._ttl * 1000, "+inf"
+            )
+        return sorted(cast("list[str]", tenants))
+
+    async def admit(self, node_ids: Sequence[str], now_ms: int, limit: int) -> set[str]:
+        """Admit ``node_ids`` under a quota of ``limit`` live nodes; the ids refused."""
+        if not node_ids:
+            return set()
+        try:
+            refused = await self._admit(
+                args=[
+                    f"{self._prefix}nodes",
+                    now_ms,
+                    self._ttl * 1000,
+                    limit,
+                    json.dumps(list(node_ids)),
+                ]
+            )
+        except (RedisError, OSError) as error:
+            raise Unavailable(
+                "the latest-state store is unavailable", details={"reason": "redis"}
+            ) from error
+        return {_text(node_id) for node_id in refused}
 
     async def apply(self, updates: Sequence[dict[str, Any]], now_ms: int) -> int:
         """Apply ``updates`` (from ``domain.state.latest_update``); return how many changed."""
@@ -100,7 +186,16 @@ class LatestStore:
         # Timestamps travel as text: Lua numbers print large integers in exponent form.
         payload = json.dumps([{**u, "t": str(u["t"])} for u in updates], separators=(",", ":"))
         try:
-            applied = await self._apply(args=[self._prefix, self._ttl, now_ms, payload])
+            applied = await self._apply(
+                args=[
+                    self._prefix,
+                    self._ttl,
+                    now_ms,
+                    payload,
+                    f"{self._root}tenants",
+                    self.tenant or "",
+                ]
+            )
         except (RedisError, OSError) as error:
             raise Unavailable(
                 "the latest-state store is unavailable", details={"reason": "redis"}
@@ -158,6 +253,10 @@ class LatestStore:
             for mesh_id in meshes:
                 await self._redis.zremrangebyscore(f"{self._prefix}mesh:{mesh_id}", "-inf", cutoff)
             await self._redis.zremrangebyscore(f"{self._prefix}meshes", "-inf", cutoff)
+
+
+def _text(value: object) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 @asynccontextmanager

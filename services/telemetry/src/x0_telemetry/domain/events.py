@@ -15,6 +15,9 @@ schema_mismatch     the JSON does not match the model (includes a missing or nai
 future_timestamp    stamped more than ``max_clock_skew`` after now
 beyond_retention    stamped before now - retention (its partition is gone or going)
 =================== ===================================================================
+
+The ingest refuses more (who sent it, the tenant's node quota): ``unauthenticated``,
+``forbidden`` and ``quota_exceeded`` (:mod:`x0_telemetry.handlers.ingest`).
 """
 
 from __future__ import annotations
@@ -44,6 +47,8 @@ MODEL_OF_KIND: Final[dict[str, type[NodeHeartbeat] | type[NodeMetrics]]] = {
 EVENT_TYPES: Final = {
     op.message_type: MODEL_OF_KIND[kind] for kind, op in OPERATION_OF_KIND.items()
 }
+# The contract row of each event ``x0-type`` (its scope: who may publish it).
+EVENT_OPERATIONS: Final = {op.message_type: op for op in OPERATION_OF_KIND.values()}
 # The ``type`` label of x0_telemetry_events_total for each accepted model.
 KIND_LABEL: Final = {model: kind for kind, model in MODEL_OF_KIND.items()}
 

@@ -28,6 +28,15 @@ out only once the writes succeeded, so a batch read again does not send them twi
 
 Subscription, readiness, topic creation and dead letters come from
 :class:`~x0_common.kafka.consumer.Consumer`, the Responder's base.
+
+Tenancy: an event with an ``x0-principal`` header (the gateway's) belongs to the
+principal's tenant, which must hold ``telemetry:write``; an event without one (an
+upstream producer publishing straight to Kafka) belongs to ``X0_TELEMETRY_DEFAULT_TENANT``
+(``default``). A malformed principal is dead-lettered as ``unauthenticated``, one
+without the scope as ``forbidden``. Each tenant may have ``X0_TELEMETRY_MAX_NODES_PER_TENANT``
+live nodes (one Redis script per tenant per batch admits them, atomically across
+replicas); the events of a node past the quota are dead-lettered as
+``quota_exceeded``. Rows and latest state are keyed by tenant.
 """
 
 from __future__ import annotations
@@ -46,14 +55,24 @@ from aiokafka.structs import OffsetAndMetadata
 from faststream.kafka import KafkaBroker, KafkaMessage
 from faststream.kafka.message import FAKE_CONSUMER
 
+from x0_common.contract import Operation
+from x0_common.errors import X0Error
 from x0_common.events.envelope import Headers
 from x0_common.events.telemetry import EVENTS_TOPIC, NodeHeartbeat, NodeMetrics
-from x0_common.kafka.consumer import Assignment, Consumer
+from x0_common.kafka.consumer import Assignment, Consumer, principal_of
 from x0_common.kafka.dead_letters import origin
 from x0_common.metrics import ResponderMetrics
 from x0_telemetry.adapters.history import event_row
 from x0_telemetry.deps import TelemetryDeps
-from x0_telemetry.domain.events import KIND_LABEL, Limits, Refused, check_record
+from x0_telemetry.domain.events import (
+    EVENT_OPERATIONS,
+    EVENT_TYPES,
+    KIND_LABEL,
+    Limits,
+    Refused,
+    check_record,
+    decode_headers,
+)
 from x0_telemetry.domain.state import epoch_ms, latest_update, newest_per_node
 from x0_telemetry.metrics import SERVICE
 
@@ -125,30 +144,81 @@ class Ingest(Consumer):
             self._failures = 0
             await self._commit(records)
 
+    def _tenant_of(self, record: ConsumerRecord[Any, Any]) -> str | Refused:
+        """The tenant of an accepted record, or why it is refused (its principal)."""
+        headers, _ = decode_headers(record.headers)
+        operation: Operation = EVENT_OPERATIONS[headers[Headers.TYPE]]
+        try:
+            sender = principal_of(
+                headers, operation, anonymous_tenant=self._deps.settings.default_tenant
+            )
+        except X0Error as error:
+            label = KIND_LABEL[EVENT_TYPES[operation.message_type]]
+            return Refused(error.code, error.message, label, headers)
+        return sender.tenant
+
+    async def _admitted(
+        self,
+        accepted: list[tuple[ConsumerRecord[Any, Any], str, NodeHeartbeat | NodeMetrics]],
+        refused: list[tuple[ConsumerRecord[Any, Any], Refused]],
+    ) -> list[tuple[str, NodeHeartbeat | NodeMetrics]]:
+        """The events of nodes within their tenant's quota; the others join ``refused``."""
+        limit = self._deps.settings.max_nodes_per_tenant
+        now_ms = epoch_ms(datetime.now(UTC))
+        nodes: dict[str, list[str]] = defaultdict(list)
+        for _, tenant, event in accepted:
+            if event.node_id not in nodes[tenant]:
+                nodes[tenant].append(event.node_id)
+        over: dict[str, set[str]] = {}
+        for tenant, ids in nodes.items():
+            over[tenant] = await self._deps.latest.of(tenant).admit(ids, now_ms, limit)
+        kept: list[tuple[str, NodeHeartbeat | NodeMetrics]] = []
+        for record, tenant, event in accepted:
+            if event.node_id in over[tenant]:
+                headers, _ = decode_headers(record.headers)
+                detail = f"the tenant's quota of {limit} nodes is used up"
+                refused.append(
+                    (record, Refused("quota_exceeded", detail, KIND_LABEL[type(event)], headers))
+                )
+            else:
+                kept.append((tenant, event))
+        return kept
+
     async def _process(self, records: tuple[ConsumerRecord[Any, Any], ...]) -> None:
         metrics = self._deps.metrics
         now = datetime.now(UTC)
-        accepted: list[NodeHeartbeat | NodeMetrics] = []
+        checked_ok: list[tuple[ConsumerRecord[Any, Any], str, NodeHeartbeat | NodeMetrics]] = []
         refused: list[tuple[ConsumerRecord[Any, Any], Refused]] = []
         for record in records:
             checked = check_record(record.headers, record.value, limits=self._limits, now=now)
-            if isinstance(checked, Refused):
-                refused.append((record, checked))
+            tenant = checked if isinstance(checked, Refused) else self._tenant_of(record)
+            if isinstance(tenant, Refused):
+                refused.append((record, tenant))
             else:
-                accepted.append(checked)
+                assert not isinstance(checked, Refused)
+                checked_ok.append((record, tenant, checked))
+        accepted = await self._admitted(checked_ok, refused) if checked_ok else []
 
         started = time.perf_counter()
         inserted: dict[str, int] = {}
         if accepted:
             await self._deps.partitions.ensure(
-                {e.timestamp.astimezone(UTC).date() for e in accepted}
+                {e.timestamp.astimezone(UTC).date() for _, e in accepted}
             )
-            rows = [event_row(e) for e in accepted]
-            updates = [latest_update(e) for e in newest_per_node(accepted)]
-            # Independent stores, written concurrently: the batch is done when both are.
+            rows = [event_row(e, tenant) for tenant, e in accepted]
+            by_tenant: dict[str, list[NodeHeartbeat | NodeMetrics]] = defaultdict(list)
+            for tenant, event in accepted:
+                by_tenant[tenant].append(event)
+            now_ms = epoch_ms(datetime.now(UTC))
+            latest = [
+                self._deps.latest.of(tenant).apply(
+                    [latest_update(e) for e in newest_per_node(events)], now_ms
+                )
+                for tenant, events in by_tenant.items()
+            ]
+            # Independent stores, written concurrently: the batch is done when all are.
             inserted, _ = await asyncio.gather(
-                self._deps.history.write(rows),
-                self._deps.latest.apply(updates, epoch_ms(datetime.now(UTC))),
+                self._deps.history.write(rows), asyncio.gather(*latest)
             )
         write_seconds = time.perf_counter() - started
         # Handed to the producer together (they share produce requests), then awaited.
@@ -173,7 +243,7 @@ class Ingest(Consumer):
         if accepted:
             metrics.write_seconds.labels(SERVICE).observe(write_seconds)
         per_type: dict[str, int] = defaultdict(int)
-        for event in accepted:
+        for _, event in accepted:
             per_type[KIND_LABEL[type(event)]] += 1
         for kind, count in per_type.items():
             stored = inserted.get(kind, 0)

@@ -14,6 +14,10 @@ Rules, per record, in order:
   on its first event (parameters from PostgreSQL, read beforehand by the caller);
   an event the collection already applied (``CollectionIndex.seen``) is skipped.
 
+Collections are keyed by their tenant and name (``qualified(tenant, name)``: the bare
+name for the default tenant, ``tenant/name`` otherwise), so two tenants' collections
+of one name are two indexes.
+
 Upserts replace and deletes of unknown ids are no-ops, so applying a batch twice
 leaves the same index as applying it once.
 """
@@ -28,6 +32,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from x0_common.events.rag import Indexed, IndexParams
+from x0_common.principal import qualified
 from x0_rag.adapters.index.collection import CollectionIndex
 from x0_rag.adapters.index.versions import parse_token
 from x0_rag.errors import RagError
@@ -76,17 +81,22 @@ def decode(records: list[Any]) -> list[IndexRecord]:
     return decoded
 
 
+def key_of(event: Indexed) -> str:
+    """The index key of the event's collection."""
+    return qualified(event.tenant, event.collection)
+
+
 def new_collections(
     records: list[IndexRecord], collections: Mapping[str, CollectionIndex]
 ) -> set[str]:
-    """Collections the batch writes to that have no index here yet."""
+    """Keys of the collections the batch writes to that have no index here yet."""
     return {
-        r.event.collection
+        key_of(r.event)
         for r in records
         if r.event is not None
         and r.event.error is None
         and not r.event.collection_deleted
-        and r.event.collection not in collections
+        and key_of(r.event) not in collections
     }
 
 
@@ -99,7 +109,7 @@ def apply_batch(
     """Apply ``records`` to ``collections`` (changed in place); see the module's rules.
 
     ``applied`` is the replica's applied version per ingest partition before the
-    batch; ``params`` holds the parameters of collections created by this batch
+    batch; ``params`` holds the parameters (by key) of collections created by this batch
     (a collection PostgreSQL no longer has gets the defaults: its deletion event
     follows in the log and drops it again).
     """
@@ -124,7 +134,7 @@ def apply_batch(
         if event.final:
             seen[partition] = offset
             outcome.advanced.append((partition, offset))
-        name = event.collection
+        name = key_of(event)
         if event.error is not None:
             continue
         if event.collection_deleted:

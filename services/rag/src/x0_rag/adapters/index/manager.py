@@ -10,6 +10,11 @@ worker threads beside applies:
 
 Snapshots are written every ``snapshot_interval_seconds``: a changed collection gets a
 new generation; an unchanged one only newer resume offsets.
+
+Collections are keyed by ``qualified(tenant, name)`` (the bare name for the default
+tenant, ``tenant/name`` otherwise; also their metrics label). A search sees one
+tenant's collections only: :meth:`IndexManager.of` is that tenant's view
+(:class:`~x0_rag.domain.ports.Indexes`).
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ import numpy.typing as npt
 from x0_common.events.rag import INDEX_TOPIC, INGEST_TOPIC
 from x0_common.kafka.clients import ensure_topics
 from x0_common.kafka.follower import LogFollower
+from x0_common.principal import qualified
 from x0_common.settings import KafkaSettings
 from x0_rag.adapters.index import applier
 from x0_rag.adapters.index.collection import CollectionIndex
@@ -143,6 +149,10 @@ class IndexManager:
         await self._follower.wait_for_positions(self._catch_up_to, timeout)
 
     # -- reads ----------------------------------------------------------------------
+
+    def of(self, tenant: str) -> TenantIndexes:
+        """``tenant``'s collections (the search's :class:`~x0_rag.domain.ports.Indexes`)."""
+        return TenantIndexes(self, tenant)
 
     def collection(self, name: str) -> CollectionIndex | None:
         """The collection's index on this replica, if it has one yet."""
@@ -269,3 +279,38 @@ class IndexManager:
             except Exception:
                 # Never let bookkeeping kill the loop; the age gauge shows it is stuck.
                 logger.exception("index maintenance failed")
+
+
+class TenantIndexes:
+    """One tenant's view of the replica's indexes: names are the tenant's collection
+    names; another tenant's collection of the same name is not visible."""
+
+    def __init__(self, manager: IndexManager, tenant: str) -> None:
+        self._manager = manager
+        self.tenant = tenant
+
+    def collection(self, name: str) -> CollectionIndex | None:
+        """The tenant's collection ``name`` on this replica, if indexed yet."""
+        return self._manager.collection(qualified(self.tenant, name))
+
+    def version_key(self, name: str) -> str:
+        """What this replica applied to the tenant's ``name``."""
+        return self._manager.version_key(qualified(self.tenant, name))
+
+    async def search(
+        self,
+        name: str,
+        vector: npt.ArrayLike,
+        k: int,
+        *,
+        ef: int | None = None,
+        where: MetadataFilter | None = None,
+    ) -> list[tuple[int, float]]:
+        """Up to ``k`` ``(chunk id, cosine similarity)`` in the tenant's ``name``."""
+        return await self._manager.search(
+            qualified(self.tenant, name), vector, k, ef=ef, where=where
+        )
+
+    async def wait_for(self, token: str, timeout: float) -> None:
+        """Versions are the ingest log's, shared by every tenant."""
+        await self._manager.wait_for(token, timeout)

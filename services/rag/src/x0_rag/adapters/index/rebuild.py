@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Final
 import numpy as np
 
 from x0_common.events.rag import IndexParams
+from x0_common.principal import qualified, unqualified
 from x0_rag.adapters.hnsw import DIMENSIONS
 from x0_rag.adapters.index.collection import CollectionIndex
 
@@ -31,14 +32,15 @@ logger = logging.getLogger(__name__)
 BLOCK: Final = 2048
 _PROGRESS_EVERY_SECONDS: Final = 5.0
 
-_COLLECTIONS = "SELECT name, m, ef_construction, ef FROM rag.collections"
+_COLLECTIONS = "SELECT tenant, name, m, ef_construction, ef FROM rag.collections"
 _PROGRESS = "SELECT partition, next_offset FROM rag.ingest_progress WHERE topic = $1"
-_COUNT = "SELECT count(*) FROM rag.chunks WHERE collection = $1"
+_COUNT = "SELECT count(*) FROM rag.chunks WHERE tenant = $1 AND collection = $2"
 _CHUNKS = """
 SELECT c.chunk_id, c.embedding, d.metadata
 FROM rag.chunks c
-JOIN rag.documents d ON d.collection = c.collection AND d.id = c.document_id
-WHERE c.collection = $1
+JOIN rag.documents d
+  ON d.tenant = c.tenant AND d.collection = c.collection AND d.id = c.document_id
+WHERE c.tenant = $1 AND c.collection = $2
 ORDER BY c.chunk_id
 """
 
@@ -47,7 +49,9 @@ ORDER BY c.chunk_id
 class PostgresState:
     """What PostgreSQL held at one moment: collections, progress, rebuilt indexes."""
 
+    # By index key (``qualified(tenant, name)``), with the tenant and name it stands for.
     params: dict[str, IndexParams]
+    names: dict[str, tuple[str, str]]
     # Per ingest partition, the last offset whose effect the rows contain.
     applied: dict[int, int]
     rebuilt: dict[str, CollectionIndex] = field(default_factory=dict)
@@ -58,10 +62,21 @@ def params_of(row: asyncpg.Record) -> IndexParams:
     return IndexParams(m=row["m"], ef_construction=row["ef_construction"], ef=row["ef"])
 
 
-async def collection_params(pool: asyncpg.Pool, names: Iterable[str]) -> dict[str, IndexParams]:
-    """The parameters of those of ``names`` that exist."""
-    rows = await pool.fetch(f"{_COLLECTIONS} WHERE name = ANY($1::text[])", list(names))
-    return {row["name"]: params_of(row) for row in rows}
+def key_of(row: asyncpg.Record) -> str:
+    """The index key of a ``rag.collections`` row."""
+    return qualified(row["tenant"], row["name"])
+
+
+async def collection_params(pool: asyncpg.Pool, keys: Iterable[str]) -> dict[str, IndexParams]:
+    """The parameters, by index key, of the collections of ``keys`` that exist."""
+    pairs = [unqualified(key) for key in keys]
+    rows = await pool.fetch(
+        f"{_COLLECTIONS} WHERE (tenant, name) IN"  # noqa: S608 - a constant
+        " (SELECT * FROM unnest($1::text[], $2::text[]))",
+        [tenant for tenant, _ in pairs],
+        [name for _, name in pairs],
+    )
+    return {key_of(row): params_of(row) for row in rows}
 
 
 async def read_postgres(
@@ -76,24 +91,32 @@ async def read_postgres(
         rows = await connection.fetch(_COLLECTIONS)
         progress = await connection.fetch(_PROGRESS, ingest_topic)
         state = PostgresState(
-            params={row["name"]: params_of(row) for row in rows},
+            params={key_of(row): params_of(row) for row in rows},
+            names={key_of(row): (row["tenant"], row["name"]) for row in rows},
             applied={row["partition"]: row["next_offset"] - 1 for row in progress},
         )
-        for name, params in sorted(state.params.items()):
-            if name not in rebuild_unless:
-                state.rebuilt[name] = await _rebuild(connection, name, params, state.applied)
+        for key, params in sorted(state.params.items()):
+            if key not in rebuild_unless:
+                state.rebuilt[key] = await _rebuild(
+                    connection, state.names[key], params, state.applied
+                )
     return state
 
 
 async def _rebuild(
-    connection: asyncpg.Connection, name: str, params: IndexParams, applied: dict[int, int]
+    connection: asyncpg.Connection,
+    names: tuple[str, str],
+    params: IndexParams,
+    applied: dict[int, int],
 ) -> CollectionIndex:
-    total = int(await connection.fetchval(_COUNT, name))
+    tenant, collection_name = names
+    name = qualified(tenant, collection_name)
+    total = int(await connection.fetchval(_COUNT, tenant, collection_name))
     logger.info("rebuilding an index from postgres", extra={"collection": name, "chunks": total})
     collection = CollectionIndex.empty(name, params, capacity=total)
     started = last_report = time.monotonic()
     done = 0
-    cursor = await connection.cursor(_CHUNKS, name)
+    cursor = await connection.cursor(_CHUNKS, tenant, collection_name)
     while rows := await cursor.fetch(BLOCK):
         ids = [int(row["chunk_id"]) for row in rows]
         vectors = np.frombuffer(b"".join(row["embedding"] for row in rows), dtype="<f4")

@@ -7,7 +7,10 @@ Layout under ``<snapshot_dir>/<replica_id>/``::
                                  metadata.json   chunk id -> metadata
                                  state.json      what the snapshot covers (below)
 
-``state.json`` records the collection's hnswlib parameters, ``resume`` (per index
+``<collection>`` is the collection's index key with ``/`` as ``.``: the bare name for
+the default tenant (the layout from before tenants), ``<tenant>.<name>`` for another
+tenant (neither tenant ids nor collection names contain a dot, so folder names never
+collide). ``state.json`` records the collection's hnswlib parameters, ``resume`` (per index
 topic partition, the next offset to read: every event before it is in the
 snapshot), ``versions`` (the collection's applied source offsets per ingest
 partition), ``applied`` (the replica's, at that moment), and the checksums of the
@@ -108,14 +111,16 @@ class SnapshotStore:
         self.root = root
 
     def folder(self, collection: str) -> Path:
-        """Where a collection's generations live."""
-        return self.root / collection
+        """Where a collection's generations live (``collection``: its index key)."""
+        return self.root / collection.replace("/", ".")
 
     def collections(self) -> list[str]:
-        """Collections with a snapshot folder (valid or not)."""
+        """Index keys of the collections with a snapshot folder (valid or not)."""
         if not self.root.is_dir():
             return []
-        return sorted(path.name for path in self.root.iterdir() if path.is_dir())
+        return sorted(
+            path.name.replace(".", "/", 1) for path in self.root.iterdir() if path.is_dir()
+        )
 
     def write(
         self,
