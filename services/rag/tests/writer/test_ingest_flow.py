@@ -244,3 +244,44 @@ async def test_poison_and_refused_ingests_still_let_replicas_move_on(
         "undecodable",
         "unknown_type",
     ]
+
+
+async def test_ingests_are_their_senders_tenants_and_refused_without_the_scope(
+    worker: Worker, collection: str, index_log: EventLog
+) -> None:
+    await worker.call(Rag.COLLECTION_CREATE.message_type, CreateCollectionRequest(name=collection))
+    upsert = UpsertDocuments(collection=collection, documents=[Document(id="d", text=TEXT)])
+    other = f"other-{uuid.uuid4().hex[:8]}"
+    versions = [
+        # Another tenant has no collection of that name: refused as not found.
+        await worker.requester.publish(
+            worker.topics.ingest,
+            Rag.UPSERT.message_type,
+            upsert,
+            key=collection,
+            principal=principal_header(other),
+        ),
+        # A principal that may read but not write, and one that does not parse.
+        await worker.requester.publish(
+            worker.topics.ingest,
+            Rag.UPSERT.message_type,
+            upsert,
+            key=collection,
+            principal=principal_header(scopes=["rag:read"]),
+        ),
+        await worker.requester.publish(
+            worker.topics.ingest, Rag.UPSERT.message_type, upsert, key=collection, principal="x"
+        ),
+    ]
+    await index_log.until(lambda records: len(records) >= 3)
+    events = {event.source: event for event in index_log.events()}
+    first, forbidden, unauthenticated = (events[version] for version in versions)
+    assert (first.tenant, first.error is not None) == (other, True)
+    assert first.error is not None
+    assert first.error.startswith("not_found:")
+    assert forbidden.error == "dead_lettered: forbidden"
+    assert unauthenticated.error == "dead_lettered: unauthenticated"
+    info = await worker.call(
+        Rag.COLLECTION_GET.message_type, CollectionNameRequest(name=collection)
+    )
+    assert info["documents"] == 0
