@@ -65,6 +65,7 @@ SECRET_KEYS = {
     "crypto-kek",
     "kafka-sealing-key",
     "gateway-api-key-pepper",
+    "gateway-audit-hmac-key",
 }
 # What an operator's Secret might hold (never the development values).
 SECRET_STAND_INS = {

@@ -1,7 +1,7 @@
 """The authorisation matrix: every route of the gateway, with every kind of credential.
 
 The routes are generated from the contract (``x0_common.contract.OPERATIONS``, every
-row with an HTTP binding) and the admin router, and a test checks that the app has
+row with an HTTP binding), the admin router and the audit router, and a test checks that the app has
 no other route outside ``/health``: a new route cannot escape the matrix. Each route
 is called with
 
@@ -37,7 +37,7 @@ from x0_common.settings import CommonSettings, PostgresSettings
 from x0_common.testing.stack import StackEndpoints
 from x0_gateway.app import create_app
 from x0_gateway.auth import apikeys
-from x0_gateway.routes import admin
+from x0_gateway.routes import admin, audit
 from x0_gateway.routing import carried_fields
 from x0_gateway.settings import GatewaySettings
 from x0_gateway.testing import provision_key
@@ -107,7 +107,8 @@ ADMIN_ROUTES = [
     Route("GET", "/v1/admin/keys", "admin", 200),
     Route("DELETE", "/v1/admin/keys/{key_id}", "admin", 404),
 ]
-ROUTES = contract_routes() + ADMIN_ROUTES
+AUDIT_ROUTES = [Route("GET", "/v1/audit", "admin", 200)]
+ROUTES = contract_routes() + ADMIN_ROUTES + AUDIT_ROUTES
 
 
 @dataclass(frozen=True)
@@ -183,12 +184,13 @@ def test_no_route_escapes_the_matrix(matrix_app: FastAPI) -> None:
     }
     covered = {(route.method, route.path) for route in ROUTES}
     assert served == covered
-    assert {(r.method, r.path) for r in ADMIN_ROUTES} == {
-        (method, route.path)
-        for route in admin.router.routes
-        if isinstance(route, APIRoute)
-        for method in route.methods
-    }
+    for listed, router in ((ADMIN_ROUTES, admin.router), (AUDIT_ROUTES, audit.router)):
+        assert {(r.method, r.path) for r in listed} == {
+            (method, route.path)
+            for route in router.routes
+            if isinstance(route, APIRoute)
+            for method in route.methods
+        }
 
 
 async def call(client: httpx.AsyncClient, route: Route, token: str | None) -> httpx.Response:

@@ -70,6 +70,9 @@ def gateway_app(recorder: Recorder) -> FastAPI:
     except ModuleNotFoundError:
         return app
     testing.authenticate_as(app)
+    # Audited routes refuse without an audit writer: the recorder takes the records too.
+    if hasattr(testing, "audit_through"):
+        testing.audit_through(app, recorder)
     return app
 
 

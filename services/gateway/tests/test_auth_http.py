@@ -201,5 +201,9 @@ def test_the_development_pepper_is_refused_in_production(tmp_path: Path) -> None
     with pytest.raises(ValidationError, match="PEPPER"):
         GatewaySettings(common=production, api_key_pepper_file=unpadded)
     real = base64.urlsafe_b64encode(bytes(range(1, 33))).decode()
-    settings = GatewaySettings(common=production, api_key_pepper=real)
+    audit = {"hmac_key": base64.urlsafe_b64encode(bytes(range(3, 35))).decode()}
+    with pytest.raises(ValidationError, match="AUDIT__HMAC_KEY"):
+        GatewaySettings(common=production, api_key_pepper=real)
+    settings = GatewaySettings(common=production, api_key_pepper=real, audit=audit)
     assert settings.pepper() == bytes(range(1, 33))
+    assert settings.audit.key() == bytes(range(3, 35))

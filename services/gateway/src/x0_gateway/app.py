@@ -1,4 +1,5 @@
-"""Wiring only: settings, tracing, the requester, the key store, routes and error handling."""
+"""Wiring only: settings, tracing, the requester, the key store, the audit trail, routes
+and error handling."""
 
 from __future__ import annotations
 
@@ -17,12 +18,15 @@ from x0_common.kafka import Requester
 from x0_common.kafka.clients import ensure_topics
 from x0_common.metrics import RequesterMetrics, new_registry
 from x0_common.postgres import create_pool
+from x0_gateway.audit.middleware import AuditMiddleware
+from x0_gateway.audit.setup import audited_routes, close_audit, open_audit
+from x0_gateway.audit.writer import AuditMetrics
 from x0_gateway.auth.setup import authenticator_for, open_key_store
 from x0_gateway.body_limit import BodyLimitMiddleware
 from x0_gateway.http_metrics import HttpMetrics, HttpMetricsMiddleware
 from x0_gateway.limits.install import close_limits, install_limits, open_limits
 from x0_gateway.problems import install_problem_handlers
-from x0_gateway.routes import admin, health, operations_router
+from x0_gateway.routes import admin, audit, health, operations_router
 from x0_gateway.settings import GatewaySettings
 
 SERVICE = "gateway"
@@ -52,8 +56,10 @@ def create_app(settings: GatewaySettings, tracer_provider: TracerProvider | None
             touches = asyncio.create_task(authenticator.api_keys.run_touches())
             await requester.start()
             await _ensure_published_topics(settings)
+            await open_audit(app, settings, pool)
             yield
         finally:
+            await close_audit(app)
             await requester.stop()
             if touches is not None:
                 touches.cancel()
@@ -72,12 +78,18 @@ def create_app(settings: GatewaySettings, tracer_provider: TracerProvider | None
     app.state.settings = settings
     app.state.registry = registry
     app.state.requester = requester
+    app.state.audit = app.state.audit_log = None  # opened in the lifespan
+    app.state.audit_key = settings.audit.key()
+    app.state.audit_metrics = AuditMetrics(registry, SERVICE)
     install_problem_handlers(app)
     app.include_router(health.router)
     app.include_router(operations_router())
     app.include_router(admin.router)
+    app.include_router(audit.router)
     # Our own rather than FastAPI's max_body_size, whose 413 is text/plain, not a problem.
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    # Outcome records of audited and refused requests (after the answer is sent).
+    app.add_middleware(AuditMiddleware, routes=audited_routes())
     # Concurrency limit, CORS (when configured), security headers: inside the metrics.
     install_limits(app, settings, registry)
     app.add_middleware(HttpMetricsMiddleware, metrics=HttpMetrics(registry, SERVICE))

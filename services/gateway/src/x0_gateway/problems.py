@@ -53,6 +53,8 @@ def problem(
     ids = current_trace_ids()
     if ids:
         body["trace_id"] = ids[0]
+    # For the audit record of this answer (x0_gateway.audit.middleware).
+    request.state.problem_code = code
     return ProblemResponse(body, status_code=status, headers=headers)
 
 

@@ -6,8 +6,9 @@ and documented errors come from the row. Every route depends on
 credentials, 403 without the scope), and passes the caller's principal on with
 every message it sends (the ``x0-principal`` header); then on the rate limit of the
 row's class (:mod:`x0_gateway.limits.ratelimit`). Rows that create or mutate honour
-``Idempotency-Key`` (:mod:`x0_gateway.limits.idempotency`). Most routes forward: path parameters and
-the body (or query string) make the row's request model, which is published to the
+``Idempotency-Key`` (:mod:`x0_gateway.limits.idempotency`); audited rows write their
+audit attempt before they run (:mod:`x0_gateway.audit`). Most routes forward: path
+parameters and the body (or query string) make the row's request model, published to the
 row's topic, and the worker's result JSON is the answer. The few routes that do more
 at the edge (an ingest that may wait, a batch of events fanned out) give their own
 endpoint through ``edges``; they are added the same way.
@@ -34,6 +35,8 @@ from x0_common.errors import (
 )
 from x0_common.kafka import Requester
 from x0_common.principal import Principal
+from x0_gateway.audit import policy as audit_policy
+from x0_gateway.audit.trail import audited_endpoint
 from x0_gateway.auth.guard import PrincipalDep, authorise
 from x0_gateway.deps import RequesterDep, SettingsDep
 from x0_gateway.limits import idempotency
@@ -93,13 +96,16 @@ def add_route(router: APIRouter, operation: Operation, endpoint: Endpoint) -> No
 
 
 def build_router(operations: Iterable[Operation], edges: Mapping[Operation, Edge]) -> APIRouter:
-    """One route per row with an HTTP binding."""
+    """One route per row with an HTTP binding; an audited row's endpoint writes its
+    attempt record first (:mod:`x0_gateway.audit.trail`: no record, no operation)."""
     router = APIRouter()
     for operation in operations:
         if operation.http is None:
             continue
-        edge = edges.get(operation, forwarding_endpoint)
-        add_route(router, operation, edge(operation))
+        endpoint = edges.get(operation, forwarding_endpoint)(operation)
+        if audit_policy.audited(operation):
+            endpoint = audited_endpoint(operation, endpoint)
+        add_route(router, operation, endpoint)
     return router
 
 

@@ -13,6 +13,7 @@ from x0_common.events.telemetry import DEFAULT_MAX_CLOCK_SKEW_SECONDS, DEFAULT_R
 from x0_common.keys import development_key, load_key, refuse_development_key
 from x0_common.principal import TenantId
 from x0_common.settings import DEFAULT_MAX_PAYLOAD_BYTES, CommonSettings
+from x0_gateway.audit.settings import DEVELOPMENT_AUDIT_KEY, AuditSettings
 from x0_gateway.limits.connections import ConnectionSettings
 from x0_gateway.limits.policy import RateLimitSettings
 
@@ -117,6 +118,8 @@ class GatewaySettings(BaseSettings):
     # reach every replica. At most 5 s.
     api_key_cache_seconds: float = Field(default=2.0, ge=0, le=5)
     jwt: JwtSettings = Field(default_factory=JwtSettings)
+    # The audit trail (X0_GATEWAY_AUDIT__*): its HMAC key, consumer and retention.
+    audit: AuditSettings = Field(default_factory=AuditSettings)
 
     @field_validator("cors_origins", mode="before")
     @classmethod
@@ -143,6 +146,11 @@ class GatewaySettings(BaseSettings):
         if self.common.environment != "development" and (file is None or file.exists()):
             refuse_development_key(
                 self.pepper(), DEVELOPMENT_PEPPER, name="X0_GATEWAY_API_KEY_PEPPER(_FILE)"
+            )
+        file = self.audit.hmac_key_file
+        if self.common.environment != "development" and (file is None or file.exists()):
+            refuse_development_key(
+                self.audit.key(), DEVELOPMENT_AUDIT_KEY, name="X0_GATEWAY_AUDIT__HMAC_KEY(_FILE)"
             )
         return self
 

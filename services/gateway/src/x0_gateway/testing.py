@@ -4,12 +4,15 @@
   makes one, for tests and benchmarks that call a gateway end to end.
 - :func:`authenticate_as`: for unit tests of routes, where the caller is not the
   subject: every request is taken to come from ``principal``.
+- :func:`audit_through`: for unit tests whose lifespan does not run: audit records go
+  through a stand-in requester (audited routes refuse with 503 without a writer).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
+from typing import Any
 
 import asyncpg
 from fastapi import FastAPI, Request
@@ -17,6 +20,7 @@ from fastapi import FastAPI, Request
 from x0_common.postgres import migrate
 from x0_common.principal import DEFAULT_TENANT, GRANTABLE_SCOPES, Principal
 from x0_common.settings import PostgresSettings
+from x0_gateway.audit.writer import AuditWriter
 from x0_gateway.auth.caller import Caller
 from x0_gateway.auth.guard import authenticate
 from x0_gateway.auth.setup import MIGRATIONS
@@ -66,3 +70,9 @@ def authenticate_as(app: FastAPI, principal: Principal = ADMIN) -> None:
         return Caller(principal, f"test:{principal.subject}")
 
     app.dependency_overrides[authenticate] = fixed
+
+
+def audit_through(app: FastAPI, requester: Any) -> None:
+    """Publish ``app``'s audit records with ``requester`` (e.g. one that records what it
+    is given), as the lifespan does with the real requester."""
+    app.state.audit = AuditWriter(requester, app.state.settings.audit, app.state.audit_metrics)

@@ -3,19 +3,23 @@
 ``admin`` is the operator's scope and spans every tenant. A key's secret is in the
 answer to its creation only (``Cache-Control: no-store``); listings never hold it.
 The first key, when none exists yet, comes from ``x0-gateway-admin`` (straight to
-PostgreSQL), or from ``make up`` in development.
+PostgreSQL), or from ``make up`` in development. Every route is audited: the writes
+record their attempt before they change anything, and are refused (503) when the
+record cannot be written (:mod:`x0_gateway.audit`).
 """
 
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Query, Response, status
+from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
 from pydantic import BaseModel, Field, field_validator
 
 from x0_common.contract import Scope
-from x0_common.errors import Forbidden, InvalidInput, NotFound, Unauthenticated
+from x0_common.errors import Forbidden, InvalidInput, NotFound, Unauthenticated, Unavailable
+from x0_common.events.audit import ResourceType
 from x0_common.principal import DEFAULT_TENANT, GRANTABLE_SCOPES, TenantId
+from x0_gateway.audit.trail import attempt, named
 from x0_gateway.auth.guard import authorise
 from x0_gateway.auth.store import ApiKey, CreatedApiKey, Tenant
 from x0_gateway.deps import AuthenticatorDep, KeyStoreDep
@@ -39,6 +43,14 @@ router = APIRouter(
     responses=_documented(),
 )
 _ADMIN: dict[str, Any] = {"x-x0-scope": "admin"}
+# Every admin operation is audited, with the type of resource it names.
+AUDITED: dict[str, ResourceType | None] = {
+    "admin_create_tenant": "tenant",
+    "admin_list_tenants": None,
+    "admin_create_key": "api_key",
+    "admin_list_keys": None,
+    "admin_revoke_key": "api_key",
+}
 
 
 class TenantCreate(BaseModel):
@@ -76,11 +88,12 @@ KeyIdPath = Annotated[uuid.UUID, Path(description="the key's id (not its secret)
     status_code=status.HTTP_201_CREATED,
     summary="Create a tenant",
     operation_id="admin_create_tenant",
-    responses=_documented(InvalidInput) | {409: {"description": "the tenant exists"}},
+    responses=_documented(InvalidInput, Unavailable) | {409: {"description": "the tenant exists"}},
     openapi_extra=_ADMIN,
 )
-async def create_tenant(body: TenantCreate, store: KeyStoreDep) -> Tenant:
+async def create_tenant(body: TenantCreate, store: KeyStoreDep, request: Request) -> Tenant:
     """A tenant owns managed keys, collections and meshes; ids are lower-case."""
+    await attempt(request, "tenant", body.id)
     return await store.create_tenant(body.id, body.name)
 
 
@@ -97,12 +110,16 @@ async def list_tenants(store: KeyStoreDep) -> list[Tenant]:
     status_code=status.HTTP_201_CREATED,
     summary="Create an API key (its secret is shown once)",
     operation_id="admin_create_key",
-    responses=_documented(InvalidInput, NotFound),
+    responses=_documented(InvalidInput, NotFound, Unavailable),
     openapi_extra=_ADMIN,
 )
-async def create_key(body: KeyCreate, store: KeyStoreDep, response: Response) -> CreatedApiKey:
+async def create_key(
+    body: KeyCreate, store: KeyStoreDep, response: Response, request: Request
+) -> CreatedApiKey:
     """The answer holds the key's secret, `key`: it is stored only as a digest and
     cannot be shown again."""
+    # The attempt names the tenant; the outcome record, the new key's id.
+    await attempt(request, "tenant", body.tenant)
     expires_at = None
     if body.expires_in_seconds is not None:
         expires_at = datetime.now(UTC) + timedelta(seconds=body.expires_in_seconds)
@@ -110,6 +127,7 @@ async def create_key(body: KeyCreate, store: KeyStoreDep, response: Response) ->
         name=body.name, tenant=body.tenant, scopes=body.scopes, expires_at=expires_at
     )
     response.headers["Cache-Control"] = "no-store"
+    named(request, "api_key", str(created.id))
     return created
 
 
@@ -130,14 +148,15 @@ async def list_keys(
     "/keys/{key_id}",
     summary="Revoke an API key",
     operation_id="admin_revoke_key",
-    responses=_documented(NotFound),
+    responses=_documented(NotFound, Unavailable),
     openapi_extra=_ADMIN,
 )
 async def revoke_key(
-    key_id: KeyIdPath, store: KeyStoreDep, authenticator: AuthenticatorDep
+    key_id: KeyIdPath, store: KeyStoreDep, authenticator: AuthenticatorDep, request: Request
 ) -> ApiKey:
     """Refused at once by this replica, by every replica within
     `X0_GATEWAY_API_KEY_CACHE_SECONDS` (at most 5 s). Revoking again is no error."""
+    await attempt(request, "api_key", str(key_id))
     revoked = await store.revoke_key(key_id)
     authenticator.api_keys.forget(key_id)
     return revoked
