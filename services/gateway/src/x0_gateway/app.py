@@ -25,6 +25,7 @@ from x0_gateway.auth.setup import authenticator_for, open_key_store
 from x0_gateway.body_limit import BodyLimitMiddleware
 from x0_gateway.http_metrics import HttpMetrics, HttpMetricsMiddleware
 from x0_gateway.limits.install import close_limits, install_limits, open_limits
+from x0_gateway.openapi import install_openapi
 from x0_gateway.problems import install_problem_handlers
 from x0_gateway.routes import admin, audit, health, operations_router
 from x0_gateway.settings import GatewaySettings
@@ -82,6 +83,7 @@ def create_app(settings: GatewaySettings, tracer_provider: TracerProvider | None
     app.state.audit_key = settings.audit.key()
     app.state.audit_metrics = AuditMetrics(registry, SERVICE)
     install_problem_handlers(app)
+    install_openapi(app)
     app.include_router(health.router)
     app.include_router(operations_router())
     app.include_router(admin.router)

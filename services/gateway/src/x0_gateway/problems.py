@@ -126,6 +126,8 @@ async def _http_error(request: Request, error: Exception) -> ProblemResponse:
 
 
 _HTTP_CODES = {
+    # FastAPI's answer to a body it cannot read as JSON text (e.g. not UTF-8).
+    400: "invalid_input",
     404: "not_found",
     405: "method_not_allowed",
     408: "request_timeout",

@@ -16,6 +16,7 @@ endpoint through ``edges``; they are added the same way.
 """
 
 import inspect
+import json
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Annotated, Any
 
@@ -27,6 +28,7 @@ from x0_common.contract import Operation
 from x0_common.errors import (
     DeadlineExceeded,
     Forbidden,
+    InvalidInput,
     RateLimited,
     TooLarge,
     Unauthenticated,
@@ -60,6 +62,10 @@ def responses(operation: Operation) -> dict[int | str, dict[str, Any]]:
     ]
     if operation.http.has_body:
         always.append(TooLarge)
+    if operation.http.has_body or carries_binary(operation.request):
+        # A body that is not JSON text (FastAPI's "error parsing the body"), or a
+        # binary field that is not base64url.
+        always.append(InvalidInput)
     if operation.delivery == "request":
         always.append(DeadlineExceeded)
     documented: dict[int | str, dict[str, Any]] = {
@@ -71,6 +77,11 @@ def responses(operation: Operation) -> dict[int | str, dict[str, Any]]:
         summary = (error.__doc__ or error.__name__).strip().splitlines()[0]
         documented.setdefault(status, {"description": summary})
     return documented
+
+
+def carries_binary(model: type[BaseModel]) -> bool:
+    """True when ``model`` has a base64url field: text that does not decode is a 400."""
+    return '"contentEncoding": "base64url"' in json.dumps(model.model_json_schema())
 
 
 def add_route(router: APIRouter, operation: Operation, endpoint: Endpoint) -> None:

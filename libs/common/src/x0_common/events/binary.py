@@ -11,6 +11,9 @@ from pydantic_core import PydanticCustomError
 
 # The gateway answers this error type with 400 invalid_input rather than 422.
 BASE64_ERROR = "base64url"
+# What the JSON schema states of base64url text: its alphabet, padding optional. A
+# string of this shape may still not decode (a length of 4n+1): that is a 400 too.
+BASE64URL_PATTERN = "^[A-Za-z0-9_-]*={0,2}$"
 
 
 def _decode(value: Any) -> bytes:
@@ -36,6 +39,15 @@ Base64Bytes = Annotated[
     bytes,
     BeforeValidator(_decode),
     PlainSerializer(encode, return_type=str, when_used="json"),
-    WithJsonSchema({"type": "string", "contentEncoding": "base64url", "examples": ["AAECAw"]}),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "contentEncoding": "base64url",
+            "pattern": BASE64URL_PATTERN,
+            "description": "base64url (RFC 4648 section 5), padding optional; text that does "
+            "not decode is answered 400 invalid_input",
+            "examples": ["AAECAw"],
+        }
+    ),
 ]
 """Bytes carried as base64url text (RFC 4648 §5)."""

@@ -293,6 +293,30 @@ class Requester:
                 ) from None
         return f"{metadata.partition}:{metadata.offset}"
 
+    async def end_offset(self, topic: str, partition: int) -> int | None:
+        """The offset the next message of ``topic``'s ``partition`` will get; None when
+        the topic has no such partition. For checking a version token a caller holds:
+        every offset the log has issued is below it."""
+        if self._consumer is None:
+            msg = "the requester is not started"
+            raise RuntimeError(msg)
+        try:
+            partitions = self._consumer.partitions_for_topic(topic)
+            if partitions is None:
+                # Track the topic's metadata too (aiokafka has no public call for it),
+                # so that its partitions and their leaders are known from now on.
+                await self._consumer._client.add_topic(topic)
+                partitions = self._consumer.partitions_for_topic(topic) or set()
+            if partition not in partitions:
+                return None
+            place = TopicPartition(topic, partition)
+            offsets: dict[TopicPartition, int] = await self._consumer.end_offsets([place])
+        except KafkaError as error:
+            raise Unavailable(
+                "the log's end could not be read", details={"kafka_error": type(error).__name__}
+            ) from None
+        return offsets[place]
+
     def _remember_expired(self, correlation_id: str) -> None:
         self._expired[correlation_id] = None
         if len(self._expired) > _EXPIRED_MEMORY:

@@ -16,7 +16,14 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
 from pydantic import BaseModel, Field, field_validator
 
 from x0_common.contract import Scope
-from x0_common.errors import Forbidden, InvalidInput, NotFound, Unauthenticated, Unavailable
+from x0_common.errors import (
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    Unauthenticated,
+    Unavailable,
+    ValidationFailed,
+)
 from x0_common.events.audit import ResourceType
 from x0_common.principal import DEFAULT_TENANT, GRANTABLE_SCOPES, TenantId
 from x0_gateway.audit.trail import attempt, named
@@ -32,7 +39,7 @@ def _documented(*errors: type[Exception]) -> dict[int | str, dict[str, Any]]:
         getattr(error, "http_status", 500): {
             "description": (error.__doc__ or "").strip().splitlines()[0]
         }
-        for error in (Unauthenticated, Forbidden, *errors)
+        for error in (Unauthenticated, Forbidden, ValidationFailed, *errors)
     }
 
 

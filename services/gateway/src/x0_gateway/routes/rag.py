@@ -1,21 +1,32 @@
-"""The RAG routes that do more than forward: ingest through Kafka, optionally waiting.
+"""The RAG routes that do more than forward: ingest through Kafka, optionally waiting,
+and a search's ``min_version`` checked first.
 
 A write is published to ``x0.rag.ingest`` (202 with its version token once Kafka
-holds it); with ``wait=true`` the answer is 200 once a replica has applied it.
+holds it); with ``wait=true`` the answer is 200 once a replica has applied it. A
+search whose ``min_version`` the ingest log never issued is a 400 at once (a worker
+would wait for it in vain and answer 504).
 """
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Path, Query, Response
 
 from x0_common.contract import Operation, Rag
-from x0_common.errors import DeadlineExceeded
+from x0_common.errors import DeadlineExceeded, InvalidInput
 from x0_common.events import rag as r
 from x0_common.events.names import DocumentId
+from x0_common.kafka import Requester
 from x0_common.principal import Principal
 from x0_gateway.auth.guard import PrincipalDep
 from x0_gateway.deps import RequesterDep, SettingsDep
-from x0_gateway.routing import Edge, Endpoint, carried_fields, path_parameter, request_of
+from x0_gateway.routing import (
+    Edge,
+    Endpoint,
+    carried_fields,
+    forwarding_endpoint,
+    path_parameter,
+    request_of,
+)
 
 WaitQuery = Annotated[bool, Query(description="answer 200 once searchable")]
 # The path names one document; the message carries a list of ids.
@@ -128,4 +139,34 @@ def delete_endpoint(operation: Operation) -> Endpoint:
     return delete_document
 
 
-EDGES: dict[Operation, Edge] = {Rag.UPSERT: upsert_endpoint, Rag.DELETE: delete_endpoint}
+async def check_issued(requester: Requester, token: str) -> None:
+    """:class:`InvalidInput` unless the ingest log has issued version ``token``."""
+    partition, offset = (int(part) for part in token.split(":"))
+    end = await requester.end_offset(r.INGEST_TOPIC, partition)
+    if end is None or offset >= end:
+        raise InvalidInput(
+            "min_version is not a version the ingest log has issued",
+            details={"min_version": token},
+        )
+
+
+def search_endpoint(operation: Operation) -> Endpoint:
+    """``POST .../search``: forwarded, once its ``min_version`` (if any) is known."""
+    forward = forwarding_endpoint(operation)
+
+    async def search(**arguments: Any) -> Any:
+        token = getattr(arguments.get("carried"), "min_version", None)
+        if token is not None:
+            await check_issued(arguments["requester"], token)
+        return await forward(**arguments)
+
+    search.__signature__ = forward.__signature__  # type: ignore[attr-defined]
+    search.__name__ = forward.__name__
+    return search
+
+
+EDGES: dict[Operation, Edge] = {
+    Rag.UPSERT: upsert_endpoint,
+    Rag.DELETE: delete_endpoint,
+    Rag.SEARCH: search_endpoint,
+}

@@ -14,7 +14,7 @@ from typing import Annotated, Final
 from pydantic import AfterValidator, WithJsonSchema
 from pydantic_core import PydanticCustomError
 
-from x0_common.events.binary import Base64Bytes
+from x0_common.events.binary import BASE64URL_PATTERN, Base64Bytes
 
 MAX_CONTEXT_BYTES: Final = 255
 #: The error type of a context over :data:`MAX_CONTEXT_BYTES` (the gateway answers 422).
@@ -43,6 +43,7 @@ SignatureContext = Annotated[
             "contentEncoding": "base64url",
             # 255 bytes are exactly 340 base64url characters, with no padding.
             "maxLength": 340,
+            "pattern": BASE64URL_PATTERN,
             "description": "FIPS 204 context string, 0 to 255 bytes; empty (the default) is none.",
             "examples": ["Y2hhdC12MQ"],
         }
