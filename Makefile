@@ -48,10 +48,15 @@ test: setup  ## Run every test (unit, integration, e2e) on a fresh stack of thei
 test-unit: setup  ## Only the tests that need no running services.
 	$(UV) run --frozen pytest -m unit $(PYTEST_ARGS)
 
-lint: setup  ## ruff (lint + format check) and mypy (strict on libs/common and libs/client).
+lint: setup  ## ruff (lint + format check), mypy (strict on libs/common and libs/client), pip-audit of uv.lock.
 	$(UV) run --frozen ruff check .
 	$(UV) run --frozen ruff format --check .
-	$(UV) run --frozen mypy libs/common/src libs/client/src services/gateway/src services/crypto/src services/rag/src services/telemetry/src
+	$(UV) run --frozen mypy libs/common/src libs/client/src services/gateway/src services/crypto/src services/rag/src services/telemetry/src scripts
+	@# Says "NOT checked" when no advisory source answers, rather than "no vulnerabilities".
+	@locked=$$(mktemp); trap 'rm -f "$$locked"' EXIT; \
+	  $(UV) export --frozen --all-packages --all-groups --no-hashes --no-emit-workspace \
+	    --format requirements-txt --quiet --output-file "$$locked" && \
+	  $(UV) run --frozen python scripts/audit_deps.py "$$locked"
 
 bench: setup  ## Benchmarks against same-run baselines, on a fresh stack of their own (ONLY=<section>).
 	$(TEST_STACK) run $(UV) run --frozen python -m bench $(if $(ONLY),--only $(ONLY),)

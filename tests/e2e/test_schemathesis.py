@@ -110,7 +110,13 @@ async def test_every_answer_conforms_to_the_openapi_document(
     ]
     # In a thread: the e2e package's in-process gateway lives on the session's loop.
     finished = await asyncio.to_thread(
-        subprocess.run, command, capture_output=True, text=True, timeout=400, check=False
+        subprocess.run,
+        command,
+        capture_output=True,
+        text=True,
+        timeout=400,
+        check=False,
+        cwd=tmp_path,  # where schemathesis keeps its own state
     )
     output = finished.stdout + finished.stderr
     (tmp_path / "schemathesis.txt").write_text(output)
