@@ -1,0 +1,122 @@
+"""The audit trail's parts that need no broker: what is audited, what a record can
+hold, how names are hidden, the months of the partitions, and the middleware's
+records (written through a stand-in requester that keeps them)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, date, datetime
+from typing import Any
+
+import httpx
+import pytest
+from fastapi.routing import APIRoute
+from pydantic import BaseModel
+
+from x0_common.contract import OPERATIONS, Rag
+from x0_common.events.audit import AuditRecord
+from x0_common.settings import CommonSettings, KafkaSettings
+from x0_gateway.app import create_app
+from x0_gateway.audit.log import month_of, month_of_partition, next_month, partition_name
+from x0_gateway.audit.policy import audited, hide
+from x0_gateway.audit.setup import audited_routes
+from x0_gateway.auth.authenticator import Authenticator
+from x0_gateway.auth.key_verifier import ApiKeyVerifier
+from x0_gateway.routes import admin
+from x0_gateway.settings import GatewaySettings
+from x0_gateway.testing import audit_through
+
+pytestmark = pytest.mark.unit
+
+
+def test_every_key_row_and_the_collection_writes_are_audited_and_nothing_else() -> None:
+    chosen = {op.name for op in OPERATIONS if op.http is not None and audited(op)}
+    keys = {op.name for op in OPERATIONS if op.http is not None and op.scope.startswith("keys:")}
+    assert chosen == keys | {Rag.COLLECTION_CREATE.name, Rag.COLLECTION_DELETE.name}
+    routes = audited_routes()
+    assert set(admin.AUDITED) == {
+        r.operation_id for r in admin.router.routes if isinstance(r, APIRoute)
+    }
+    assert set(routes) == chosen | set(admin.AUDITED) | {"audit_list"}
+
+
+def test_a_record_has_no_field_for_a_body_or_a_secret() -> None:
+    assert set(AuditRecord.model_fields) == {
+        "id", "request_id", "at", "stage", "operation", "outcome", "status", "code",
+        "tenant", "subject", "resource_type", "resource", "trace_id", "client_address",
+    }  # fmt: skip
+
+
+def test_names_are_hidden_by_a_keyed_digest() -> None:
+    one, other = bytes(32), bytes(range(32))
+    assert hide(one, "payments") == hide(one, "payments")
+    assert hide(one, "payments") != hide(other, "payments")
+    assert hide(one, "payments").startswith("hmac-sha256:")
+    assert "payments" not in hide(one, "payments")
+
+
+def test_partitions_are_months_named_by_digits() -> None:
+    assert month_of(datetime(2026, 12, 31, 23, 59, tzinfo=UTC)) == date(2026, 12, 1)
+    assert next_month(date(2026, 12, 1)) == date(2027, 1, 1)
+    assert partition_name(date(2026, 5, 1)) == "audit_log_y2026m05"
+    assert month_of_partition("audit_log_y2026m05") == date(2026, 5, 1)
+    assert month_of_partition("audit_log") is None
+    assert month_of_partition("audit_log_y2026m13") is None
+
+
+class Keeper:
+    """A requester that keeps what is published."""
+
+    def __init__(self) -> None:
+        self.published: list[tuple[str, BaseModel, str | None]] = []
+
+    async def publish(self, topic: str, _type: str, payload: BaseModel, **options: Any) -> str:
+        self.published.append((topic, payload, options.get("key")))
+        return "0:0"
+
+
+@pytest.fixture
+async def kept() -> AsyncIterator[tuple[httpx.AsyncClient, Keeper]]:
+    settings = GatewaySettings(
+        common=CommonSettings(kafka=KafkaSettings(bootstrap_servers="127.0.0.1:1")),
+        replica_id="unit",
+    )
+    app = create_app(settings)
+    # No store behind it: the requests here carry no credentials.
+    keys = ApiKeyVerifier(None, settings.pepper(), cache_seconds=1, refuse_development_keys=False)  # type: ignore[arg-type]
+    app.state.authenticator = Authenticator(keys, None)
+    keeper = Keeper()
+    audit_through(app, keeper)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as client:
+        yield client, keeper
+
+
+async def test_a_401_is_recorded_as_denied_without_a_principal(
+    kept: tuple[httpx.AsyncClient, Keeper],
+) -> None:
+    client, keeper = kept
+    response = await client.get("/v1/crypto/keys/payments/export")
+    assert response.status_code == 401
+    ((topic, record, key),) = keeper.published
+    assert topic == "x0.audit"
+    assert key is None
+    assert isinstance(record, AuditRecord)
+    assert (record.stage, record.outcome, record.status, record.code) == (
+        "outcome", "denied", 401, "unauthenticated",
+    )  # fmt: skip
+    assert (record.operation, record.resource_type) == ("export_key", "key")
+    assert record.resource == hide(GatewaySettings().audit.key(), "payments")
+    assert (record.tenant, record.subject) == (None, None)
+    assert record.client_address == "127.0.0.1"
+    uuid.UUID(str(record.request_id))
+
+
+async def test_unaudited_routes_leave_no_record_unless_refused(
+    kept: tuple[httpx.AsyncClient, Keeper],
+) -> None:
+    client, keeper = kept
+    assert (await client.get("/health/live")).status_code == 200
+    assert (await client.get("/no/such/route")).status_code == 404
+    assert keeper.published == []
