@@ -301,12 +301,15 @@ class Requester:
             msg = "the requester is not started"
             raise RuntimeError(msg)
         try:
-            partitions = self._consumer.partitions_for_topic(topic)
-            if partitions is None:
+            if self._consumer.partitions_for_topic(topic) is None:
                 # Track the topic's metadata too (aiokafka has no public call for it),
-                # so that its partitions and their leaders are known from now on.
-                await self._consumer._client.add_topic(topic)
-                partitions = self._consumer.partitions_for_topic(topic) or set()
+                # so that its partitions and their leaders are known from now on. The
+                # update add_topic starts may have been asked before the topic was
+                # added: ask again once it is.
+                client = self._consumer._client
+                await client.add_topic(topic)
+                await client.force_metadata_update()
+            partitions = self._consumer.partitions_for_topic(topic) or set()
             if partition not in partitions:
                 return None
             place = TopicPartition(topic, partition)

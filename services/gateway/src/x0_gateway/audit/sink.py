@@ -95,9 +95,17 @@ class AuditSink:
                     record = await self._parse(message)
                     if record is not None and not self._log.expired(record):
                         records.append(record)
-            if batches:
+            if not batches:
+                continue
+            try:
                 await self._store(records)
                 await self._consumer.commit()
+            except Exception:
+                # A rebalance refused the commit, or the database refused the batch:
+                # read again from the last commit (stored records are skipped by id).
+                logger.exception("audit batch not committed; reading it again")
+                await asyncio.sleep(1)
+                await self._consumer.seek_to_committed()
 
     async def _parse(self, message: Any) -> AuditRecord | None:
         try:
