@@ -570,15 +570,23 @@ def test_healthcheck_script_fails_unless_the_answer_is_200(
 # development venv holds every service's dependencies at once, which hides a dependency
 # that only another service brings.
 _IMPORT_GUARD = """
-import importlib, importlib.abc, importlib.metadata, json, re, sys
+import importlib, importlib.abc, importlib.machinery, importlib.metadata, json, re, sys
 allowed, modules = json.loads(sys.argv[1]), json.loads(sys.argv[2])
 owners = importlib.metadata.packages_distributions()
 def norm(name): return re.sub(r"[-_.]+", "-", name).lower()
+class Refused(importlib.abc.Loader):
+    def __init__(self, why): self.why = why
+    def create_module(self, spec): raise ModuleNotFoundError(self.why, name=spec.name)
+    def exec_module(self, module): raise ModuleNotFoundError(self.why, name=module.__name__)
 class Guard(importlib.abc.MetaPathFinder):
+    # Importing a module of another distribution fails; a probe by find_spec gets a
+    # spec with no origin (torch probes optional packages that way, e.g. hypothesis
+    # of the dev group), which it takes as nothing to use.
     def find_spec(self, name, path, target=None):
         dists = {norm(d) for d in owners.get(name.partition(".")[0], [])}
         if dists and not dists & set(allowed):
-            raise ModuleNotFoundError(f"{name} (from {sorted(dists)})", name=name)
+            why = f"{name} (from {sorted(dists)})"
+            return importlib.machinery.ModuleSpec(name, Refused(why), origin=None)
         return None
 sys.meta_path.insert(0, Guard())
 failed = {}
