@@ -383,7 +383,8 @@ kafka_format() {
   fi
   id="$(cat "$id_file")"
   log "kafka: formatting $KAFKA_DATA (cluster id $id)"
-  if ! kafka_tool kafka.tools.StorageTool format --standalone -t "$id" -c "$KAFKA_PROPS" \
+  # --cluster-id=: an id that starts with "-" must not be read as an option.
+  if ! kafka_tool kafka.tools.StorageTool format --standalone --cluster-id="$id" -c "$KAFKA_PROPS" \
       >"$KAFKA_DIR/format.log" 2>&1; then
     show_logs "$KAFKA_DIR/format.log"
     die "kafka: formatting the log dir failed"

@@ -142,7 +142,7 @@ def test_log_lines_written_while_handling_a_request_carry_its_trace_id(
         assert time.monotonic() < deadline, f"no dead-letter line for {dead_lettered}"
         time.sleep(0.25)
     lines = {name: _lines(service) for name, service in services.items()}
-    ingest = _find(lines["telemetry"], "telemetry event dead-lettered", origin=dead_lettered)
+    ingest = _find(lines["telemetry"], "message dead-lettered", origin=dead_lettered)
     ingest_traces = {
         span.trace_id
         for span in otlp.wait_for(
