@@ -75,8 +75,10 @@ def _handling_spans(spans: tuple[ReceivedSpan, ...], service: str) -> list[Recei
 
 
 def _inside(line: Line, span: ReceivedSpan) -> bool:
-    # The line's millisecond lies wholly within the span: written while it was open.
-    return span.start_ns <= line.millis * MS and (line.millis + 1) * MS <= span.end_ns
+    # Log times have millisecond resolution: a line written in the span's first (or
+    # last) millisecond is stamped at its start. So the line's millisecond must meet
+    # the span; which span it belongs to is then proven by the trace id it carries.
+    return span.start_ns < (line.millis + 1) * MS and line.millis * MS <= span.end_ns
 
 
 def _find(lines: list[Line], message: str, **fields: str) -> Line:
