@@ -30,6 +30,8 @@ from .limits_support import authenticate_by_test_headers, caller
 
 SIGN = "/v1/crypto/signatures/sign"
 SEARCH = "/v1/rag/collections/docs/search"
+TENANTS = "/v1/admin/tenants"
+AUDIT = "/v1/audit?limit=0"  # below the minimum: 422 once allowed
 # Nothing listens here: Redis is "down".
 DEAD_REDIS = "redis://127.0.0.1:1/0"
 
@@ -108,6 +110,48 @@ async def test_a_tenants_credentials_share_the_tenants_quota(client: httpx.Async
     searched = await client.post(SEARCH, json={}, headers=caller(name, "a"))
     assert searched.status_code == 422
     assert '"search-credential";q=3000' in searched.headers["ratelimit-policy"]
+
+
+@pytest.mark.integration
+@pytest.mark.security
+async def test_admin_routes_and_the_audit_log_share_the_admin_class_per_credential(
+    stack: StackEndpoints,
+) -> None:
+    """The admin routes and GET /v1/audit are limited per credential too (429 with
+    Retry-After and the RateLimit fields), as one class."""
+    app = gateway(
+        stack.redis_url, admin={"per_credential": 2, "per_tenant": 100, "window_seconds": 60}
+    )
+    # Never reached: every request here ends before its endpoint (422 or 429).
+    app.state.key_store = app.state.audit_log = object()
+    name, other = tenant(), tenant()
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://gateway"
+    ) as client:
+        # Invalid input: allowed requests answer 422 without touching the store.
+        allowed = [
+            await client.post(TENANTS, json={}, headers=caller(name, "operator")),
+            await client.get(AUDIT, headers=caller(name, "operator")),
+        ]
+        refused = await client.post(TENANTS, json={}, headers=caller(name, "operator"))
+        refused_read = await client.get(AUDIT, headers=caller(name, "operator"))
+        another = await client.get(AUDIT, headers=caller(other, "operator"))
+    await close_limits(app)
+    assert [r.status_code for r in allowed] == [422, 422]
+    assert allowed[0].headers["ratelimit-policy"] == (
+        '"admin-credential";q=2;w=60, "admin-tenant";q=100;w=60'
+    )
+    assert allowed[1].headers["ratelimit"].startswith('"admin-credential";r=0;t=')
+    for response in (refused, refused_read):
+        assert response.status_code == 429
+        assert response.headers["content-type"] == PROBLEM_JSON
+        problem = response.json()
+        assert (problem["code"], problem["details"]["rate_class"]) == ("rate_limited", "admin")
+        assert problem["details"]["limit"] == "credential"
+        # One request refills every 60/2 = 30 s.
+        assert 1 <= int(response.headers["retry-after"]) <= 30
+        assert '"admin-credential";r=0' in response.headers["ratelimit"]
+    assert another.status_code == 422
 
 
 @pytest.mark.integration

@@ -20,6 +20,7 @@ from x0_common.errors import (
     Forbidden,
     InvalidInput,
     NotFound,
+    RateLimited,
     Unauthenticated,
     Unavailable,
     ValidationFailed,
@@ -30,6 +31,7 @@ from x0_gateway.audit.trail import attempt, named
 from x0_gateway.auth.guard import authorise
 from x0_gateway.auth.store import ApiKey, CreatedApiKey, Tenant
 from x0_gateway.deps import AuthenticatorDep, KeyStoreDep
+from x0_gateway.limits.ratelimit import rate_limit_class
 
 _MAX_LIFETIME = timedelta(days=3650)
 
@@ -39,14 +41,15 @@ def _documented(*errors: type[Exception]) -> dict[int | str, dict[str, Any]]:
         getattr(error, "http_status", 500): {
             "description": (error.__doc__ or "").strip().splitlines()[0]
         }
-        for error in (Unauthenticated, Forbidden, ValidationFailed, *errors)
+        for error in (Unauthenticated, Forbidden, ValidationFailed, RateLimited, *errors)
     }
 
 
 router = APIRouter(
     prefix="/v1/admin",
     tags=["admin"],
-    dependencies=[Depends(authorise("admin"))],
+    # The admin rate class, per credential and tenant, after authentication.
+    dependencies=[Depends(authorise("admin")), Depends(rate_limit_class("admin"))],
     responses=_documented(),
 )
 _ADMIN: dict[str, Any] = {"x-x0-scope": "admin"}

@@ -15,11 +15,19 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import AwareDatetime, BaseModel, Field
 
-from x0_common.errors import Forbidden, InvalidInput, Unauthenticated, Unavailable, ValidationFailed
+from x0_common.errors import (
+    Forbidden,
+    InvalidInput,
+    RateLimited,
+    Unauthenticated,
+    Unavailable,
+    ValidationFailed,
+)
 from x0_common.events.audit import AuditRecord, Outcome
 from x0_gateway.audit.log import AuditLog, AuditQuery
 from x0_gateway.audit.policy import hide
 from x0_gateway.auth.guard import authorise
+from x0_gateway.limits.ratelimit import rate_limit_class
 
 CURSOR_PATTERN = r"^[0-9]{1,20}\.[0-9a-f]{32}$"
 
@@ -31,10 +39,18 @@ def _described(error: type[Exception]) -> dict[str, str]:
 router = APIRouter(
     prefix="/v1/audit",
     tags=["admin"],
-    dependencies=[Depends(authorise("admin"))],
+    # The admin rate class, like the admin routes.
+    dependencies=[Depends(authorise("admin")), Depends(rate_limit_class("admin"))],
     responses={
         error.http_status: _described(error)
-        for error in (Unauthenticated, Forbidden, ValidationFailed, Unavailable, InvalidInput)
+        for error in (
+            Unauthenticated,
+            Forbidden,
+            ValidationFailed,
+            RateLimited,
+            Unavailable,
+            InvalidInput,
+        )
     },
 )
 
