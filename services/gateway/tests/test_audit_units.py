@@ -4,6 +4,9 @@ records (written through a stand-in requester that keeps them)."""
 
 from __future__ import annotations
 
+import asyncio
+import base64
+import json
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime
@@ -11,6 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
+from fastapi import FastAPI
 from fastapi.routing import APIRoute
 from pydantic import BaseModel
 
@@ -19,13 +23,14 @@ from x0_common.events.audit import AuditRecord
 from x0_common.settings import CommonSettings, KafkaSettings
 from x0_gateway.app import create_app
 from x0_gateway.audit.log import month_of, month_of_partition, next_month, partition_name
+from x0_gateway.audit.middleware import outcome_of
 from x0_gateway.audit.policy import audited, hide
 from x0_gateway.audit.setup import audited_routes
 from x0_gateway.auth.authenticator import Authenticator
 from x0_gateway.auth.key_verifier import ApiKeyVerifier
 from x0_gateway.routes import admin
 from x0_gateway.settings import GatewaySettings
-from x0_gateway.testing import audit_through
+from x0_gateway.testing import audit_through, authenticate_as
 
 pytestmark = pytest.mark.unit
 
@@ -120,3 +125,107 @@ async def test_unaudited_routes_leave_no_record_unless_refused(
     assert (await client.get("/health/live")).status_code == 200
     assert (await client.get("/no/such/route")).status_code == 404
     assert keeper.published == []
+
+
+class BlockingRequester(Keeper):
+    """Keeps audit records; holds every Kafka request until ``release`` is set."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.entered = asyncio.Event()
+        self.release = asyncio.Event()
+
+    async def request_raw(self, *_: object, **__: object) -> bytes:
+        self.entered.set()
+        await self.release.wait()
+        return b'{"algorithms": []}'
+
+
+def limited_app(**overrides: Any) -> tuple[FastAPI, BlockingRequester]:
+    """The gateway with the given limits, every request taken as an admin's (the
+    refusals below come before authentication anyway), records kept."""
+    settings = GatewaySettings(
+        common=CommonSettings(kafka=KafkaSettings(bootstrap_servers="127.0.0.1:1")),
+        replica_id="unit",
+        **overrides,
+    )
+    app = create_app(settings)
+    authenticate_as(app)
+    requester = BlockingRequester()
+    app.state.requester = requester
+    audit_through(app, requester)
+    return app, requester
+
+
+# A body the records must never hold.
+SECRET_MESSAGE = base64.urlsafe_b64encode(b"do not record me " * 80).decode()
+
+
+def denial(record: BaseModel, status: int, code: str, operation: str) -> None:
+    assert isinstance(record, AuditRecord)
+    assert (record.stage, record.outcome, record.status, record.code) == (
+        "outcome", "denied", status, code,
+    )  # fmt: skip
+    assert record.operation == operation
+    assert (record.tenant, record.subject) == (None, None)  # refused before authentication
+    assert SECRET_MESSAGE[:40] not in record.model_dump_json()
+
+
+@pytest.mark.security
+async def test_a_body_over_the_limit_is_recorded_as_denied_without_its_content() -> None:
+    app, requester = limited_app(max_body_bytes=1000)
+
+    async def chunks() -> AsyncIterator[bytes]:
+        body = json.dumps({"message": SECRET_MESSAGE}).encode()
+        for start in range(0, len(body), 100):
+            yield body[start : start + 100]
+
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as client:
+        declared = await client.post(
+            "/v1/crypto/keys/payments/sign", json={"message": SECRET_MESSAGE}
+        )
+        streamed = await client.post(
+            "/v1/crypto/signatures/sign",
+            content=chunks(),
+            headers={"content-type": "application/json"},
+        )
+        unrouted = await client.post("/no/such/route", json={"message": SECRET_MESSAGE})
+    assert [r.status_code for r in (declared, streamed, unrouted)] == [413, 413, 413]
+    records = [record for _, record, _ in requester.published]
+    assert len(records) == 3
+    denial(records[0], 413, "too_large", "key_sign")
+    assert (records[0].resource_type, records[0].resource) == (
+        "key", hide(GatewaySettings().audit.key(), "payments"),
+    )  # fmt: skip
+    denial(records[1], 413, "too_large", "sign")
+    denial(records[2], 413, "too_large", "unrouted")
+
+
+@pytest.mark.security
+async def test_a_request_past_the_concurrency_limit_is_recorded_as_denied() -> None:
+    app, requester = limited_app(connections={"max_concurrent_requests": 1})
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as client:
+        held = asyncio.create_task(client.get("/v1/crypto/algorithms"))
+        await asyncio.wait_for(requester.entered.wait(), 5)
+        refused = await client.post(
+            "/v1/crypto/keys/payments/sign", json={"message": SECRET_MESSAGE}
+        )
+        requester.release.set()
+        answered = await held
+    assert (refused.status_code, answered.status_code) == (503, 200)
+    assert refused.json()["code"] == "overloaded"
+    # The held request is not audited (algorithms is no audited row, and it succeeded).
+    ((_, record, _),) = requester.published
+    denial(record, 503, "overloaded", "key_sign")
+    assert record.resource == hide(GatewaySettings().audit.key(), "payments")
+    assert record.client_address == "127.0.0.1"
+
+
+@pytest.mark.security
+async def test_other_503s_are_failures_not_denials() -> None:
+    assert outcome_of(503, "unavailable") == "failed"
+    assert outcome_of(503, "overloaded") == "denied"
+    assert outcome_of(413, "too_large") == "denied"
+    assert outcome_of(422, "validation") == "failed"

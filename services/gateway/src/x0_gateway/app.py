@@ -90,10 +90,15 @@ def create_app(settings: GatewaySettings, tracer_provider: TracerProvider | None
     app.include_router(audit.router)
     # Our own rather than FastAPI's max_body_size, whose 413 is text/plain, not a problem.
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
-    # Outcome records of audited and refused requests (after the answer is sent).
-    app.add_middleware(AuditMiddleware, routes=audited_routes())
     # Concurrency limit, CORS (when configured), security headers: inside the metrics.
     install_limits(app, settings, registry)
+    # Outcome records of audited and refused requests (after the answer is sent);
+    # outside the limits, so that their refusals (413, 503 overloaded) are recorded.
+    app.add_middleware(
+        AuditMiddleware,
+        routes=audited_routes(),
+        max_pending_refusals=settings.connections.max_concurrent_requests,
+    )
     app.add_middleware(HttpMetricsMiddleware, metrics=HttpMetrics(registry, SERVICE))
     # The one tracing layer of the gateway; the requester adds the Kafka producer span.
     FastAPIInstrumentor.instrument_app(

@@ -3,6 +3,7 @@
 A streamed body (no Content-Length) is counted as it arrives; past the limit the
 read raises an ``HTTPException(413)``: FastAPI passes that on from a body read
 (any other exception there becomes its own 400), and the problem handlers answer it.
+Either way the audit middleware records a denied request (no body content).
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ import json
 
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from x0_gateway.audit.middleware import TOO_LARGE, note_refusal
 
 
 class _TooLarge(HTTPException):
@@ -56,6 +59,8 @@ class BodyLimitMiddleware:
                 await self._refuse(scope, send)
 
     async def _refuse(self, scope: Scope, send: Send) -> None:
+        # The audit middleware records it as denied (never with the body).
+        note_refusal(scope, TOO_LARGE)
         body = json.dumps(
             {
                 "type": "urn:x0:problem:too_large",

@@ -3,7 +3,7 @@ and every refused request (topic ``x0.audit``).
 
 The gateway writes one record before it forwards an operation that must be audited
 (``stage="attempt"``: if Kafka does not take it, the operation is refused) and one
-once the answer is known (``stage="outcome"``); a refused request (401, 403, 429) and
+once the answer is known (``stage="outcome"``); a refused request (401, 403, 429, 413, 503 overloaded) and
 an audited route answered before its attempt (a 422 body, say) get one outcome record.
 The two records of a request share its ``request_id``. The gateway's audit consumer
 copies them into PostgreSQL (``gateway.audit_log``, append-only).
@@ -32,7 +32,8 @@ HMAC_PREFIX: Final = "hmac-sha256:"
 
 Stage = Literal["attempt", "outcome"]
 # attempted: about to run (attempt records only); succeeded: 2xx/3xx; denied: 401,
-# 403 or 429 (who or how often, not what); failed: any other 4xx or 5xx.
+# 403 or 429 (who or how often, not what), or refused by a gateway limit (413, 503
+# overloaded); failed: any other 4xx or 5xx.
 Outcome = Literal["attempted", "succeeded", "failed", "denied"]
 ResourceType = Literal["key", "collection", "tenant", "api_key"]
 

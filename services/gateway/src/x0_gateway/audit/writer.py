@@ -49,7 +49,7 @@ class AuditMetrics:
         self.records = Counter(
             "x0_audit_records_total",
             "Audit records the gateway published to x0.audit, by stage and result "
-            "(written, failed)",
+            "(written, failed; dropped: overload refusals past the pending bound)",
             ["service", "stage", "result"],
             registry=registry,
         )
@@ -122,6 +122,10 @@ class AuditWriter:
                 details={"reason": "audit_unavailable", "retry_after_seconds": 1},
             ) from None
         self._metrics.records.labels(self._metrics.service, record.stage, "written").inc()
+
+    def dropped(self, record: AuditRecord) -> None:
+        """Count a record left unwritten on purpose (too many refusals pending)."""
+        self._metrics.records.labels(self._metrics.service, record.stage, "dropped").inc()
 
 
 def client_of(scope: Mapping[str, Any]) -> str | None:

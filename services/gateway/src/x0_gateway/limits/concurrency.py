@@ -11,6 +11,7 @@ import json
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from x0_gateway.audit.middleware import OVERLOADED, note_refusal
 from x0_gateway.limits.metrics import LimitMetrics
 
 _UNCOUNTED = ("/health/", "/metrics")
@@ -43,12 +44,14 @@ class ConcurrencyLimitMiddleware:
             self.active -= 1
 
     async def _refuse(self, scope: Scope, send: Send) -> None:
+        # The audit middleware, outside this one, records it as denied.
+        note_refusal(scope, OVERLOADED)
         body = json.dumps(
             {
                 "type": "urn:x0:problem:overloaded",
                 "title": "too many requests are being served; retry shortly",
                 "status": 503,
-                "code": "overloaded",
+                "code": OVERLOADED,
                 "instance": scope.get("path", ""),
                 "details": {"limit": self.max_requests, "retry_after_seconds": self.retry_after},
             }
