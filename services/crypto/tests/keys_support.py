@@ -4,12 +4,14 @@ request model, result dumped to JSON)."""
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import asyncpg
 from pydantic import BaseModel
 
+from x0_common.events.binary import encode
 from x0_common.kafka import RequestContext
 from x0_common.metrics import new_registry
 from x0_common.principal import DEFAULT_TENANT
@@ -73,3 +75,13 @@ class KeysUnderTest:
         """A metric value (0 when never set)."""
         value = self.metrics_registry.get_sample_value(name, {"service": SERVICE, **labels})
         return value or 0.0
+
+
+def b64(data: bytes) -> str:
+    """base64url without padding, as the wire carries bytes."""
+    return encode(data)
+
+
+def unb64(text: str) -> bytes:
+    """The bytes of base64url text, padded or not."""
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))

@@ -4,8 +4,6 @@ several replicas sweeping at the same moment; the worker's hooks run it in the b
 from __future__ import annotations
 
 import asyncio
-import uuid
-from collections.abc import AsyncIterator
 
 import asyncpg
 import pytest
@@ -24,13 +22,6 @@ from x0_crypto.settings import CryptoSettings
 from .keys_support import KeysUnderTest
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-async def prefix(pg_pool: asyncpg.Pool) -> AsyncIterator[str]:
-    prefix = f"t-{uuid.uuid4().hex[:12]}"
-    yield prefix
-    await pg_pool.execute("DELETE FROM crypto.keys WHERE name LIKE $1", prefix + "%")
 
 
 async def _age(pool: asyncpg.Pool, name: str, seconds: int) -> None:

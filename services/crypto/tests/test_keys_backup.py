@@ -3,9 +3,6 @@ restore that fails midway leaves the database as it was."""
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import AsyncIterator
-
 import asyncpg
 import pytest
 
@@ -18,18 +15,6 @@ from x0_crypto.errors import InvalidBackup, KeyExists
 from .keys_support import KEK, KeysUnderTest
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def keys(pg_pool: asyncpg.Pool, registry: Registry) -> KeysUnderTest:
-    return KeysUnderTest(pg_pool, registry)
-
-
-@pytest.fixture
-async def prefix(pg_pool: asyncpg.Pool) -> AsyncIterator[str]:
-    prefix = f"t-{uuid.uuid4().hex[:12]}"
-    yield prefix
-    await pg_pool.execute("DELETE FROM crypto.keys WHERE name LIKE $1", prefix + "%")
 
 
 async def _count(pool: asyncpg.Pool, name: str) -> tuple[int, int]:

@@ -3,9 +3,6 @@ JSON payloads in, JSON results or typed errors out."""
 
 from __future__ import annotations
 
-import base64
-import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 import asyncpg
@@ -20,29 +17,9 @@ from x0_common.settings import KafkaSettings
 from x0_crypto.domain import KEM_ALGORITHMS, SIGNATURE_ALGORITHMS, Registry
 from x0_crypto.handlers import keys as key_handlers
 
-from .keys_support import KeysUnderTest
+from .keys_support import KeysUnderTest, b64, unb64
 
 pytestmark = pytest.mark.integration
-
-
-def b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
-@pytest.fixture
-def keys(pg_pool: asyncpg.Pool, registry: Registry) -> KeysUnderTest:
-    return KeysUnderTest(pg_pool, registry)
-
-
-@pytest.fixture
-async def prefix(pg_pool: asyncpg.Pool) -> AsyncIterator[str]:
-    prefix = f"t-{uuid.uuid4().hex[:12]}"
-    yield prefix
-    await pg_pool.execute("DELETE FROM crypto.keys WHERE name LIKE $1", prefix + "%")
 
 
 async def fails(keys: KeysUnderTest, message_type: str, payload: dict[str, Any]) -> X0Error:

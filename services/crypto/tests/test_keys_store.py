@@ -4,8 +4,6 @@ versions, idempotent creation, all-or-nothing writes, settings that refuse."""
 from __future__ import annotations
 
 import asyncio
-import uuid
-from collections.abc import AsyncIterator
 
 import asyncpg
 import pytest
@@ -19,19 +17,6 @@ from x0_crypto.errors import KeyExists, KeyNotFound, OperationNotAllowed
 from .keys_support import KEK, KeysUnderTest
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def keys(pg_pool: asyncpg.Pool, registry: Registry) -> KeysUnderTest:
-    return KeysUnderTest(pg_pool, registry)
-
-
-@pytest.fixture
-async def prefix(pg_pool: asyncpg.Pool) -> AsyncIterator[str]:
-    """Key names of this test start with it; its keys are removed afterwards."""
-    prefix = f"t-{uuid.uuid4().hex[:12]}"
-    yield prefix
-    await pg_pool.execute("DELETE FROM crypto.keys WHERE name LIKE $1", prefix + "%")
 
 
 async def _rows_of(pool: asyncpg.Pool, prefix: str) -> list[tuple[str, bytes]]:

@@ -8,7 +8,6 @@ algorithm cannot take is that item's typed error, not a silently ignored field.
 
 from __future__ import annotations
 
-import base64
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -31,26 +30,13 @@ from x0_crypto.handlers import stateless
 from x0_crypto.metrics import CryptoMetrics
 from x0_crypto.settings import CryptoSettings
 
-from .keys_support import KeysUnderTest
+from .keys_support import KeysUnderTest, b64, unb64
 
 MESSAGE = b"rotate the mesh key at 02:00"
 CONTEXT = b"x0tta6bl4/audit/v1"
 
 
-def b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
 # Managed keys.
-
-
-@pytest.fixture
-def keys(pg_pool: asyncpg.Pool, registry: Registry) -> KeysUnderTest:
-    return KeysUnderTest(pg_pool, registry)
 
 
 @pytest.fixture

@@ -59,11 +59,6 @@ async def tenants(pg_pool: asyncpg.Pool) -> AsyncIterator[tuple[str, str]]:
         )
 
 
-@pytest.fixture
-def keys(pg_pool: asyncpg.Pool, registry: Registry) -> KeysUnderTest:
-    return KeysUnderTest(pg_pool, registry)
-
-
 async def refused(
     keys: KeysUnderTest, operation: Any, payload: dict[str, Any], tenant: str
 ) -> X0Error:

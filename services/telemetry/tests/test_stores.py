@@ -12,7 +12,6 @@ import pytest
 import redis.asyncio as aioredis
 
 from x0_common.events.telemetry import HistoryRequest, NodeHeartbeat, NodeMetrics
-from x0_common.postgres import migrate
 from x0_common.testing.stack import StackEndpoints
 from x0_telemetry.adapters.history import HistoryStore, event_row
 from x0_telemetry.adapters.latest import LatestStore
@@ -27,22 +26,14 @@ MIGRATIONS = Path(__file__).parents[1] / "src" / "x0_telemetry" / "migrations"
 
 @pytest.fixture
 async def pool(stack: StackEndpoints) -> AsyncIterator[asyncpg.Pool]:
-    pool = await asyncpg.create_pool(stack.postgres_dsn, min_size=1, max_size=3)
-    assert pool is not None
-    await migrate(pool, "telemetry", MIGRATIONS)
-    try:
+    async with stack.migrated_pool("telemetry", MIGRATIONS, max_size=3) as pool:
         yield pool
-    finally:
-        await pool.close()
 
 
 @pytest.fixture
 async def redis_client(stack: StackEndpoints) -> AsyncIterator[aioredis.Redis]:
-    client = aioredis.from_url(stack.redis_url, decode_responses=True)
-    try:
+    async with stack.redis(decode_responses=True) as client:
         yield client
-    finally:
-        await client.aclose()
 
 
 def _metrics(node: str, at: datetime, cpu: float) -> NodeMetrics:

@@ -15,7 +15,6 @@ import x0_rag
 from x0_common.kafka.broker import new_broker
 from x0_common.kafka.clients import ensure_topics
 from x0_common.metrics import new_registry
-from x0_common.postgres import migrate
 from x0_common.settings import KafkaSettings
 from x0_common.testing.stack import StackEndpoints
 from x0_rag.adapters.embedder import DynamicBatcher, Embedder
@@ -32,11 +31,8 @@ MIGRATIONS = Path(x0_rag.__file__).parent / "migrations"
 @pytest.fixture(scope="session")
 async def pg_pool(stack: StackEndpoints) -> AsyncIterator[asyncpg.Pool]:
     """A pool on the test PostgreSQL with the rag schema migrated, as at start-up."""
-    pool = await asyncpg.create_pool(stack.postgres_dsn, min_size=1, max_size=10)
-    assert pool is not None
-    await migrate(pool, "rag", MIGRATIONS)
-    yield pool
-    await pool.close()
+    async with stack.migrated_pool("rag", MIGRATIONS) as pool:
+        yield pool
 
 
 @pytest.fixture(scope="session")

@@ -19,14 +19,18 @@ import os
 import shutil
 import socket
 import subprocess
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import ExitStack
+from contextlib import ExitStack, asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+import asyncpg
 import pytest
+import redis.asyncio as aioredis
 
+from x0_common.postgres import migrate
 from x0_common.settings import KafkaSettings
 
 
@@ -50,6 +54,29 @@ class StackEndpoints:
             "X0_POSTGRES__DSN": self.postgres_dsn,
             "X0_REDIS__URL": self.redis_url,
         }
+
+    @asynccontextmanager
+    async def migrated_pool(
+        self, schema: str, migrations: Path, *, max_size: int = 10
+    ) -> AsyncIterator[asyncpg.Pool]:
+        """A pool on this stack's PostgreSQL with ``schema`` migrated, as a worker does
+        at start-up; closed on exit."""
+        pool = await asyncpg.create_pool(self.postgres_dsn, min_size=1, max_size=max_size)
+        assert pool is not None
+        try:
+            await migrate(pool, schema, migrations)
+            yield pool
+        finally:
+            await pool.close()
+
+    @asynccontextmanager
+    async def redis(self, *, decode_responses: bool = False) -> AsyncIterator[aioredis.Redis]:
+        """A client of this stack's Redis; closed on exit."""
+        client = aioredis.from_url(self.redis_url, decode_responses=decode_responses)
+        try:
+            yield client
+        finally:
+            await client.aclose()
 
 
 def _docker_engine_answers() -> bool:
@@ -191,3 +218,10 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
 def kafka_settings(stack: StackEndpoints) -> KafkaSettings:
     """Kafka settings for the session's broker."""
     return stack.kafka_settings()
+
+
+@pytest.fixture(scope="session")
+async def redis_client(stack: StackEndpoints) -> AsyncIterator[aioredis.Redis]:
+    """A client of the test Redis (bytes in, bytes out)."""
+    async with stack.redis() as client:
+        yield client
