@@ -11,6 +11,9 @@ endpoints look the same everywhere:
 - ``/health/live`` (the loop answers), ``/health/ready`` (each consumer holds
   partitions and every dependency check passes, ``postgres`` and ``redis`` included)
   and ``/metrics`` (the service's own registry).
+
+:func:`run_worker` is every worker's ``python -m x0_<service>``: JSON logs, tracing
+from the ``OTEL_*`` environment, and uvicorn on the settings' host and port.
 """
 
 from __future__ import annotations
@@ -22,15 +25,20 @@ import logging
 import random
 import weakref
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
+import uvicorn
 from faststream.asgi import AsgiFastStream
 from faststream.kafka import KafkaBroker
+from opentelemetry.sdk.trace import TracerProvider
 from prometheus_client import CollectorRegistry, make_asgi_app
 
 from x0_common.contract.operation import Operation
 from x0_common.kafka.responder import Responder
+from x0_common.logs import setup_logging
 from x0_common.resources import Stores
+from x0_common.settings import CommonSettings
+from x0_common.tracing import setup_tracing
 
 if TYPE_CHECKING:
     # Types only: the ASGI protocol as Starlette spells it.
@@ -203,3 +211,26 @@ _RESPONDERS: weakref.WeakKeyDictionary[AsgiFastStream, tuple[Responder, ...]] = 
 def responders_of(app: AsgiFastStream) -> tuple[Responder, ...]:
     """The request/reply responders a worker app was built with."""
     return _RESPONDERS[app]
+
+
+class WorkerSettings(Protocol):
+    """What :func:`run_worker` reads of a worker's settings."""
+
+    common: CommonSettings
+    host: str
+    port: int
+
+
+S = TypeVar("S", bound=WorkerSettings)
+
+
+def run_worker(
+    service: str, settings: S, create_app: Callable[[S, TracerProvider], AsgiFastStream]
+) -> None:
+    """Run one worker process until it is stopped: JSON logs at the settings' level,
+    tracing as ``x0-<service>``, the app from ``create_app`` served by uvicorn (its own
+    access log and logging set-up off: the JSON lines are the log)."""
+    setup_logging(service, settings.common.log_level)
+    provider = setup_tracing(f"x0-{service}")
+    app = create_app(settings, provider)
+    uvicorn.run(app, host=settings.host, port=settings.port, log_config=None, access_log=False)

@@ -2,21 +2,14 @@
 
 from __future__ import annotations
 
-import uvicorn
-
-from x0_common.logs import setup_logging
-from x0_common.tracing import setup_tracing
+from x0_common.worker import run_worker
 from x0_telemetry.app import create_app
 from x0_telemetry.settings import TelemetrySettings
 
 
 def main() -> None:
     """Start the worker with JSON logs and tracing from the environment."""
-    settings = TelemetrySettings()
-    setup_logging("telemetry", settings.common.log_level)
-    provider = setup_tracing("x0-telemetry")
-    app = create_app(settings, tracer_provider=provider)
-    uvicorn.run(app, host=settings.host, port=settings.port, log_config=None, access_log=False)
+    run_worker("telemetry", TelemetrySettings(), create_app)
 
 
 if __name__ == "__main__":
