@@ -11,18 +11,32 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 
 from x0_gateway.auth import apikeys
-from x0_gateway.auth.store import ApiKey
+from x0_gateway.auth.store import ApiKey, Tenant
 
 PEPPER = bytes(range(32))
 
 
 class MemoryKeyStore:
-    """``find`` and ``touch`` as ApiKeyStore has them, over a dict."""
+    """``find``, ``find_tenant`` and ``touch`` as ApiKeyStore has them, over dicts."""
 
-    def __init__(self) -> None:
+    def __init__(self, tenants: Iterable[str] = ("default", "acme", "lab")) -> None:
         self.keys: dict[bytes, ApiKey] = {}
+        self.tenants = {
+            tenant: Tenant(id=tenant, name=tenant, created_at=datetime.now(UTC))
+            for tenant in tenants
+        }
         self.finds = 0
+        self.tenant_finds = 0
         self.touched: list[set[uuid.UUID]] = []
+
+    def disable(self, tenant: str) -> None:
+        self.tenants[tenant] = self.tenants[tenant].model_copy(
+            update={"disabled_at": datetime.now(UTC)}
+        )
+
+    async def find_tenant(self, tenant: str) -> Tenant | None:
+        self.tenant_finds += 1
+        return self.tenants.get(tenant)
 
     def add(
         self,

@@ -25,6 +25,7 @@ from x0_gateway.app import create_app
 from x0_gateway.auth.authenticator import Authenticator
 from x0_gateway.auth.key_verifier import ApiKeyVerifier
 from x0_gateway.auth.oidc import JwtVerifier
+from x0_gateway.auth.tenants import TenantDirectory
 from x0_gateway.problems import PROBLEM_JSON
 from x0_gateway.settings import DEVELOPMENT_PEPPER, GatewaySettings, JwtSettings
 
@@ -69,7 +70,10 @@ def app(store: MemoryKeyStore, signer: Signer, tmp_path: Path) -> FastAPI:
     application = create_app(settings)
     jwks = tmp_path / "jwks.json"
     jwks.write_text(json.dumps({"keys": [signer.jwk]}))
-    tokens = JwtVerifier(JwtSettings(jwks_file=jwks, issuer=ISSUER, audience=AUDIENCE))
+    tokens = JwtVerifier(
+        JwtSettings(jwks_file=jwks, issuer=ISSUER, audience=AUDIENCE),
+        TenantDirectory(store, cache_seconds=1),  # type: ignore[arg-type]
+    )
     keys = ApiKeyVerifier(store, PEPPER, cache_seconds=1, refuse_development_keys=False)  # type: ignore[arg-type]
     application.state.authenticator = Authenticator(keys, tokens)
     application.state.requester = RecordingRequester()

@@ -1,5 +1,6 @@
 """Tenants and API keys in the real PostgreSQL: the store, revocation across two
-gateway replicas, last use, the production start-up check and x0-gateway-admin."""
+gateway replicas, last use, the production start-up check, x0-gateway-admin, and
+credentials of unknown or disabled tenants."""
 
 from __future__ import annotations
 
@@ -27,8 +28,10 @@ from x0_gateway import admin_cli
 from x0_gateway.app import create_app
 from x0_gateway.auth.setup import DevelopmentKeyInProduction, open_key_store
 from x0_gateway.auth.store import ApiKeyStore
-from x0_gateway.settings import GatewaySettings
+from x0_gateway.settings import GatewaySettings, JwtSettings
 from x0_gateway.testing import provision_key
+
+from .test_oidc import AUDIENCE, ISSUER, Signer
 
 pytestmark = [pytest.mark.integration, pytest.mark.security]
 
@@ -274,3 +277,59 @@ def test_the_admin_command_makes_the_development_key_once_and_keys_on_demand(
     )
     assert unknown.returncode == 1
     assert "no such tenant" in unknown.stderr
+
+
+async def test_a_jwt_or_key_of_an_unknown_or_disabled_tenant_is_refused(
+    database: str, stack: StackEndpoints, tmp_path: Path
+) -> None:
+    """JWT tenants are checked against gateway.tenants (a JWKS this test generates);
+    disabling a tenant (x0-gateway-admin disable-tenant) refuses its tokens and its
+    API keys on every replica within the cache period, enabling it accepts them again."""
+    signer = Signer("rsa-tenants")
+    jwks = tmp_path / "jwks.json"
+    jwks.write_text(json.dumps({"keys": [signer.jwk]}))
+    settings = settings_for(
+        database,
+        stack,
+        jwt=JwtSettings(jwks_file=jwks, issuer=ISSUER, audience=AUDIENCE),
+        api_key_cache_seconds=1,
+    )
+    pepper = settings.pepper()
+    key = await provision_key(database, pepper, tenant="acme", scopes=["admin"], name="acme")
+    token = signer.token(x0_tenant="acme", scope="admin")
+    stranger = signer.token(x0_tenant="nobody", scope="admin")
+    app = create_app(settings)
+
+    async def statuses(http: httpx.AsyncClient) -> dict[str, int]:
+        answers = {}
+        for name, credential in (("token", token), ("key", key.key), ("stranger", stranger)):
+            response = await http.get(
+                "/v1/admin/tenants", headers={"Authorization": f"Bearer {credential}"}
+            )
+            answers[name] = response.status_code
+            if response.status_code == 401:
+                assert response.headers["content-type"] == "application/problem+json"
+                assert response.headers["www-authenticate"] == (
+                    'Bearer realm="x0", error="invalid_token"'
+                )
+        return answers
+
+    async def until(http: httpx.AsyncClient, wanted: dict[str, int]) -> None:
+        started = time.monotonic()
+        while (seen := await statuses(http)) != wanted:
+            assert time.monotonic() - started < 5.0, seen
+            await asyncio.sleep(0.1)
+
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as http:
+            assert await statuses(http) == {"token": 200, "key": 200, "stranger": 401}
+            disabled = admin_command("disable-tenant", "acme", dsn=database)
+            assert disabled.returncode == 0, disabled.stderr
+            assert json.loads(disabled.stdout)["disabled_at"] is not None
+            await until(http, {"token": 401, "key": 401, "stranger": 401})
+            enabled = admin_command("enable-tenant", "acme", dsn=database)
+            assert json.loads(enabled.stdout)["disabled_at"] is None
+            await until(http, {"token": 200, "key": 200, "stranger": 401})
+    unknown = admin_command("disable-tenant", "nobody", dsn=database)
+    assert (unknown.returncode, "no such tenant" in unknown.stderr) == (1, True)

@@ -24,7 +24,10 @@ from pydantic import ValidationError
 from x0_common.errors import Unavailable
 from x0_gateway.auth.caller import InvalidCredentials
 from x0_gateway.auth.oidc import JwtVerifier
+from x0_gateway.auth.tenants import TenantDirectory
 from x0_gateway.settings import JwtSettings
+
+from .auth_support import MemoryKeyStore
 
 pytestmark = [pytest.mark.unit, pytest.mark.security]
 
@@ -76,6 +79,12 @@ def ec_signer() -> Signer:
     return Signer("ec-1", "ES256")
 
 
+def verifier_for(settings: JwtSettings, store: MemoryKeyStore | None = None) -> JwtVerifier:
+    """A verifier whose tenants are ``store``'s (default, acme and lab by default)."""
+    tenants = TenantDirectory(store or MemoryKeyStore(), cache_seconds=1)
+    return JwtVerifier(settings, tenants)
+
+
 def settings_for(source: Path | str, **overrides: Any) -> JwtSettings:
     where = {"jwks_file": source} if isinstance(source, Path) else {"jwks_url": source}
     return JwtSettings(issuer=ISSUER, audience=AUDIENCE, leeway_seconds=30, **where, **overrides)
@@ -90,7 +99,7 @@ def jwks_file(tmp_path: Path, rsa_signer: Signer, ec_signer: Signer) -> Path:
 
 @pytest.fixture
 def verifier(jwks_file: Path) -> JwtVerifier:
-    return JwtVerifier(settings_for(jwks_file))
+    return verifier_for(settings_for(jwks_file))
 
 
 async def test_a_valid_token_maps_its_claims_to_a_principal(
@@ -108,7 +117,7 @@ async def test_a_valid_token_maps_its_claims_to_a_principal(
 async def test_scopes_may_come_as_a_list_in_a_claim_of_another_name(
     jwks_file: Path, rsa_signer: Signer
 ) -> None:
-    verifier = JwtVerifier(settings_for(jwks_file, scope_claim="scp", tenant_claim="org"))
+    verifier = verifier_for(settings_for(jwks_file, scope_claim="scp", tenant_claim="org"))
     caller = await verifier.verify(rsa_signer.token(scp=["rag:read", "internal"], org="lab"))
     assert caller.principal.scopes == {"rag:read"}  # "internal" is never granted
     assert caller.principal.tenant == "lab"
@@ -119,9 +128,33 @@ async def test_a_token_without_a_tenant_needs_a_default_tenant(
 ) -> None:
     token = rsa_signer.token(x0_tenant=None)
     with pytest.raises(InvalidCredentials):
-        await JwtVerifier(settings_for(jwks_file)).verify(token)
-    caller = await JwtVerifier(settings_for(jwks_file, default_tenant="default")).verify(token)
+        await verifier_for(settings_for(jwks_file)).verify(token)
+    caller = await verifier_for(settings_for(jwks_file, default_tenant="default")).verify(token)
     assert caller.principal.tenant == "default"
+
+
+async def test_a_token_whose_tenant_is_unknown_or_disabled_is_refused(
+    jwks_file: Path, rsa_signer: Signer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The tenant claim must name a tenant of gateway.tenants that is enabled; the
+    answer is cached for the verifier's cache period, then asked again."""
+    store = MemoryKeyStore()
+    verifier = verifier_for(settings_for(jwks_file), store)
+    with pytest.raises(InvalidCredentials):
+        await verifier.verify(rsa_signer.token(x0_tenant="nobody"))
+    # Unknown tenants are cached too: a second token of "nobody" costs no lookup.
+    finds = store.tenant_finds
+    with pytest.raises(InvalidCredentials):
+        await verifier.verify(rsa_signer.token(x0_tenant="nobody"))
+    assert store.tenant_finds == finds
+    assert (await verifier.verify(rsa_signer.token())).principal.tenant == "acme"
+    store.disable("acme")
+    # Cached for up to a second (the test's cache period), then refused.
+    assert (await verifier.verify(rsa_signer.token())).principal.tenant == "acme"
+    clock = time.monotonic() + 1.01
+    monkeypatch.setattr(time, "monotonic", lambda: clock)
+    with pytest.raises(InvalidCredentials):
+        await verifier.verify(rsa_signer.token())
 
 
 # Times relative to when the test runs (parameters are made at collection).
@@ -222,7 +255,7 @@ async def test_an_unknown_kid_rereads_the_file_once_the_provider_rotated(
 ) -> None:
     path = tmp_path / "jwks.json"
     path.write_text(json.dumps(jwks(rsa_signer)))
-    verifier = JwtVerifier(settings_for(path, jwks_min_refresh_seconds=0))
+    verifier = verifier_for(settings_for(path, jwks_min_refresh_seconds=0))
     await verifier.verify(rsa_signer.token())
     rotated = Signer("rsa-2")
     with pytest.raises(InvalidCredentials, match="not known"):
@@ -275,7 +308,7 @@ def jwks_server(rsa_signer: Signer) -> Iterator[JwksServer]:
 async def test_a_served_jwks_is_fetched_once_and_again_on_rotation(
     jwks_server: JwksServer, rsa_signer: Signer
 ) -> None:
-    verifier = JwtVerifier(settings_for(jwks_server.url, jwks_min_refresh_seconds=0.2))
+    verifier = verifier_for(settings_for(jwks_server.url, jwks_min_refresh_seconds=0.2))
     for _ in range(5):
         await verifier.verify(rsa_signer.token())
     assert jwks_server.fetches == 1
@@ -291,7 +324,7 @@ async def test_a_served_jwks_is_fetched_once_and_again_on_rotation(
 async def test_made_up_kids_do_not_make_the_gateway_hammer_the_provider(
     jwks_server: JwksServer, rsa_signer: Signer
 ) -> None:
-    verifier = JwtVerifier(settings_for(jwks_server.url, jwks_min_refresh_seconds=60))
+    verifier = verifier_for(settings_for(jwks_server.url, jwks_min_refresh_seconds=60))
     await verifier.verify(rsa_signer.token())
     for number in range(20):
         with pytest.raises(InvalidCredentials):
@@ -300,6 +333,6 @@ async def test_made_up_kids_do_not_make_the_gateway_hammer_the_provider(
 
 
 async def test_an_unreachable_provider_is_503_not_401(rsa_signer: Signer) -> None:
-    verifier = JwtVerifier(settings_for("http://127.0.0.1:1/jwks.json"))
+    verifier = verifier_for(settings_for("http://127.0.0.1:1/jwks.json"))
     with pytest.raises(Unavailable):
         await verifier.verify(rsa_signer.token())

@@ -75,6 +75,9 @@ def parser() -> argparse.ArgumentParser:
     listing = commands.add_parser("list-keys", help="list API keys (never their secrets)")
     listing.add_argument("--tenant", default=None)
     commands.add_parser("list-tenants", help="list tenants")
+    for command, verb in (("disable-tenant", "refuse"), ("enable-tenant", "accept again")):
+        switch = commands.add_parser(command, help=f"{verb} every credential of a tenant")
+        switch.add_argument("id")
     revoke = commands.add_parser("revoke-key", help="revoke an API key by id")
     revoke.add_argument("id", type=uuid.UUID)
     dev = commands.add_parser(
@@ -125,7 +128,7 @@ def _write_secret(file: Path, secret: str) -> None:
     file.chmod(0o600)
 
 
-async def run(arguments: argparse.Namespace, settings: GatewaySettings) -> str:
+async def run(arguments: argparse.Namespace, settings: GatewaySettings) -> str:  # noqa: PLR0911 - one per command
     """Carry out one command; returns what to print."""
     pool = await create_pool(settings.common.postgres)
     try:
@@ -147,6 +150,9 @@ async def run(arguments: argparse.Namespace, settings: GatewaySettings) -> str:
                 return _json(created)
             case "list-keys":
                 return _json(await store.list_keys(arguments.tenant))
+            case "disable-tenant" | "enable-tenant":
+                disabled = arguments.command == "disable-tenant"
+                return _json(await store.set_tenant_disabled(arguments.id, disabled=disabled))
             case "revoke-key":
                 return _json(await store.revoke_key(arguments.id))
             case "dev-key":

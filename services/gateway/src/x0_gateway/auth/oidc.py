@@ -13,6 +13,9 @@
 - Claims map to a principal: the tenant from ``tenant_claim`` (or ``default_tenant``),
   the scopes from ``scope_claim`` (a space-separated string, or a list) kept to the
   grantable ones, the subject ``jwt:<iss>:<sub>``.
+- The tenant must be one of ``gateway.tenants``, and enabled
+  (:class:`~x0_gateway.auth.tenants.TenantDirectory`): a token naming another is
+  refused like any invalid token (401 ``invalid_token``).
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from pydantic import ValidationError
 from x0_common.errors import Unavailable
 from x0_common.principal import GRANTABLE_SCOPES, Principal
 from x0_gateway.auth.caller import Caller, InvalidCredentials
+from x0_gateway.auth.tenants import TenantDirectory
 from x0_gateway.settings import JwtSettings
 
 logger = logging.getLogger(__name__)
@@ -96,9 +100,10 @@ class JwksCache:
 class JwtVerifier:
     """Turns a signed token into its :class:`Caller`, or raises :class:`InvalidCredentials`."""
 
-    def __init__(self, settings: JwtSettings) -> None:
+    def __init__(self, settings: JwtSettings, tenants: TenantDirectory) -> None:
         assert settings.enabled, "no JWKS configured"
         self._settings = settings
+        self._tenants = tenants
         self._jwks = JwksCache(settings)
         self._algorithms = frozenset(settings.algorithms)
 
@@ -129,7 +134,10 @@ class JwtVerifier:
             )
         except jwt.PyJWTError:
             raise InvalidCredentials from None
-        return self._caller(claims)
+        caller = self._caller(claims)
+        # Last: only a token that holds costs a lookup (then cached).
+        await self._tenants.require_enabled(caller.principal.tenant)
+        return caller
 
     def _caller(self, claims: dict[str, Any]) -> Caller:
         settings = self._settings

@@ -12,6 +12,7 @@ from x0_gateway.auth.authenticator import Authenticator
 from x0_gateway.auth.key_verifier import ApiKeyVerifier
 from x0_gateway.auth.oidc import JwtVerifier
 from x0_gateway.auth.store import SCHEMA, ApiKeyStore
+from x0_gateway.auth.tenants import TenantDirectory
 from x0_gateway.settings import GatewaySettings
 
 MIGRATIONS: Final = Path(__file__).resolve().parent.parent / "migrations"
@@ -45,5 +46,8 @@ def authenticator_for(settings: GatewaySettings, store: ApiKeyStore) -> Authenti
         cache_seconds=settings.api_key_cache_seconds,
         refuse_development_keys=settings.common.environment != "development",
     )
-    tokens = JwtVerifier(settings.jwt) if settings.jwt.enabled else None
+    tokens = None
+    if settings.jwt.enabled:
+        tenants = TenantDirectory(store, cache_seconds=settings.api_key_cache_seconds)
+        tokens = JwtVerifier(settings.jwt, tenants)
     return Authenticator(api_keys, tokens)

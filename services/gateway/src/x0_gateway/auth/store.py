@@ -22,6 +22,7 @@ from x0_common.principal import GRANTABLE_SCOPES, TenantId
 from x0_gateway.auth import apikeys
 
 SCHEMA: Final = "gateway"
+_TENANT_COLUMNS: Final = "id, name, created_at, quotas::text, disabled_at"
 _KEY_COLUMNS: Final = (
     "id, hint, name, tenant, scopes, development, created_at, last_used_at, expires_at, revoked_at"
 )
@@ -47,6 +48,9 @@ class Tenant(BaseModel):
     name: str
     created_at: datetime
     quotas: dict[str, Any] = Field(default_factory=dict)
+    disabled_at: datetime | None = Field(
+        default=None, description="while set, every credential of the tenant is refused"
+    )
 
 
 class ApiKey(BaseModel):
@@ -104,8 +108,8 @@ class ApiKeyStore:
         async with unavailable_when_transient("key store", "create_tenant"):
             try:
                 row = await self._pool.fetchrow(
-                    "INSERT INTO gateway.tenants (id, name) VALUES ($1, $2)"
-                    " RETURNING id, name, created_at, quotas::text",
+                    "INSERT INTO gateway.tenants (id, name) VALUES ($1, $2)"  # noqa: S608 - constant
+                    f" RETURNING {_TENANT_COLUMNS}",
                     tenant_id,
                     name,
                 )
@@ -120,10 +124,34 @@ class ApiKeyStore:
         """Every tenant, oldest first."""
         async with unavailable_when_transient("key store", "list_tenants"):
             rows = await self._pool.fetch(
-                "SELECT id, name, created_at, quotas::text FROM gateway.tenants"
+                f"SELECT {_TENANT_COLUMNS} FROM gateway.tenants"  # noqa: S608 - constant columns
                 " ORDER BY created_at, id"
             )
         return [_tenant(row) for row in rows]
+
+    async def find_tenant(self, tenant_id: str) -> Tenant | None:
+        """The tenant of that id, disabled or not; None when there is none."""
+        async with unavailable_when_transient("key store", "find_tenant"):
+            row = await self._pool.fetchrow(
+                f"SELECT {_TENANT_COLUMNS} FROM gateway.tenants WHERE id = $1",  # noqa: S608
+                tenant_id,
+            )
+        return None if row is None else _tenant(row)
+
+    async def set_tenant_disabled(self, tenant_id: str, *, disabled: bool) -> Tenant:
+        """Disable a tenant (again is no error: the first time stays) or enable it;
+        :class:`NotFound` when there is none."""
+        async with unavailable_when_transient("key store", "set_tenant_disabled"):
+            row = await self._pool.fetchrow(
+                "UPDATE gateway.tenants SET disabled_at ="  # noqa: S608 - constant columns
+                " CASE WHEN $2 THEN coalesce(disabled_at, now()) END"
+                f" WHERE id = $1 RETURNING {_TENANT_COLUMNS}",
+                tenant_id,
+                disabled,
+            )
+        if row is None:
+            raise NotFound("no such tenant", details={"tenant": tenant_id})
+        return _tenant(row)
 
     async def create_key(
         self,
@@ -176,11 +204,13 @@ class ApiKeyStore:
         return _key(row)
 
     async def find(self, digest: bytes) -> tuple[ApiKey, bytes] | None:
-        """The key stored under ``digest``, with the digest as stored."""
+        """The key stored under ``digest``, with the digest as stored; None also when
+        its tenant is disabled (its keys are then as good as unknown)."""
         async with unavailable_when_transient("key store", "find_key"):
             row = await self._pool.fetchrow(
                 f"SELECT {_KEY_COLUMNS}, digest FROM gateway.api_keys"  # noqa: S608 - constant
-                " WHERE digest = $1",
+                " WHERE digest = $1 AND NOT EXISTS (SELECT 1 FROM gateway.tenants t"
+                " WHERE t.id = api_keys.tenant AND t.disabled_at IS NOT NULL)",
                 digest,
             )
         if row is None:
