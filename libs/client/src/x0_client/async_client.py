@@ -2,20 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from types import TracebackType
-from typing import Any
 
 import httpx
-from pydantic import BaseModel
 
 from x0_client._operations import AsyncOperations
-from x0_client.config import Config, resolve
 from x0_client.errors import transport_error
-from x0_client.retry import RetryPolicy
-from x0_client.settings import ClientSettings
-from x0_client.wire import Prepared, R, prepare, read_result, request_of
-from x0_common.contract import Operation
+from x0_client.wire import Prepared, R, read_result
 
 
 class AsyncClient(AsyncOperations):
@@ -29,42 +22,12 @@ class AsyncClient(AsyncOperations):
     ``httpx.AsyncClient`` whose base URL, timeout and transport are used as they are.
     """
 
-    def __init__(
-        self,
-        url: str | None = None,
-        *,
-        api_key: str | None = None,
-        timeout: float | httpx.Timeout | None = None,
-        retry: RetryPolicy | None = None,
-        headers: Mapping[str, str] | None = None,
-        transport: httpx.AsyncBaseTransport | None = None,
-        http_client: httpx.AsyncClient | None = None,
-        settings: ClientSettings | None = None,
-    ) -> None:
-        self.config: Config = resolve(
-            url=url,
-            api_key=api_key,
-            timeout=timeout,
-            retry=retry,
-            headers=headers,
-            settings=settings,
-        )
-        self._owns_http = http_client is None
-        self._http = http_client or httpx.AsyncClient(
+    def _new_http(self, transport: httpx.AsyncBaseTransport | None) -> httpx.AsyncClient:
+        return httpx.AsyncClient(
             base_url=self.config.url, timeout=self.config.timeout, transport=transport
         )
 
-    async def _call(
-        self,
-        operation: Operation,
-        request: BaseModel | None,
-        fields: Mapping[str, Any],
-        result: type[R],
-        options: Mapping[str, Any] | None = None,
-    ) -> R:
-        prepared = prepare(
-            operation, request_of(operation, request, fields), options, headers=self.config.headers
-        )
+    async def _call(self, prepared: Prepared, result: type[R]) -> R:
         return read_result(await self._send(prepared), result)
 
     async def _send(self, prepared: Prepared) -> httpx.Response:
