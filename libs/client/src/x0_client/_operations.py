@@ -1229,6 +1229,36 @@ class SyncOperations(BaseClient[httpx.Client, httpx.BaseTransport]):
         return self._call(prepared, rag.IngestAccepted)
 
     @overload
+    def get_ingest_outcome(
+        self,
+        request: rag.IngestOutcomeRequest,
+        /,
+    ) -> rag.IngestOutcome: ...
+
+    @overload
+    def get_ingest_outcome(
+        self,
+        /,
+        *,
+        collection: str,
+        version: str,
+    ) -> rag.IngestOutcome: ...
+
+    def get_ingest_outcome(
+        self,
+        request: rag.IngestOutcomeRequest | None = None,
+        /,
+        **fields: Any,
+    ) -> rag.IngestOutcome:
+        """What became of an ingest: applied, refused (with the reason) or pending.
+
+        ``GET /v1/rag/collections/{name}/ingests/{version}`` (200), scope ``rag:read``; raises
+        InvalidInputError, NotFoundError.
+        """
+        prepared = self._prepare(Rag.INGEST_OUTCOME, request, fields)
+        return self._call(prepared, rag.IngestOutcome)
+
+    @overload
     def publish_events(
         self,
         request: telemetry.PublishEvents,
@@ -2587,6 +2617,36 @@ class AsyncOperations(BaseClient[httpx.AsyncClient, httpx.AsyncBaseTransport]):
         """
         prepared = self._prepare(Rag.DELETE, request, fields, {"wait": wait})
         return await self._call(prepared, rag.IngestAccepted)
+
+    @overload
+    async def get_ingest_outcome(
+        self,
+        request: rag.IngestOutcomeRequest,
+        /,
+    ) -> rag.IngestOutcome: ...
+
+    @overload
+    async def get_ingest_outcome(
+        self,
+        /,
+        *,
+        collection: str,
+        version: str,
+    ) -> rag.IngestOutcome: ...
+
+    async def get_ingest_outcome(
+        self,
+        request: rag.IngestOutcomeRequest | None = None,
+        /,
+        **fields: Any,
+    ) -> rag.IngestOutcome:
+        """What became of an ingest: applied, refused (with the reason) or pending.
+
+        ``GET /v1/rag/collections/{name}/ingests/{version}`` (200), scope ``rag:read``; raises
+        InvalidInputError, NotFoundError.
+        """
+        prepared = self._prepare(Rag.INGEST_OUTCOME, request, fields)
+        return await self._call(prepared, rag.IngestOutcome)
 
     @overload
     async def publish_events(

@@ -15,12 +15,14 @@ from aiokafka import AIOKafkaProducer
 from pydantic import BaseModel
 
 from x0_common.contract import Rag
+from x0_common.errors import NotFound
 from x0_common.events.envelope import Headers
 from x0_common.events.rag import (
     CollectionNameRequest,
     CreateCollectionRequest,
     Document,
     GetDocumentRequest,
+    IngestOutcomeRequest,
     ListCollectionsRequest,
     UpsertDocuments,
 )
@@ -285,3 +287,66 @@ async def test_ingests_are_their_senders_tenants_and_refused_without_the_scope(
         Rag.COLLECTION_GET.message_type, CollectionNameRequest(name=collection)
     )
     assert info["documents"] == 0
+
+
+async def test_every_ingest_message_has_an_outcome_asked_by_its_version(
+    worker: Worker, collection: str, index_log: EventLog
+) -> None:
+    """What an upstream producer learns from ``INGEST_OUTCOME`` with the ``partition:offset``
+    Kafka acknowledged: applied, refused with the reason, dead-lettered, or pending."""
+    await worker.call(Rag.COLLECTION_CREATE.message_type, CreateCollectionRequest(name=collection))
+    good = UpsertDocuments(collection=collection, documents=[Document(id="d", text=TEXT)])
+    producer = AIOKafkaProducer(**producer_options(worker.settings))
+    await producer.start()
+    try:
+        sent = {}
+        for name, value in [
+            ("applied", good.model_dump_json().encode()),
+            # What a producer that skips the model's checks sends: NUL in the text.
+            (
+                "nul",
+                b'{"collection": "%s", "documents": [{"id": "n", "text": "a\\u0000b"}]}'
+                % collection.encode(),
+            ),
+        ]:
+            metadata = await producer.send_and_wait(
+                worker.topics.ingest,
+                value,
+                key=collection.encode(),
+                headers=[(Headers.TYPE, Rag.UPSERT.message_type.encode())],
+            )
+            sent[name] = f"{metadata.partition}:{metadata.offset}"
+    finally:
+        await producer.stop()
+    # Keyed by the collection, so on the same partition as the two above.
+    missing = UpsertDocuments(collection="t-no-such-collection", documents=good.documents)
+    sent["missing"] = await worker.ingest(Rag.UPSERT.message_type, missing, collection)
+    await index_log.until(lambda records: len(records) >= 3)
+
+    async def outcome(version: str, name: str = collection) -> dict[str, Any]:
+        return await worker.call(
+            Rag.INGEST_OUTCOME.message_type,
+            IngestOutcomeRequest(collection=name, version=version),
+        )
+
+    assert await outcome(sent["applied"]) == {
+        "version": sent["applied"],
+        "collection": collection,
+        "status": "applied",
+        "refusal": None,
+    }
+    nul = await outcome(sent["nul"])
+    assert nul["status"] == "refused"
+    assert nul["refusal"]["code"] == "dead_lettered"
+    assert "schema_mismatch" in nul["refusal"]["message"]
+    refused = await outcome(sent["missing"], "t-no-such-collection")
+    assert refused["status"] == "refused"
+    assert refused["refusal"]["code"] == "collection_not_found"
+
+    # Not written yet (the partition's next offsets): pending.
+    partition, offset = sent["missing"].split(":")
+    assert (await outcome(f"{partition}:{int(offset) + 1000}"))["status"] == "pending"
+    # Asked through another collection (or tenant): nothing to tell.
+    with pytest.raises(NotFound) as unknown:
+        await outcome(sent["applied"], "t-another-collection")
+    assert unknown.value.details["reason"] == "outcome_unknown"

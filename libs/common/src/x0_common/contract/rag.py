@@ -16,7 +16,16 @@ from x0_common.events import rag as r
 _V1 = "/v1/rag/collections"
 # The path's ``{name}`` is the collection the request names.
 _IN_COLLECTION = {"name": "collection"}
-_APPLIED = {200: "Applied on a replica (with `wait=true`)"}
+_APPLIED = {
+    200: "With `wait=true`: applied, and searchable on a replica (`status: applied`,"
+    " `results` per document)",
+    202: "Durably in Kafka (acks=all), `status: accepted`; with `wait=true`, `status:"
+    " pending`: no outcome was known before the deadline (ask `GET .../ingests/{version}`)",
+    422: "The request does not match its schema (code `validation`; `details.errors[].loc`"
+    " names the document's index), nothing published; or, with `wait=true`, the worker"
+    " refused it (code `ingest_refused`; `details.results` gives each document's reason,"
+    " e.g. `collection_deleted`). A request is applied whole or not at all: no 207.",
+}
 _COLLECTION_KEY = "the collection name (one collection's writes stay in order)"
 
 
@@ -132,6 +141,22 @@ class Rag(Table):
         delivery="publish",
         key=_COLLECTION_KEY,
         producers=True,
+    )
+
+    INGEST_OUTCOME = Operation(
+        name="get_ingest_outcome",
+        message_type="rag.ingest.outcome.v1",
+        topic=r.REQUESTS_TOPIC,
+        request=r.IngestOutcomeRequest,
+        result=r.IngestOutcome,
+        summary="What became of an ingest: applied, refused (with the reason) or pending",
+        scope="rag:read",
+        http=Http(
+            "GET",
+            f"{_V1}/{{name}}/ingests/{{version}}",
+            fields=_IN_COLLECTION,
+        ),
+        errors=(NotFound, InvalidInput),
     )
 
     # Internal: the services' own messages.

@@ -14,13 +14,15 @@ Binary data never appears here; texts are UTF-8 JSON strings.
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Annotated, Any, Final, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic_core import PydanticCustomError
 
 from x0_common.events.names import CollectionName, DocumentId
-from x0_common.events.storable import StorableJson, StorableText
+from x0_common.events.storable import StorableJson, StorableText, refuse_nul_in_json
 
 REQUESTS_TOPIC: Final = "x0.rag.requests"
 INGEST_TOPIC: Final = "x0.rag.ingest"
@@ -29,6 +31,8 @@ INDEX_TOPIC: Final = "x0.rag.index"
 MAX_DOCUMENT_CHARS = 200_000
 MAX_DOCUMENTS_PER_MESSAGE = 100
 MAX_K = 100
+# Metadata is copied onto every chunk of its document in index events and replica memory.
+MAX_METADATA_BYTES: Final = 16_384
 
 
 VersionToken = Annotated[
@@ -92,12 +96,62 @@ class DeleteCollectionResult(_Message):
     deleted: bool
 
 
+def refuse_blank(text: str) -> str:
+    """``text`` unchanged; a validation error (``blank_text``) when it is only whitespace:
+    it would give no chunk, and no search could ever find it."""
+    if not text.strip():
+        raise PydanticCustomError("blank_text", "must hold more than whitespace")
+    return text
+
+
+def metadata_json(metadata: dict[str, Any]) -> str:
+    """``metadata`` as the database stores it (compact JSON text).
+
+    A validation error when it cannot be stored (``nul_character``: NUL in a string or
+    key; ``unstorable_metadata``: NaN, infinity or an unpaired surrogate) or is larger
+    than :data:`MAX_METADATA_BYTES` (``metadata_too_large``). The one rule the gateway
+    (request validation) and the writer (its plan) both apply.
+    """
+    refuse_nul_in_json(metadata)
+    try:
+        text = json.dumps(metadata, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+        size = len(text.encode())
+    except (ValueError, TypeError):
+        # ValueError: NaN or infinity; UnicodeEncodeError (a ValueError): a lone surrogate.
+        raise PydanticCustomError(
+            "unstorable_metadata",
+            "cannot be stored as JSON (NaN, infinity or an unpaired surrogate)",
+        ) from None
+    if size > MAX_METADATA_BYTES:
+        raise PydanticCustomError(
+            "metadata_too_large",
+            "is {size} bytes of JSON, more than {limit}",
+            {"size": size, "limit": MAX_METADATA_BYTES},
+        )
+    return text
+
+
+def _storable_metadata(metadata: dict[str, Any]) -> dict[str, Any]:
+    metadata_json(metadata)
+    return metadata
+
+
 class Document(_Message):
-    """A document: its id within the collection, its text and JSON metadata."""
+    """A document: its id within the collection, its text and JSON metadata.
+
+    Refused (the gateway answers 422 naming the document's index, and publishes
+    nothing): an id over 256 characters, a text that is empty, only whitespace or over
+    200,000 characters, NUL characters or unpaired surrogates anywhere, and metadata
+    with NaN or infinity or over 16 KiB of JSON.
+    """
 
     id: DocumentId
-    text: StorableText = Field(min_length=1, max_length=MAX_DOCUMENT_CHARS)
-    metadata: StorableJson = Field(default_factory=dict)
+    text: Annotated[StorableText, AfterValidator(refuse_blank)] = Field(
+        min_length=1, max_length=MAX_DOCUMENT_CHARS
+    )
+    metadata: Annotated[StorableJson, AfterValidator(_storable_metadata)] = Field(
+        default_factory=dict
+    )
 
 
 class UpsertDocuments(_Message):
@@ -114,11 +168,62 @@ class DeleteDocuments(_Message):
     ids: list[DocumentId] = Field(min_length=1, max_length=MAX_DOCUMENTS_PER_MESSAGE)
 
 
+IngestStatus = Literal["applied", "refused", "pending"]
+
+
+class Refusal(_Message):
+    """Why an ingest (or one document of it) was not applied."""
+
+    code: str = Field(
+        examples=["collection_not_found"],
+        description="stable reason: collection_not_found, collection_deleted, quota_exceeded,"
+        " unstorable_text, unstorable_metadata, empty_text, batch_refused, dead_lettered, ...",
+    )
+    message: str
+    document_id: str | None = Field(
+        default=None, description="the document whose check refused the ingest, if one did"
+    )
+
+
+class DocumentOutcome(_Message):
+    """What became of one document of a request (``index``: its place in the request)."""
+
+    index: int
+    id: str
+    status: IngestStatus
+    reason: Refusal | None = None
+
+
 class IngestAccepted(_Message):
-    """The ingest is durably in Kafka; ``version`` orders it for read-your-writes."""
+    """The ingest is durably in Kafka (acks=all); ``version`` orders it for read-your-writes.
+
+    Without ``wait``, ``status`` is ``accepted``: ask ``GET .../ingests/{version}`` for
+    the outcome. With ``wait=true`` it is the outcome (``applied``, or ``pending`` when
+    none was known before the deadline), and ``results`` has one entry per document. An
+    ingest is applied whole or not at all, so every document shares the status.
+    """
 
     version: VersionToken
     documents: int
+    status: Literal["accepted", "applied", "refused", "pending"] = "accepted"
+    results: list[DocumentOutcome] = Field(default_factory=list)
+
+
+class IngestOutcomeRequest(_Message):
+    """Ask what became of the ingest ``version`` of ``collection``."""
+
+    collection: CollectionName
+    version: VersionToken
+
+
+class IngestOutcome(_Message):
+    """What became of one ingest message: ``applied`` (stored; every replica applies it),
+    ``refused`` (nothing changed; ``refusal`` says why) or ``pending`` (not written yet)."""
+
+    version: VersionToken
+    collection: str
+    status: IngestStatus
+    refusal: Refusal | None = None
 
 
 class IndexedChunk(_Message):

@@ -1,18 +1,37 @@
-"""The RAG routes that do more than forward: ingest through Kafka, optionally waiting,
-and a search's ``min_version`` checked first.
+"""The RAG routes that do more than forward: ingest through Kafka, optionally waiting
+for the outcome, and version tokens checked first.
 
-A write is published to ``x0.rag.ingest`` (202 with its version token once Kafka
-holds it); with ``wait=true`` the answer is 200 once a replica has applied it. A
-search whose ``min_version`` the ingest log never issued is a 400 at once (a worker
-would wait for it in vain and answer 504).
+A write is checked (the request model refuses what the worker would: NUL characters,
+unpaired surrogates, blank text, over-long ids, unstorable metadata; 422 naming the
+document's index, nothing published), then published to ``x0.rag.ingest``: 202 with its
+version token once Kafka holds it (``acks=all``). With ``wait=true`` the answer is the
+truth, per document, read from the writer's recorded outcome (``Rag.INGEST_OUTCOME``,
+any rag replica answers from PostgreSQL) once a replica has applied the version:
+
+====== ====================================================================
+200    applied: stored and searchable on a replica (``status: applied``)
+422    refused: nothing changed (problem ``ingest_refused``; ``details.results``
+       gives each document's reason, e.g. ``collection_deleted``)
+202    pending: no outcome before the deadline (the token still orders it;
+       ``GET .../ingests/{version}`` tells later)
+====== ====================================================================
+
+A message is applied whole or not at all, so every document of a request shares one
+status (there is no 207). A ``collection_not_found`` refusal of a request whose
+collection the gateway saw before publishing is reported as ``collection_deleted``.
+
+A search's ``min_version`` (and an outcome's version) that the ingest log never issued
+is a 400 at once (a worker would wait for it in vain and answer 504).
 """
 
-from typing import Annotated, Any
+import time
+from collections.abc import Sequence
+from typing import Annotated, Any, ClassVar
 
 from fastapi import Path, Query, Response
 
 from x0_common.contract import Operation, Rag
-from x0_common.errors import DeadlineExceeded, InvalidInput
+from x0_common.errors import DeadlineExceeded, InvalidInput, NotFound, ValidationFailed
 from x0_common.events import rag as r
 from x0_common.events.names import DocumentId
 from x0_common.kafka import Requester
@@ -28,9 +47,92 @@ from x0_gateway.routing import (
     request_of,
 )
 
-WaitQuery = Annotated[bool, Query(description="answer 200 once searchable")]
+WaitQuery = Annotated[
+    bool,
+    Query(
+        description="answer with the outcome: 200 applied and searchable, 422 refused"
+        " (each document's reason), 202 not known before the deadline"
+    ),
+]
 # The path names one document; the message carries a list of ids.
 DocumentPath = Annotated[DocumentId, Path()]
+
+
+class IngestRefused(ValidationFailed):
+    """The worker refused the ingest: nothing was applied (``details.results`` says why)."""
+
+    code: ClassVar[str] = "ingest_refused"
+    http_status: ClassVar[int] = 422
+
+
+def document_outcomes(
+    ids: Sequence[str], outcome: r.IngestOutcome, *, collection_seen: bool
+) -> list[r.DocumentOutcome]:
+    """Each document's share of the message's ``outcome`` (``ids`` in request order).
+
+    A refusal that one document caused is that document's reason; the others of the
+    request are ``batch_refused`` (applied whole or not at all).
+    """
+    refusal = outcome.refusal
+    if refusal is not None and collection_seen and refusal.code == "collection_not_found":
+        refusal = r.Refusal(
+            code="collection_deleted",
+            message="the collection was deleted after this request was accepted,"
+            " before the ingest was applied",
+        )
+    results = []
+    for index, document_id in enumerate(ids):
+        reason = refusal
+        if refusal is not None and refusal.document_id not in {None, document_id}:
+            reason = r.Refusal(
+                code="batch_refused",
+                message=f"not applied: document {refusal.document_id!r} of the same request"
+                f" was refused ({refusal.code}); a request is applied whole or not at all",
+                document_id=refusal.document_id,
+            )
+        results.append(
+            r.DocumentOutcome(index=index, id=document_id, status=outcome.status, reason=reason)
+        )
+    return results
+
+
+async def awaited_outcome(
+    requester: Requester,
+    message: r.UpsertDocuments | r.DeleteDocuments,
+    version: str,
+    *,
+    timeout: float,
+    principal: Principal,
+) -> r.IngestOutcome:
+    """The message's outcome once a replica applied ``version``; ``pending`` when none
+    is known within ``timeout`` seconds."""
+    give_up_at = time.monotonic() + timeout
+    pending = r.IngestOutcome(version=version, collection=message.collection, status="pending")
+    waited, asked = Rag.VERSION_WAIT, Rag.INGEST_OUTCOME
+    try:
+        await requester.request(
+            waited.topic,
+            waited.message_type,
+            r.VersionWaitRequest(version=version),
+            timeout=give_up_at - time.monotonic(),
+            principal=principal.header(),
+        )
+        # The writer records the outcome in the transaction that applies the message,
+        # before it publishes what the replica applied: it is there now.
+        reply = await requester.request(
+            asked.topic,
+            asked.message_type,
+            r.IngestOutcomeRequest(collection=message.collection, version=version),
+            timeout=max(0.001, give_up_at - time.monotonic()),
+            principal=principal.model_copy(
+                update={"scopes": principal.scopes | {asked.scope}}
+            ).header(),
+        )
+    except (DeadlineExceeded, NotFound):
+        # Durably accepted, outcome not known yet (or not recorded: a dead letter while
+        # the database was down): the caller keeps its token rather than a 504.
+        return pending
+    return r.IngestOutcome.model_validate(reply)
 
 
 async def ingest(
@@ -40,11 +142,11 @@ async def ingest(
     message: r.UpsertDocuments | r.DeleteDocuments,
     *,
     principal: Principal,
-    documents: int,
+    ids: Sequence[str],
     wait: bool,
 ) -> Response:
-    """Publish ``message`` on behalf of ``principal`` once its collection is known; wait
-    if asked."""
+    """Publish ``message`` on behalf of ``principal`` once its collection is known; with
+    ``wait``, answer its outcome (``ids``: the request's documents, in order)."""
     timeout = settings.request_timeout_seconds
     on_behalf = principal.header()
     # Unknown collections are a 404 here rather than a refused message later. The check
@@ -67,24 +169,28 @@ async def ingest(
         key=message.collection,
         principal=on_behalf,
     )
-    accepted = r.IngestAccepted(version=version, documents=documents)
-    status = 202
-    if wait:
-        waited = Rag.VERSION_WAIT
-        try:
-            await requester.request(
-                waited.topic,
-                waited.message_type,
-                r.VersionWaitRequest(version=version),
-                timeout=timeout,
-                principal=on_behalf,
-            )
-            status = 200
-        except DeadlineExceeded:
-            # Durably accepted, just not searchable yet: the caller keeps its token
-            # (202, as without wait) rather than losing it to a 504.
-            pass
-    return Response(accepted.model_dump_json(), status_code=status, media_type="application/json")
+    accepted = r.IngestAccepted(version=version, documents=len(ids))
+    if not wait:
+        return _json(accepted, 202)
+    outcome = await awaited_outcome(
+        requester, message, version, timeout=timeout, principal=principal
+    )
+    answer = accepted.model_copy(
+        update={
+            "status": outcome.status,
+            "results": document_outcomes(ids, outcome, collection_seen=True),
+        }
+    )
+    if outcome.status == "refused":
+        raise IngestRefused(
+            "the ingest was refused: nothing was applied",
+            details=answer.model_dump(mode="json"),
+        )
+    return _json(answer, 200 if outcome.status == "applied" else 202)
+
+
+def _json(model: r.IngestAccepted, status: int) -> Response:
+    return Response(model.model_dump_json(), status_code=status, media_type="application/json")
 
 
 def upsert_endpoint(operation: Operation) -> Endpoint:
@@ -110,7 +216,7 @@ def upsert_endpoint(operation: Operation) -> Endpoint:
             operation,
             message,
             principal=principal,
-            documents=len(message.documents),
+            ids=[document.id for document in message.documents],
             wait=wait,
         )
 
@@ -133,7 +239,13 @@ def delete_endpoint(operation: Operation) -> Endpoint:
         """Gone from the database and every replica's index."""
         message = r.DeleteDocuments(collection=name, ids=[document_id])
         return await ingest(
-            requester, settings, operation, message, principal=principal, documents=1, wait=wait
+            requester,
+            settings,
+            operation,
+            message,
+            principal=principal,
+            ids=[document_id],
+            wait=wait,
         )
 
     return delete_document
@@ -165,8 +277,22 @@ def search_endpoint(operation: Operation) -> Endpoint:
     return search
 
 
+def outcome_endpoint(operation: Operation) -> Endpoint:
+    """``GET .../ingests/{version}``: forwarded, once the version is known to be issued."""
+    forward = forwarding_endpoint(operation)
+
+    async def outcome(**arguments: Any) -> Any:
+        await check_issued(arguments["requester"], arguments["version"])
+        return await forward(**arguments)
+
+    outcome.__signature__ = forward.__signature__  # type: ignore[attr-defined]
+    outcome.__name__ = forward.__name__
+    return outcome
+
+
 EDGES: dict[Operation, Edge] = {
     Rag.UPSERT: upsert_endpoint,
     Rag.DELETE: delete_endpoint,
     Rag.SEARCH: search_endpoint,
+    Rag.INGEST_OUTCOME: outcome_endpoint,
 }

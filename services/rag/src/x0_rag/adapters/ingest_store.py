@@ -11,6 +11,9 @@ message can be rebuilt even when the writer died before publishing it.
 Refusals (unknown collection, bad document) are recorded the same way, so that a
 redelivered refused message is refused again even if the collection exists by then.
 
+The same transaction records the message's outcome (``rag.ingest_outcomes``, applied or
+refused with its reason: :mod:`.outcomes`), which is what callers are told.
+
 Chunk ids come from the identity column of ``rag.chunks``; ``removed`` lists the
 chunk ids of the documents replaced or deleted.
 
@@ -30,8 +33,9 @@ import numpy as np
 import numpy.typing as npt
 
 from x0_common.errors import X0Error
-from x0_common.events.rag import Indexed, IndexedChunk
+from x0_common.events.rag import Indexed, IndexedChunk, Refusal
 from x0_common.principal import DEFAULT_TENANT
+from x0_rag.adapters import outcomes
 from x0_rag.adapters.rows import (
     ADVANCE_PROGRESS,
     COUNT_DOCUMENTS,
@@ -228,7 +232,8 @@ class IngestPartition:
             )
             return Applied(event, 0), []
 
-        return await self._apply(position, collection, "refused", work)
+        refusal = outcomes.refusal_of(error)
+        return await self._apply(position, collection, "refused", work, refusal=refusal)
 
     async def replay(
         self,
@@ -290,8 +295,11 @@ class IngestPartition:
         collection: str,
         kind: Kind,
         work: Callable[[asyncpg.Connection], Awaitable[tuple[Applied, list[int]]]],
+        *,
+        refusal: Refusal | None = None,
     ) -> Applied | None:
-        """Run ``work`` in one transaction with the progress check, log row and advance."""
+        """Run ``work`` in one transaction with the progress check, log row, outcome and
+        advance."""
         assert (position.topic, position.partition) == (self.topic, self.partition)
         conn = self._conn
         async with database_errors(f"ingest_{kind}"), conn.transaction():
@@ -310,6 +318,9 @@ class IngestPartition:
                 kind,
                 removed,
                 error,
+            )
+            await outcomes.record(
+                conn, position, tenant=self.tenant, collection=collection, refusal=refusal
             )
             await conn.execute(PRUNE_LOG, self.topic, self.partition, position.offset - LOG_KEEP)
             await conn.execute(ADVANCE_PROGRESS, self.topic, self.partition, position.offset + 1)

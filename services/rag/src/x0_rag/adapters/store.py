@@ -9,6 +9,7 @@
 - Reads of a document and its chunks share one snapshot.
 - Ingest writes go through :meth:`RagStore.ingest_partition`, which serialises the
   writers of one ingest partition (:mod:`.ingest_store`).
+- What became of an ingest message: :meth:`RagStore.ingest_outcome` (:mod:`.outcomes`).
 - Tenancy: a store is bound to one tenant (:meth:`RagStore.of`) and every statement
   names it, so another tenant's collection is ``NotFound`` (404), never a 403. Creates
   take a per-tenant lock and count the tenant's collections under it
@@ -31,8 +32,10 @@ from x0_common.events.rag import (
     CollectionInfo,
     CreateCollectionRequest,
     DocumentResult,
+    IngestOutcome,
 )
 from x0_common.principal import DEFAULT_TENANT
+from x0_rag.adapters import outcomes
 from x0_rag.adapters.ingest_store import IngestPartition
 from x0_rag.adapters.rows import (
     CHUNKING_OF,
@@ -220,6 +223,24 @@ class RagStore:
                 READ_PROGRESS, position.topic, position.partition
             )
         return next_offset is not None and position.offset < next_offset
+
+    async def ingest_outcome(self, position: IngestPosition, collection: str) -> IngestOutcome:
+        """What became of the ingest message at ``position`` in the tenant's ``collection``
+        (:mod:`.outcomes`); ``NotFound`` (reason ``outcome_unknown``) when nothing is known:
+        another collection's or tenant's message, or older than the retention."""
+        outcome = await outcomes.read(
+            self.pool, position, tenant=self.tenant, collection=collection
+        )
+        if outcome is None:
+            raise NotFound(
+                f"no outcome of version {position.token} in collection {collection!r}",
+                details={
+                    "reason": "outcome_unknown",
+                    "version": position.token,
+                    "retention_days": outcomes.RETENTION_DAYS,
+                },
+            )
+        return outcome
 
     @asynccontextmanager
     async def ingest_partition(self, topic: str, partition: int) -> AsyncIterator[IngestPartition]:

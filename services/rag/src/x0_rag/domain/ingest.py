@@ -10,22 +10,25 @@ Rules (each refusal refuses the whole message: one ingest, one outcome):
   a document that no search can ever find is almost certainly a caller's mistake.
 - Texts and metadata that PostgreSQL cannot store are refused up front
   (``InvalidInput``): NUL characters, unpaired surrogates, NaN or infinite numbers.
-- Metadata above :data:`MAX_METADATA_BYTES` of JSON is refused (``TooLarge``): it is
+- Metadata above ``MAX_METADATA_BYTES`` of JSON is refused (``TooLarge``): it is
   copied onto every chunk of the document in index events and replica memory.
+
+The rules are the request model's (:class:`x0_common.events.rag.Document`), which the
+gateway applies before it publishes and the writer when it decodes a message; they
+are checked here again so that a plan never holds what PostgreSQL cannot store.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any
 
-from x0_common.events.rag import Document
+from pydantic_core import PydanticCustomError
+
+from x0_common.events.rag import Document, metadata_json
 from x0_rag.domain.chunking import Chunk, chunk_text
 from x0_rag.errors import InvalidInput, TooLarge
-
-MAX_METADATA_BYTES: Final = 16_384
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,24 +95,21 @@ def _check_text(document_id: str, text: str) -> None:
 
 
 def _metadata_json(document_id: str, metadata: dict[str, Any]) -> str:
+    # The rule is the request model's (x0_common.events.rag.metadata_json): a message
+    # that reached the writer passed it already; this keeps the plan honest on its own.
     try:
-        text = json.dumps(metadata, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-    except ValueError:
-        text = None
-    # jsonb refuses \u0000 in strings and keys; json.dumps escapes NUL that way.
-    if text is None or "\\u0000" in text or not _encodable(text):
+        return metadata_json(metadata)
+    except PydanticCustomError as error:
+        if error.type == "metadata_too_large":
+            raise TooLarge(
+                f"metadata of document {document_id!r} is larger than allowed",
+                details={"document_id": document_id, **(error.context or {})},
+            ) from None
         raise InvalidInput(
             f"metadata of document {document_id!r} cannot be stored as JSON"
             " (NaN, infinity, NUL or an unpaired surrogate)",
             details={"document_id": document_id, "reason": "unstorable_metadata"},
-        )
-    size = len(text.encode())
-    if size > MAX_METADATA_BYTES:
-        raise TooLarge(
-            f"metadata of document {document_id!r} is {size} bytes of JSON",
-            details={"document_id": document_id, "limit": MAX_METADATA_BYTES, "size": size},
-        )
-    return text
+        ) from None
 
 
 def _encodable(text: str) -> bool:

@@ -15,6 +15,7 @@ create: ``chunk_overlap >= chunk_size``         invalid_input 400
 create: a new name past the tenant's quota      quota_exceeded 403 quota_exceeded
 get, document get: no such collection          not_found     404  collection_not_found
 document get: no such document                  not_found     404  document_not_found
+ingest outcome: none known for the version      not_found     404  outcome_unknown
 delete of a collection that does not exist      (success)     200  ``deleted: false``
 database unreachable (retried by the responder) unavailable   503  postgres
 =============================================== ============= ==== =======================
@@ -43,18 +44,22 @@ from x0_common.events.rag import (
     DeleteCollectionResult,
     DocumentResult,
     GetDocumentRequest,
+    IngestOutcome,
+    IngestOutcomeRequest,
     ListCollectionsRequest,
     ListCollectionsResult,
 )
 from x0_common.kafka import RequestContext, Responder
 from x0_rag.adapters.index_events import announce_drop
+from x0_rag.adapters.rows import IngestPosition
 from x0_rag.deps import RagDeps
 
 logger = logging.getLogger(__name__)
 
 
 def register(responder: Responder, deps: RagDeps, *, ingest_topic: str = INGEST_TOPIC) -> None:
-    """Register the collection operations and ``DOCUMENT_GET`` on ``responder``."""
+    """Register the collection operations, ``DOCUMENT_GET`` and ``INGEST_OUTCOME`` on
+    ``responder``."""
 
     @responder.operation(Rag.COLLECTION_CREATE)
     async def on_create(
@@ -94,3 +99,12 @@ def register(responder: Responder, deps: RagDeps, *, ingest_topic: str = INGEST_
     @responder.operation(Rag.DOCUMENT_GET)
     async def on_document(request: GetDocumentRequest, context: RequestContext) -> DocumentResult:
         return await deps.store.of(context.tenant).document(request.collection, request.id)
+
+    @responder.operation(Rag.INGEST_OUTCOME)
+    async def on_ingest_outcome(
+        request: IngestOutcomeRequest, context: RequestContext
+    ) -> IngestOutcome:
+        # The model's pattern guarantees "<partition>:<offset>".
+        partition, offset = (int(part) for part in request.version.split(":"))
+        position = IngestPosition(ingest_topic, partition, offset)
+        return await deps.store.of(context.tenant).ingest_outcome(position, request.collection)

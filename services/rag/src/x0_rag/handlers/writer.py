@@ -16,7 +16,13 @@ A refused message (a typed error that is not ``Unavailable``) is recorded as
 refused and an ``Indexed(error=...)`` event is still published, so replicas move
 past its version; then the error is raised for the responder to count. A message
 the responder dead-letters (undecodable, wrong schema, a bug, retries exhausted)
-gets its event from :meth:`IngestWriter.dead_lettered`.
+gets its event from :meth:`IngestWriter.dead_lettered`, and an outcome row (refused,
+code ``dead_lettered``) when the database takes it.
+
+Every applied or refused message has its outcome recorded in the transaction that
+applied it (:mod:`x0_rag.adapters.outcomes`): the gateway's ``wait=true`` answer and
+``GET .../ingests/{version}`` read it, for the gateway and for upstream producers
+(whose version token is the ``partition:offset`` Kafka acknowledged).
 
 Tenancy: a message writes to its sender's tenant (``context.tenant``: the principal
 the gateway put on it, or the worker's ``X0_RAG_DEFAULT_TENANT`` for an upstream
@@ -53,6 +59,7 @@ from x0_common.events.rag import (
 )
 from x0_common.kafka import RequestContext
 from x0_common.principal import DEFAULT_TENANT, Principal, qualified
+from x0_rag.adapters import outcomes
 from x0_rag.adapters.index_events import IndexEvents
 from x0_rag.adapters.ingest_store import Applied, IngestPartition
 from x0_rag.adapters.rows import IngestPosition
@@ -181,6 +188,15 @@ class IngestWriter:
                     if applied and kind is not None
                     else error_event
                 )
+                if event is error_event:
+                    # Callers asking for the outcome learn where the message went.
+                    await outcomes.record_dead_letter(
+                        store.pool,
+                        position,
+                        tenant=store.tenant,
+                        collection=collection,
+                        reason=reason,
+                    )
                 await self._events.publish(event, position.partition)
         except Unavailable:
             # The database is what failed: the replicas must still move on.
