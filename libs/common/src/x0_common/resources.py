@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import KW_ONLY, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
 
@@ -90,6 +91,7 @@ class Opened(Generic[T]):
         return self._slot in instance.__dict__
 
 
+@dataclass(eq=False)
 class Stores:
     """The worker's PostgreSQL pool and Redis client, opened at start-up.
 
@@ -101,18 +103,11 @@ class Stores:
     pool = Opened["asyncpg.Pool"]()
     redis = Opened["Redis"]()
 
-    def __init__(
-        self,
-        settings: CommonSettings | None = None,
-        *,
-        schema: str,
-        migrations: Path | None = None,
-        decode_responses: bool = False,
-    ) -> None:
-        self._settings = settings
-        self.schema = schema
-        self._migrations = migrations
-        self._decode_responses = decode_responses
+    settings: CommonSettings | None = None
+    _: KW_ONLY
+    schema: str
+    migrations: Path | None = None
+    decode_responses: bool = False
 
     @classmethod
     def of(cls, pool: asyncpg.Pool, redis: Redis | None = None, *, schema: str = "") -> Stores:
@@ -129,14 +124,14 @@ class Stores:
         from x0_common.postgres import create_pool, migrate  # noqa: PLC0415
         from x0_common.redis_client import create_redis  # noqa: PLC0415
 
-        if self._settings is None:
+        if self.settings is None:
             msg = "Stores without settings cannot open; use Stores.of(pool, redis)"
             raise RuntimeError(msg)
-        pool = await create_pool(self._settings.postgres)
+        pool = await create_pool(self.settings.postgres)
         self.pool = pool
-        if self._migrations is not None:
-            await migrate(pool, self.schema, self._migrations)
-        self.redis = create_redis(self._settings.redis, decode_responses=self._decode_responses)
+        if self.migrations is not None:
+            await migrate(pool, self.schema, self.migrations)
+        self.redis = create_redis(self.settings.redis, decode_responses=self.decode_responses)
 
     async def close(self) -> None:
         """Close what :meth:`open` opened (safe after a failed or partial start)."""

@@ -25,6 +25,7 @@ import logging
 import random
 import weakref
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import KW_ONLY, dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import uvicorn
@@ -104,6 +105,7 @@ class _Ready:
         await _send_json(send, status, {"ready": status == 200, "checks": results})
 
 
+@dataclass(eq=False)
 class Periodic:
     """A background job of the worker: ``step`` every ``interval`` seconds.
 
@@ -113,26 +115,18 @@ class Periodic:
     wait is the interval ±10 %).
     """
 
-    def __init__(
-        self,
-        name: str,
-        step: Callable[[], Awaitable[object]],
-        interval: float,
-        *,
-        first: bool = False,
-        jitter: float = 0.0,
-    ) -> None:
-        self.name = name
-        self._step = step
-        self._interval = interval
-        self._first = first
-        self._jitter = jitter
-        self._task: asyncio.Task[None] | None = None
+    name: str
+    step: Callable[[], Awaitable[object]]
+    interval: float
+    _: KW_ONLY
+    first: bool = False
+    jitter: float = 0.0
+    _task: asyncio.Task[None] | None = field(default=None, init=False, repr=False)
 
     async def start(self) -> None:
         """Run the first step if asked, then the loop in the background."""
-        if self._first:
-            await self._step()
+        if self.first:
+            await self.step()
         if self._task is None:
             self._task = asyncio.create_task(self._run(), name=f"x0-{self.name}")
 
@@ -146,10 +140,10 @@ class Periodic:
 
     async def _run(self) -> None:
         while True:
-            spread = random.uniform(1 - self._jitter, 1 + self._jitter)  # noqa: S311 - not a secret
-            await asyncio.sleep(self._interval * spread)
+            spread = random.uniform(1 - self.jitter, 1 + self.jitter)  # noqa: S311 - not a secret
+            await asyncio.sleep(self.interval * spread)
             try:
-                await self._step()
+                await self.step()
             except Exception as error:  # noqa: BLE001 - the job must outlive any one failure
                 logger.warning(
                     "background job failed", extra={"job": self.name, "error": type(error).__name__}

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import logging
 from contextlib import nullcontext
+from dataclasses import KW_ONLY, dataclass, field, replace
 
 import asyncpg
 
@@ -58,36 +59,21 @@ from x0_crypto.metrics import CryptoMetrics
 logger = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True, eq=False)
 class KeyStore:
     """One tenant's managed keys on an asyncpg pool, sealed under ``kek``."""
 
-    def __init__(
-        self,
-        pool: asyncpg.Pool,
-        kek: bytes,
-        algorithms: Registry,
-        metrics: CryptoMetrics | None = None,
-        *,
-        tenant: str = DEFAULT_TENANT,
-        max_keys: int | None = None,
-    ) -> None:
-        self.pool = pool
-        self.tenant = tenant
-        self.max_keys = max_keys
-        self._kek = kek
-        self._algorithms = algorithms
-        self._metrics = metrics
+    pool: asyncpg.Pool
+    kek: bytes = field(repr=False)
+    algorithms: Registry
+    metrics: CryptoMetrics | None = None
+    _: KW_ONLY
+    tenant: str = DEFAULT_TENANT
+    max_keys: int | None = None
 
     def of(self, tenant: str) -> KeyStore:
         """The same store, bound to ``tenant``'s keys."""
-        return KeyStore(
-            self.pool,
-            self._kek,
-            self._algorithms,
-            self._metrics,
-            tenant=tenant,
-            max_keys=self.max_keys,
-        )
+        return replace(self, tenant=tenant)
 
     # -- reading ----------------------------------------------------------------------
 
@@ -105,7 +91,7 @@ class KeyStore:
         async with database_errors("load"):
             rows = await self.pool.fetch(SELECT_KEY, self.tenant, name, versions, secrets)
         return LoadedKey(
-            _found(name, key_from_rows(rows)), sealed_from_rows(rows), self._kek, self.tenant
+            _found(name, key_from_rows(rows)), sealed_from_rows(rows), self.kek, self.tenant
         )
 
     async def names(self) -> list[str]:
@@ -299,20 +285,20 @@ class KeyStore:
 
     def _new_version(self, name: str, version: int, key_type: str) -> tuple[bytes, bytes]:
         """A fresh key pair: the public key, and the secret key sealed for this version."""
-        kind = self._algorithms.kind(key_type)
+        kind = self.algorithms.kind(key_type)
         backend = (
-            self._algorithms.kem(key_type)
+            self.algorithms.kem(key_type)
             if kind is Kind.KEM
-            else self._algorithms.signature(key_type)
+            else self.algorithms.signature(key_type)
         )
-        with self._metrics.operation(key_type, "key_generate") if self._metrics else nullcontext():
+        with self.metrics.operation(key_type, "key_generate") if self.metrics else nullcontext():
             public_key, secret_key = backend.keypair()
         return public_key, self.seal(name, version, key_type, secret_key)
 
     def seal(self, name: str, version: int, key_type: str, secret_key: bytes) -> bytes:
         """``secret_key`` sealed for this tenant, key name, version and type (for restores)."""
         return envelope.seal(
-            self._kek,
+            self.kek,
             tenant=self.tenant,
             name=name,
             version=version,

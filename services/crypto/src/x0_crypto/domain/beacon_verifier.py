@@ -29,7 +29,7 @@ of the same request (same ``request_id``), gets the answer the first attempt wou
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass
 from typing import Literal
 
 from x0_crypto.domain.beacons import (
@@ -61,23 +61,16 @@ class Verdict:
 _OK = Verdict(valid=True, reason="ok")
 
 
+@dataclass(frozen=True, eq=False)
 class BeaconVerifier:
     """Verifies beacons against the pins and the nonce cache (module docstring)."""
 
-    def __init__(
-        self,
-        scheme: CheckedSignature,
-        pins: PinStore,
-        nonces: NonceCache,
-        *,
-        window_ms: int,
-        clock_ms: Callable[[], int],
-    ) -> None:
-        self._scheme = scheme
-        self._pins = pins
-        self._nonces = nonces
-        self._window_ms = window_ms
-        self._clock_ms = clock_ms
+    scheme: CheckedSignature
+    pins: PinStore
+    nonces: NonceCache
+    _: KW_ONLY
+    window_ms: int
+    clock_ms: Callable[[], int]
 
     async def verify(
         self,
@@ -95,26 +88,26 @@ class BeaconVerifier:
         """
         message = beacon_message(beacon)
         require_length(
-            self._scheme.algorithm, "public_key", public_key, self._scheme.sizes.public_key
+            self.scheme.algorithm, "public_key", public_key, self.scheme.sizes.public_key
         )
-        if not is_valid(self._scheme, public_key, message, signature):
+        if not is_valid(self.scheme, public_key, message, signature):
             return Verdict(valid=False, reason="bad_signature")
-        now_ms = self._clock_ms()
-        fresh = freshness(beacon.timestamp_ms, now_ms, self._window_ms)
+        now_ms = self.clock_ms()
+        fresh = freshness(beacon.timestamp_ms, now_ms, self.window_ms)
         if fresh != "ok":
             return Verdict(valid=False, reason=fresh)
-        if await self._nonces.seen(beacon.node_id, beacon.nonce, request_id):
+        if await self.nonces.seen(beacon.node_id, beacon.nonce, request_id):
             return Verdict(valid=False, reason="replayed")
         pin = await self._pin(beacon.node_id, public_key, key_change_proof)
         if not pin.valid:
             return pin
-        ttl_ms = nonce_ttl_ms(beacon.timestamp_ms, now_ms, self._window_ms)
-        if not await self._nonces.record(beacon.node_id, beacon.nonce, request_id, ttl_ms):
+        ttl_ms = nonce_ttl_ms(beacon.timestamp_ms, now_ms, self.window_ms)
+        if not await self.nonces.record(beacon.node_id, beacon.nonce, request_id, ttl_ms):
             return Verdict(valid=False, reason="replayed", pinned=pin.pinned)
         return pin
 
     async def _pin(self, node_id: str, public_key: bytes, proof: bytes | None) -> Verdict:
-        pinned_key, created = await self._pins.pin_first(node_id, public_key)
+        pinned_key, created = await self.pins.pin_first(node_id, public_key)
         if created:
             return Verdict(valid=True, reason="ok", pinned=True)
         if pinned_key == public_key:
@@ -127,14 +120,14 @@ class BeaconVerifier:
         if proof is None:
             return Verdict(valid=False, reason="key_mismatch")
         vouched = key_change_message(node_id, public_key)
-        if not is_valid(self._scheme, pinned_key, vouched, proof):
+        if not is_valid(self.scheme, pinned_key, vouched, proof):
             return Verdict(valid=False, reason="bad_key_change")
-        if await self._pins.replace(node_id, old=pinned_key, new=public_key):
+        if await self.pins.replace(node_id, old=pinned_key, new=public_key):
             return Verdict(valid=True, reason="ok", pinned=True)
         # The pin moved between our read and our update. If it moved to this very key
         # (a concurrent copy of the same change), the beacon is fine; otherwise the
         # proof vouches from a key that is no longer pinned: the same answer as if the
         # other change had landed before our read, so timing does not change the reason.
-        if await self._pins.current(node_id) == public_key:
+        if await self.pins.current(node_id) == public_key:
             return _OK
         return Verdict(valid=False, reason="bad_key_change")

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from dataclasses import KW_ONLY, dataclass, replace
 from typing import TYPE_CHECKING, Final
 
 import numpy as np
@@ -53,50 +54,38 @@ def _digest(*parts: str) -> str:
     return digest.hexdigest()
 
 
+@dataclass(frozen=True, eq=False)
 class SearchCache:
     """Embedding and result caches on one Redis client; ``ttl_seconds=0`` turns both off."""
 
-    def __init__(
-        self,
-        redis: Redis,
-        metrics: RagMetrics,
-        *,
-        ttl_seconds: int,
-        model_id: str = MODEL_ID,
-        prefix: str = PREFIX,
-        tenant: str = DEFAULT_TENANT,
-    ) -> None:
-        self._redis = redis
-        self._metrics = metrics
-        self._ttl = ttl_seconds
-        self.model_id = model_id
-        self._root = prefix
-        self.tenant = tenant
-        self._prefix = f"{prefix}:{tenant}"
+    redis: Redis
+    metrics: RagMetrics
+    _: KW_ONLY
+    ttl_seconds: int
+    model_id: str = MODEL_ID
+    prefix: str = PREFIX
+    tenant: str = DEFAULT_TENANT
 
     def of(self, tenant: str) -> SearchCache:
         """The same caches, for ``tenant``."""
-        return SearchCache(
-            self._redis,
-            self._metrics,
-            ttl_seconds=self._ttl,
-            model_id=self.model_id,
-            prefix=self._root,
-            tenant=tenant,
-        )
+        return replace(self, tenant=tenant)
+
+    @property
+    def _namespace(self) -> str:
+        return f"{self.prefix}:{self.tenant}"
 
     @property
     def enabled(self) -> bool:
         """False when the TTL is 0."""
-        return self._ttl > 0
+        return self.ttl_seconds > 0
 
     def embedding_key(self, query: str) -> str:
         """Where a query's embedding is cached."""
-        return f"{self._prefix}:emb:{self.model_id}:{_digest(query)}"
+        return f"{self._namespace}:emb:{self.model_id}:{_digest(query)}"
 
     def result_key(self, collection: str, versions: str, request: str) -> str:
         """Where a search result is cached; ``request`` is the request's canonical JSON."""
-        return f"{self._prefix}:res:{collection}:{_digest(versions, self.model_id, request)}"
+        return f"{self._namespace}:res:{collection}:{_digest(versions, self.model_id, request)}"
 
     async def embedding(self, query: str) -> npt.NDArray[np.float32] | None:
         """The cached embedding of ``query``, or None."""
@@ -121,18 +110,18 @@ class SearchCache:
         if not self.enabled:
             return None
         try:
-            raw = await self._redis.get(key)
+            raw = await self.redis.get(key)
         except (RedisError, OSError) as error:
-            self._metrics.cache.labels(SERVICE, kind, "error").inc()
+            self.metrics.cache.labels(SERVICE, kind, "error").inc()
             logger.warning("cache read failed", extra={"error": type(error).__name__})
             return None
-        self._metrics.cache.labels(SERVICE, kind, "miss" if raw is None else "hit").inc()
+        self.metrics.cache.labels(SERVICE, kind, "miss" if raw is None else "hit").inc()
         return raw if isinstance(raw, bytes) or raw is None else str(raw).encode()
 
     async def _set(self, key: str, value: bytes) -> None:
         if not self.enabled:
             return
         try:
-            await self._redis.set(key, value, ex=self._ttl)
+            await self.redis.set(key, value, ex=self.ttl_seconds)
         except (RedisError, OSError) as error:
             logger.warning("cache write failed", extra={"error": type(error).__name__})
