@@ -96,6 +96,14 @@ def document_outcomes(
     return results
 
 
+# Below this, another version wait is not worth a round trip.
+_MIN_WAIT_SECONDS = 0.05
+
+
+def _wait_ms(remaining: float) -> int:
+    return max(1, min(60_000, int(remaining * 1000)))
+
+
 async def awaited_outcome(
     requester: Requester,
     message: r.UpsertDocuments | r.DeleteDocuments,
@@ -110,13 +118,22 @@ async def awaited_outcome(
     pending = r.IngestOutcome(version=version, collection=message.collection, status="pending")
     waited, asked = Rag.VERSION_WAIT, Rag.INGEST_OUTCOME
     try:
-        await requester.request(
-            waited.topic,
-            waited.message_type,
-            r.VersionWaitRequest(version=version),
-            timeout=give_up_at - time.monotonic(),
-            principal=principal.header(),
-        )
+        # A worker bounds each wait (X0_RAG_MAX_VERSION_WAIT_MS): ask again until the
+        # gateway's own deadline.
+        while True:
+            remaining = give_up_at - time.monotonic()
+            try:
+                await requester.request(
+                    waited.topic,
+                    waited.message_type,
+                    r.VersionWaitRequest(version=version, timeout_ms=_wait_ms(remaining)),
+                    timeout=remaining,
+                    principal=principal.header(),
+                )
+                break
+            except DeadlineExceeded:
+                if give_up_at - time.monotonic() < _MIN_WAIT_SECONDS:
+                    raise
         # The writer records the outcome in the transaction that applies the message,
         # before it publishes what the replica applied: it is there now.
         reply = await requester.request(
