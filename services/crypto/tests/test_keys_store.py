@@ -9,7 +9,7 @@ import asyncpg
 import pytest
 
 from x0_common.testing.stack import StackEndpoints
-from x0_crypto.adapters import keystore as keystore_module
+from x0_crypto.adapters import keyrows
 from x0_crypto.domain import ALL_ALGORITHMS, Registry, UnknownAlgorithm, envelope
 from x0_crypto.domain.managed import ConfigChange, KeySettings
 from x0_crypto.errors import KeyExists, KeyNotFound, OperationNotAllowed
@@ -158,8 +158,8 @@ async def test_failed_create_leaves_no_rows(
         await keys.store.create(name, "RSA-2048", KeySettings(), None)
     # The version insert fails in PostgreSQL after the key row went in (a CHECK
     # violation on the version number): the transaction must take the key row back.
-    failing = keystore_module.INSERT_VERSION.replace("($1, $2, $3,", "($1, $2, -($3::integer),")
-    monkeypatch.setattr(keystore_module, "INSERT_VERSION", failing)
+    failing = keyrows.INSERT_VERSION.replace("($1, $2, $3,", "($1, $2, -($3::integer),")
+    monkeypatch.setattr(keyrows, "INSERT_VERSION", failing)
     with pytest.raises(asyncpg.CheckViolationError):
         await keys.store.create(name, "ML-KEM-768", KeySettings(), f"r-{prefix}")
     monkeypatch.undo()

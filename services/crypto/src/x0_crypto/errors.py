@@ -67,9 +67,6 @@ class CryptoError(X0Error):
 class UnknownAlgorithm(CryptoError, CommonInvalidInput):
     """The algorithm name is not one this service offers."""
 
-    code = "invalid_input"
-    http_status = 400
-
     def __init__(self, algorithm: str, *, known: tuple[str, ...] = ()) -> None:
         # repr() keeps control characters in a caller-chosen name from forging log lines.
         super().__init__(
@@ -86,9 +83,6 @@ class InvalidInput(CryptoError, CommonInvalidInput):
     ``signature``); ``expected``/``actual`` are byte lengths when the length is wrong.
     The offending bytes themselves are never stored.
     """
-
-    code = "invalid_input"
-    http_status = 400
 
     def __init__(
         self,
@@ -135,9 +129,6 @@ class BackendUnavailable(CryptoError):
 class DecryptionFailed(CryptoError, CommonInvalidInput):
     """Authenticated decryption rejected the ciphertext (tampered, or the wrong key)."""
 
-    code = "invalid_input"
-    http_status = 400
-
     def __init__(self, message: str = "authenticated decryption failed") -> None:
         super().__init__(message, details={"reason": "decryption_failed"})
 
@@ -164,9 +155,6 @@ class ManagedKeyError(CryptoError):
 class KeyNotFound(ManagedKeyError, NotFound):
     """No key by that name, or the key has no such version."""
 
-    code = "not_found"
-    http_status = 404
-
     def __init__(self, name: str, version: int | None = None) -> None:
         if version is None:
             super().__init__(f"no key named {name!r}", reason="key_not_found", name=name)
@@ -182,22 +170,13 @@ class KeyNotFound(ManagedKeyError, NotFound):
 class KeyExists(ManagedKeyError, Conflict):
     """The name is taken, or the request id already created another key."""
 
-    code = "conflict"
-    http_status = 409
-
 
 class OperationNotAllowed(ManagedKeyError, Conflict):
     """The key's settings forbid the operation (see the module docstring for why 409)."""
 
-    code = "conflict"
-    http_status = 409
-
 
 class UnsupportedOperation(ManagedKeyError, CommonInvalidInput):
     """The key's type cannot perform the operation."""
-
-    code = "invalid_input"
-    http_status = 400
 
     def __init__(self, name: str, key_type: str, operation: str) -> None:
         super().__init__(
@@ -212,22 +191,13 @@ class UnsupportedOperation(ManagedKeyError, CommonInvalidInput):
 class VersionNotUsable(ManagedKeyError, CommonInvalidInput):
     """A version that may not be used (too old) or that a ciphertext names wrongly."""
 
-    code = "invalid_input"
-    http_status = 400
-
 
 class InvalidKeyConfig(ManagedKeyError, CommonInvalidInput):
     """A key setting out of range."""
 
-    code = "invalid_input"
-    http_status = 400
-
 
 class InvalidBackup(ManagedKeyError, CommonInvalidInput):
     """A backup blob that fails authentication or validation."""
-
-    code = "invalid_input"
-    http_status = 400
 
     def __init__(self, why: str) -> None:
         super().__init__(f"invalid backup: {why}", reason="invalid_backup")
@@ -235,9 +205,6 @@ class InvalidBackup(ManagedKeyError, CommonInvalidInput):
 
 class SealedKeyCorrupt(ManagedKeyError, InternalError):
     """A stored secret key failed its integrity check: the server's problem, not the caller's."""
-
-    code = "internal"
-    http_status = 500
 
     def __init__(self, name: str, version: int) -> None:
         super().__init__(
@@ -250,9 +217,6 @@ class SealedKeyCorrupt(ManagedKeyError, InternalError):
 
 class KeyQuotaExceeded(ManagedKeyError, QuotaExceeded):
     """The tenant holds as many managed keys as its quota allows."""
-
-    code = "quota_exceeded"
-    http_status = 403
 
     def __init__(self, limit: int) -> None:
         super().__init__(

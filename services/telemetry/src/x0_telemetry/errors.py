@@ -25,16 +25,10 @@ class TelemetryError(common.X0Error):
 class InvalidInput(TelemetryError, common.InvalidInput):
     """A request value is wrong (``details.field`` names it)."""
 
-    code = "invalid_input"
-
 
 class NotFound(TelemetryError, common.NotFound):
     """The node (or what the request names) does not exist."""
 
-    code = "not_found"
-
 
 class Unavailable(TelemetryError, common.Unavailable):
     """A store failed in a way that may pass; the responder retries it."""
-
-    code = "unavailable"

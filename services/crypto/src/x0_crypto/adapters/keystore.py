@@ -32,23 +32,8 @@ import asyncpg
 
 from x0_common.errors import Unavailable
 from x0_common.principal import DEFAULT_TENANT
-from x0_crypto.adapters.keyrows import (
-    COUNT_KEYS,
-    DUE_FOR_ROTATION,
-    INSERT_KEY,
-    INSERT_VERSION,
-    LOCK_KEY,
-    LOCK_KEY_IF_FREE,
-    LOCK_TENANT_KEYS,
-    SELECT_KEY,
-    SET_LATEST,
-    SET_SETTINGS,
-    VERSION_IS_DUE,
-    LoadedKey,
-    database_errors,
-    key_from_rows,
-    sealed_from_rows,
-)
+from x0_crypto.adapters import keyrows
+from x0_crypto.adapters.keyrows import LoadedKey, database_errors, key_from_rows, sealed_from_rows
 from x0_crypto.domain import Registry, envelope
 from x0_crypto.domain.algorithms import Kind
 from x0_crypto.domain.managed import ConfigChange, KeySettings, ManagedKey, check_period, check_type
@@ -80,7 +65,7 @@ class KeyStore:
     async def read(self, name: str) -> ManagedKey:
         """The key with every version's public key; :class:`KeyNotFound` if none."""
         async with database_errors("read"):
-            rows = await self.pool.fetch(SELECT_KEY, self.tenant, name, None, False)
+            rows = await self.pool.fetch(keyrows.SELECT_KEY, self.tenant, name, None, False)
         return _found(name, key_from_rows(rows))
 
     async def load(
@@ -89,7 +74,7 @@ class KeyStore:
         """The key with ``versions`` (all when ``None``) and the latest; with ``secrets``,
         their secret keys too (sealed until :meth:`LoadedKey.secret_key` opens one)."""
         async with database_errors("load"):
-            rows = await self.pool.fetch(SELECT_KEY, self.tenant, name, versions, secrets)
+            rows = await self.pool.fetch(keyrows.SELECT_KEY, self.tenant, name, versions, secrets)
         return LoadedKey(
             _found(name, key_from_rows(rows)), sealed_from_rows(rows), self.kek, self.tenant
         )
@@ -105,7 +90,7 @@ class KeyStore:
     async def count(self) -> int:
         """How many keys the tenant holds (all replicas' view: it is the table's)."""
         async with database_errors("count"):
-            return int(await self.pool.fetchval(COUNT_KEYS, self.tenant))
+            return int(await self.pool.fetchval(keyrows.COUNT_KEYS, self.tenant))
 
     async def count_all(self) -> int:
         """How many keys are stored, every tenant's (the ``managed_keys`` gauge)."""
@@ -137,7 +122,7 @@ class KeyStore:
         async with database_errors("create"), self.pool.acquire() as conn, conn.transaction():
             await self.check_quota(conn, name)
             created = await conn.fetchval(
-                INSERT_KEY,
+                keyrows.INSERT_KEY,
                 self.tenant,
                 name,
                 key_type,
@@ -150,7 +135,9 @@ class KeyStore:
                 None,
             )
             if created is not None:
-                await conn.execute(INSERT_VERSION, self.tenant, name, 1, public_key, sealed, None)
+                await conn.execute(
+                    keyrows.INSERT_VERSION, self.tenant, name, 1, public_key, sealed, None
+                )
                 return await self._read_in(conn, name), True
             return await self._replay(conn, name, key_type, request_id), False
 
@@ -160,11 +147,11 @@ class KeyStore:
         create replays or conflicts; a forced restore replaces it)."""
         if self.max_keys is None:
             return
-        await conn.execute(LOCK_TENANT_KEYS, self.tenant)
+        await conn.execute(keyrows.LOCK_TENANT_KEYS, self.tenant)
         exists = await conn.fetchval(
             "SELECT 1 FROM crypto.keys WHERE tenant = $1 AND name = $2", self.tenant, name
         )
-        if exists is None and await conn.fetchval(COUNT_KEYS, self.tenant) >= self.max_keys:
+        if exists is None and await conn.fetchval(keyrows.COUNT_KEYS, self.tenant) >= self.max_keys:
             raise KeyQuotaExceeded(self.max_keys)
 
     async def _replay(
@@ -206,7 +193,7 @@ class KeyStore:
         return await self._rotate(name, only_if_due=True)
 
     async def _rotate(self, name: str, *, only_if_due: bool) -> ManagedKey | None:
-        lock = LOCK_KEY_IF_FREE if only_if_due else LOCK_KEY
+        lock = keyrows.LOCK_KEY_IF_FREE if only_if_due else keyrows.LOCK_KEY
         async with database_errors("rotate"), self.pool.acquire() as conn, conn.transaction():
             row = await conn.fetchrow(lock, self.tenant, name)
             if row is None:
@@ -215,9 +202,11 @@ class KeyStore:
                 return None
             version = row["latest_version"] + 1
             public_key, sealed = self._new_version(name, version, row["type"])
-            await conn.execute(INSERT_VERSION, self.tenant, name, version, public_key, sealed, None)
-            await conn.execute(SET_LATEST, self.tenant, name, version)
-            rows = await conn.fetch(SELECT_KEY, self.tenant, name, None, False)
+            await conn.execute(
+                keyrows.INSERT_VERSION, self.tenant, name, version, public_key, sealed, None
+            )
+            await conn.execute(keyrows.SET_LATEST, self.tenant, name, version)
+            rows = await conn.fetch(keyrows.SELECT_KEY, self.tenant, name, None, False)
         logger.info("managed key rotated", extra={"key_name": name, "key_version": version})
         return key_from_rows(rows)
 
@@ -225,14 +214,16 @@ class KeyStore:
         period = row["auto_rotate_period_seconds"]
         if period is None:
             return False
-        due = await conn.fetchval(VERSION_IS_DUE, self.tenant, name, row["latest_version"], period)
+        due = await conn.fetchval(
+            keyrows.VERSION_IS_DUE, self.tenant, name, row["latest_version"], period
+        )
         return bool(due)
 
     async def due_for_rotation(self, limit: int = 100) -> list[tuple[str, str]]:
         """``(tenant, name)`` of every tenant's keys whose latest version is older than
         their period (an unlocked read)."""
         async with database_errors("due_for_rotation"):
-            rows = await self.pool.fetch(DUE_FOR_ROTATION, limit)
+            rows = await self.pool.fetch(keyrows.DUE_FOR_ROTATION, limit)
         return [(row["tenant"], row["name"]) for row in rows]
 
     async def configure(self, name: str, change: ConfigChange) -> ManagedKey:
@@ -243,11 +234,11 @@ class KeyStore:
                 self.tenant,
                 name,
             )
-            rows = await conn.fetch(SELECT_KEY, self.tenant, name, [], False)
+            rows = await conn.fetch(keyrows.SELECT_KEY, self.tenant, name, [], False)
             key = _found(name, key_from_rows(rows))
             settings = change.apply(key)
             await conn.execute(
-                SET_SETTINGS,
+                keyrows.SET_SETTINGS,
                 self.tenant,
                 name,
                 settings.exportable,
@@ -308,7 +299,7 @@ class KeyStore:
 
     async def _read_in(self, conn: asyncpg.Connection, name: str) -> ManagedKey:
         """The key as this transaction sees it (after its own writes)."""
-        rows = await conn.fetch(SELECT_KEY, self.tenant, name, None, False)
+        rows = await conn.fetch(keyrows.SELECT_KEY, self.tenant, name, None, False)
         return _found(name, key_from_rows(rows))
 
 

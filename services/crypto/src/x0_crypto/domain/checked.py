@@ -8,9 +8,11 @@ ciphertext to the expected size instead of rejecting it.
 
 from __future__ import annotations
 
+from typing import Generic, TypeVar
+
 from x0_common.events.crypto.signing import MAX_CONTEXT_BYTES
 from x0_crypto.domain.algorithms import KemSizes, SignatureSizes
-from x0_crypto.domain.backends.base import KemBackend, SignatureBackend
+from x0_crypto.domain.backends.base import Backend, KemBackend, SignatureBackend
 from x0_crypto.errors import InvalidInput
 
 
@@ -37,11 +39,14 @@ def require_context(algorithm: str, context: bytes) -> None:
         )
 
 
-class CheckedKem:
-    """A :class:`KemBackend` whose inputs are length-checked before the backend runs."""
+B = TypeVar("B", bound=Backend)
 
-    def __init__(self, inner: KemBackend) -> None:
-        self.inner = inner
+
+class _Checked(Generic[B]):
+    """What both wrappers pass straight through to the backend they wrap."""
+
+    def __init__(self, inner: B) -> None:
+        self.inner: B = inner
 
     @property
     def algorithm(self) -> str:
@@ -51,13 +56,17 @@ class CheckedKem:
     def backend(self) -> str:
         return self.inner.backend
 
-    @property
-    def sizes(self) -> KemSizes:
-        return self.inner.sizes
-
     def keypair(self) -> tuple[bytes, bytes]:
         """A fresh ``(public_key, secret_key)``."""
         return self.inner.keypair()
+
+
+class CheckedKem(_Checked[KemBackend]):
+    """A :class:`KemBackend` whose inputs are length-checked before the backend runs."""
+
+    @property
+    def sizes(self) -> KemSizes:
+        return self.inner.sizes
 
     def encapsulate(self, public_key: bytes) -> tuple[bytes, bytes]:
         """``(ciphertext, shared_secret)``; :class:`InvalidInput` for a malformed key."""
@@ -71,27 +80,12 @@ class CheckedKem:
         return self.inner.decapsulate(secret_key, ciphertext)
 
 
-class CheckedSignature:
+class CheckedSignature(_Checked[SignatureBackend]):
     """A :class:`SignatureBackend` whose inputs are length-checked first."""
-
-    def __init__(self, inner: SignatureBackend) -> None:
-        self.inner = inner
-
-    @property
-    def algorithm(self) -> str:
-        return self.inner.algorithm
-
-    @property
-    def backend(self) -> str:
-        return self.inner.backend
 
     @property
     def sizes(self) -> SignatureSizes:
         return self.inner.sizes
-
-    def keypair(self) -> tuple[bytes, bytes]:
-        """A fresh ``(public_key, secret_key)``."""
-        return self.inner.keypair()
 
     def sign(self, secret_key: bytes, message: bytes, *, context: bytes = b"") -> bytes:
         """A signature under ``context``; :class:`InvalidInput` for a malformed key or context."""

@@ -14,13 +14,12 @@ from typing import Protocol, runtime_checkable
 from x0_crypto.domain.algorithms import KemSizes, SignatureSizes
 
 
-@runtime_checkable
-class KemBackend(Protocol):
-    """A key-encapsulation mechanism."""
+class Backend(Protocol):
+    """What every backend has: its algorithm, its library, and fresh key pairs."""
 
     @property
     def algorithm(self) -> str:
-        """Algorithm name, e.g. ``ML-KEM-768``."""
+        """Algorithm name, e.g. ``ML-KEM-768`` or ``ML-DSA-65``."""
         ...
 
     @property
@@ -28,13 +27,18 @@ class KemBackend(Protocol):
         """Which library serves it: ``openssl``, ``pqcrypto`` or ``liboqs``."""
         ...
 
+    def keypair(self) -> tuple[bytes, bytes]:
+        """A fresh ``(public_key, secret_key)``."""
+        ...
+
+
+@runtime_checkable
+class KemBackend(Backend, Protocol):
+    """A key-encapsulation mechanism."""
+
     @property
     def sizes(self) -> KemSizes:
         """Lengths of the bytes this backend takes and returns."""
-        ...
-
-    def keypair(self) -> tuple[bytes, bytes]:
-        """A fresh ``(public_key, secret_key)``."""
         ...
 
     def encapsulate(self, public_key: bytes) -> tuple[bytes, bytes]:
@@ -47,26 +51,12 @@ class KemBackend(Protocol):
 
 
 @runtime_checkable
-class SignatureBackend(Protocol):
+class SignatureBackend(Backend, Protocol):
     """A digital-signature scheme."""
-
-    @property
-    def algorithm(self) -> str:
-        """Algorithm name, e.g. ``ML-DSA-65``."""
-        ...
-
-    @property
-    def backend(self) -> str:
-        """Which library serves it."""
-        ...
 
     @property
     def sizes(self) -> SignatureSizes:
         """Lengths of the bytes this backend takes and returns."""
-        ...
-
-    def keypair(self) -> tuple[bytes, bytes]:
-        """A fresh ``(public_key, secret_key)``."""
         ...
 
     def sign(self, secret_key: bytes, message: bytes, *, context: bytes = b"") -> bytes:
