@@ -92,15 +92,23 @@ class RedisSettings(BaseModel):
     url: SecretStr = SecretStr("redis://127.0.0.1:6379/0")
 
 
-class CommonSettings(BaseSettings):
-    """Infrastructure every service shares, from ``X0_*`` variables."""
-
-    model_config = SettingsConfigDict(
-        env_prefix="X0_",
+def env_config(prefix: str, *, partial_update: bool = False) -> SettingsConfigDict:
+    """How every x0 settings class reads the environment: ``prefix`` variables, ``__``
+    for nesting, empty values as unset, unknown variables ignored. ``partial_update``
+    lets one nested variable change one field of a nested model's default."""
+    return SettingsConfigDict(
+        env_prefix=prefix,
         env_nested_delimiter="__",
         env_ignore_empty=True,
         extra="ignore",
+        nested_model_default_partial_update=partial_update,
     )
+
+
+class CommonSettings(BaseSettings):
+    """Infrastructure every service shares, from ``X0_*`` variables."""
+
+    model_config = env_config("X0_")
 
     environment: Literal["development", "production"] = "development"
     log_level: str = "INFO"
@@ -124,3 +132,12 @@ class CommonSettings(BaseSettings):
                     name="X0_KAFKA__SEALING_KEY(_FILE)",
                 )
         return self
+
+
+class ServiceSettings(BaseSettings):
+    """What every service process reads besides its own knobs: the shared
+    infrastructure (``X0_*``) and the address it serves HTTP on."""
+
+    common: CommonSettings = Field(default_factory=CommonSettings)
+    host: str = "127.0.0.1"
+    port: int

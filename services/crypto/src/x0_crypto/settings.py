@@ -5,24 +5,19 @@ from __future__ import annotations
 from pathlib import Path
 
 from pydantic import Field, SecretStr, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from x0_common.keys import development_key, load_key, refuse_development_key
-from x0_common.settings import CommonSettings
+from x0_common.settings import ServiceSettings, env_config
 
 # Development only: lets `make up` run without secrets. Refused in production.
 DEVELOPMENT_KEK = development_key("x0tta6bl4-development-kek-000000")
 
 
-class CryptoSettings(BaseSettings):
+class CryptoSettings(ServiceSettings):
     """What the crypto worker needs to know."""
 
-    model_config = SettingsConfigDict(
-        env_prefix="X0_CRYPTO_", env_nested_delimiter="__", env_ignore_empty=True, extra="ignore"
-    )
+    model_config = env_config("X0_CRYPTO_")
 
-    common: CommonSettings = Field(default_factory=CommonSettings)
-    host: str = "127.0.0.1"
     port: int = 8001
     group_id: str = "x0-crypto"
     partitions: int = Field(default=6, ge=1)

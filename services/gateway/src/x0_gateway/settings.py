@@ -7,12 +7,12 @@ from pathlib import Path
 from typing import Annotated, Final
 
 from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import NoDecode
 
 from x0_common.events.telemetry import DEFAULT_MAX_CLOCK_SKEW_SECONDS, DEFAULT_RETENTION_DAYS
 from x0_common.keys import development_key, load_key, refuse_development_key
 from x0_common.principal import TenantId
-from x0_common.settings import DEFAULT_MAX_PAYLOAD_BYTES, CommonSettings
+from x0_common.settings import DEFAULT_MAX_PAYLOAD_BYTES, ServiceSettings, env_config
 from x0_gateway.audit.settings import DEVELOPMENT_AUDIT_KEY, AuditSettings
 from x0_gateway.limits.connections import ConnectionSettings
 from x0_gateway.limits.policy import RateLimitSettings
@@ -67,20 +67,12 @@ class JwtSettings(BaseModel):
         return self
 
 
-class GatewaySettings(BaseSettings):
+class GatewaySettings(ServiceSettings):
     """What one gateway replica needs to know."""
 
-    model_config = SettingsConfigDict(
-        env_prefix="X0_GATEWAY_",
-        env_nested_delimiter="__",
-        env_ignore_empty=True,
-        extra="ignore",
-        # X0_GATEWAY_RATE_LIMITS__CRYPTO__PER_CREDENTIAL changes that one number only.
-        nested_model_default_partial_update=True,
-    )
+    # X0_GATEWAY_RATE_LIMITS__CRYPTO__PER_CREDENTIAL changes that one number only.
+    model_config = env_config("X0_GATEWAY_", partial_update=True)
 
-    common: CommonSettings = Field(default_factory=CommonSettings)
-    host: str = "127.0.0.1"
     port: int = 8000
     # Prometheus metrics are served on this port only, never on the API's port (so
     # callers never see them); run by `python -m x0_gateway`, not by create_app.

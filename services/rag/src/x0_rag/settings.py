@@ -6,21 +6,16 @@ import socket
 from pathlib import Path
 
 from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from x0_common.principal import DEFAULT_TENANT, TenantId
-from x0_common.settings import CommonSettings
+from x0_common.settings import ServiceSettings, env_config
 
 
-class RagSettings(BaseSettings):
+class RagSettings(ServiceSettings):
     """What one RAG worker replica needs to know."""
 
-    model_config = SettingsConfigDict(
-        env_prefix="X0_RAG_", env_nested_delimiter="__", env_ignore_empty=True, extra="ignore"
-    )
+    model_config = env_config("X0_RAG_")
 
-    common: CommonSettings = Field(default_factory=CommonSettings)
-    host: str = "127.0.0.1"
     port: int = 8002
     # Unique per running replica (it names this replica's snapshot folder).
     replica_id: str = Field(default_factory=socket.gethostname, pattern=r"^[A-Za-z0-9._-]+$")

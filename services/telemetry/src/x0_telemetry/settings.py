@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from x0_common.events.telemetry import (
     DEFAULT_MAX_CLOCK_SKEW_SECONDS,
@@ -11,21 +10,14 @@ from x0_common.events.telemetry import (
     EVENTS_PARTITIONS,
 )
 from x0_common.principal import DEFAULT_TENANT, TenantId
-from x0_common.settings import CommonSettings
+from x0_common.settings import ServiceSettings, env_config
 
 
-class TelemetrySettings(BaseSettings):
+class TelemetrySettings(ServiceSettings):
     """What one telemetry worker replica needs to know."""
 
-    model_config = SettingsConfigDict(
-        env_prefix="X0_TELEMETRY_",
-        env_nested_delimiter="__",
-        env_ignore_empty=True,
-        extra="ignore",
-    )
+    model_config = env_config("X0_TELEMETRY_")
 
-    common: CommonSettings = Field(default_factory=CommonSettings)
-    host: str = "127.0.0.1"
     port: int = 8003
     # Ingest (x0.telemetry.events): one shared group, each event is written once.
     ingest_group_id: str = "x0-telemetry-ingest"
