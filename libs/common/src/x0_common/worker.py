@@ -35,10 +35,12 @@ from opentelemetry.sdk.trace import TracerProvider
 from prometheus_client import CollectorRegistry, make_asgi_app
 
 from x0_common.contract.operation import Operation
+from x0_common.kafka.broker import new_broker
 from x0_common.kafka.responder import Responder
 from x0_common.logs import setup_logging
+from x0_common.metrics import ResponderMetrics, new_registry
 from x0_common.resources import Stores
-from x0_common.settings import CommonSettings
+from x0_common.settings import CommonSettings, KafkaSettings
 from x0_common.tracing import setup_tracing
 
 if TYPE_CHECKING:
@@ -103,6 +105,38 @@ class _Ready:
             results[name] = await _passes(check)
         status = 200 if all(results.values()) else 503
         await _send_json(send, status, {"ready": status == 200, "checks": results})
+
+
+@dataclass(frozen=True, eq=False)
+class Wiring:
+    """What every worker is wired from: its own metrics registry, a broker with x0's
+    producer options and tracing, and the responder metrics its consumers share."""
+
+    service: str
+    kafka: KafkaSettings
+    registry: CollectorRegistry
+    broker: KafkaBroker
+    responder_metrics: ResponderMetrics
+
+    @classmethod
+    def of(
+        cls, service: str, common: CommonSettings, tracer_provider: TracerProvider | None = None
+    ) -> Wiring:
+        """A fresh registry and broker for ``service`` on the ``common`` Kafka settings."""
+        registry = new_registry()
+        broker = new_broker(common.kafka, tracer_provider=tracer_provider)
+        return cls(service, common.kafka, registry, broker, ResponderMetrics(registry, service))
+
+    def responder(self, topic: str, *, group_id: str, partitions: int) -> Responder:
+        """The request/reply responder of ``topic`` in consumer group ``group_id``."""
+        return Responder(
+            self.broker,
+            topic=topic,
+            group_id=group_id,
+            settings=self.kafka,
+            metrics=self.responder_metrics,
+            partitions=partitions,
+        )
 
 
 @dataclass(eq=False)

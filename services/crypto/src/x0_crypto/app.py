@@ -9,11 +9,8 @@ from opentelemetry.sdk.trace import TracerProvider
 
 from x0_common.contract import Crypto
 from x0_common.events.crypto import TOPIC
-from x0_common.kafka import Responder
-from x0_common.kafka.broker import new_broker
-from x0_common.metrics import ResponderMetrics, new_registry
 from x0_common.resources import Stores
-from x0_common.worker import build_worker_app
+from x0_common.worker import Wiring, build_worker_app
 from x0_crypto.deps import CryptoDeps
 from x0_crypto.domain import build_registry
 from x0_crypto.handlers import register_all
@@ -28,27 +25,18 @@ def create_app(
     settings: CryptoSettings, tracer_provider: TracerProvider | None = None
 ) -> AsgiFastStream:
     """Build the crypto worker; stores and the keystore open at start-up."""
-    registry = new_registry()
-    kafka = settings.common.kafka
-    broker = new_broker(kafka, tracer_provider=tracer_provider)
-    responder = Responder(
-        broker,
-        topic=TOPIC,
-        group_id=settings.group_id,
-        settings=kafka,
-        metrics=ResponderMetrics(registry, SERVICE),
-        partitions=settings.partitions,
-    )
+    wiring = Wiring.of(SERVICE, settings.common, tracer_provider)
+    responder = wiring.responder(TOPIC, group_id=settings.group_id, partitions=settings.partitions)
     deps = CryptoDeps(
         settings=settings,
         algorithms=build_registry(),
-        metrics=CryptoMetrics(registry),
+        metrics=CryptoMetrics(wiring.registry),
         stores=Stores(settings.common, schema="crypto", migrations=MIGRATIONS),
     )
     register_all(responder, deps)
     return build_worker_app(
-        broker,
-        registry=registry,
+        wiring.broker,
+        registry=wiring.registry,
         operations=Crypto.operations(),
         responders=[responder],
         stores=deps.stores,

@@ -16,11 +16,8 @@ from opentelemetry.sdk.trace import TracerProvider
 
 from x0_common.contract import Rag
 from x0_common.events.rag import REQUESTS_TOPIC
-from x0_common.kafka import Responder
-from x0_common.kafka.broker import new_broker
-from x0_common.metrics import ResponderMetrics, new_registry
 from x0_common.resources import Stores
-from x0_common.worker import build_worker_app
+from x0_common.worker import Wiring, build_worker_app
 from x0_rag.deps import RagDeps
 from x0_rag.handlers import collections, search
 from x0_rag.handlers.ingest import writer_responder
@@ -37,30 +34,22 @@ def create_app(
     # Thread counts on purpose: BLAS and torch would otherwise fight over the cores.
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    registry = new_registry()
-    kafka = settings.common.kafka
-    broker = new_broker(kafka, tracer_provider=tracer_provider)
+    wiring = Wiring.of(SERVICE, settings.common, tracer_provider)
     deps = RagDeps(
         settings=settings,
-        metrics=RagMetrics(registry),
+        metrics=RagMetrics(wiring.registry),
         stores=Stores(settings.common, schema="rag", migrations=MIGRATIONS),
-        broker=broker,
+        broker=wiring.broker,
     )
-    responder_metrics = ResponderMetrics(registry, SERVICE)
-    queries = Responder(
-        broker,
-        topic=REQUESTS_TOPIC,
-        group_id=settings.query_group_id,
-        settings=kafka,
-        metrics=responder_metrics,
-        partitions=settings.partitions,
+    queries = wiring.responder(
+        REQUESTS_TOPIC, group_id=settings.query_group_id, partitions=settings.partitions
     )
     collections.register(queries, deps)
     search.register(queries, deps)
-    writer = writer_responder(broker, deps, responder_metrics)
+    writer = writer_responder(wiring.broker, deps, wiring.responder_metrics)
     return build_worker_app(
-        broker,
-        registry=registry,
+        wiring.broker,
+        registry=wiring.registry,
         operations=Rag.operations(),
         responders=[queries, writer],
         stores=deps.stores,

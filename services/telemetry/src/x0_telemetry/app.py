@@ -16,11 +16,8 @@ from opentelemetry.sdk.trace import TracerProvider
 
 from x0_common.contract import Telemetry
 from x0_common.events.telemetry import REQUESTS_TOPIC
-from x0_common.kafka import Responder
-from x0_common.kafka.broker import new_broker
-from x0_common.metrics import ResponderMetrics, new_registry
 from x0_common.resources import Stores
-from x0_common.worker import Periodic, build_worker_app
+from x0_common.worker import Periodic, Wiring, build_worker_app
 from x0_telemetry.adapters.lag import ConsumerLagExporter
 from x0_telemetry.deps import TelemetryDeps
 from x0_telemetry.handlers import queries
@@ -36,40 +33,35 @@ def create_app(
     settings: TelemetrySettings, tracer_provider: TracerProvider | None = None
 ) -> AsgiFastStream:
     """Build the telemetry worker; stores open, migrations and maintenance run at start-up."""
-    registry = new_registry()
-    kafka = settings.common.kafka
-    broker = new_broker(kafka, tracer_provider=tracer_provider)
+    wiring = Wiring.of(SERVICE, settings.common, tracer_provider)
     deps = TelemetryDeps(
         settings=settings,
-        metrics=TelemetryMetrics(registry),
+        metrics=TelemetryMetrics(wiring.registry),
         # Text replies: the latest state is read as strings. A failed batch is read again;
         # queries retry Unavailable in the responder.
         stores=Stores(
             settings.common, schema="telemetry", migrations=MIGRATIONS, decode_responses=True
         ),
     )
-    responder_metrics = ResponderMetrics(registry, SERVICE)
-    responder = Responder(
-        broker,
-        topic=REQUESTS_TOPIC,
-        group_id=settings.query_group_id,
-        settings=kafka,
-        metrics=responder_metrics,
-        partitions=settings.partitions,
+    responder = wiring.responder(
+        REQUESTS_TOPIC, group_id=settings.query_group_id, partitions=settings.partitions
     )
     queries.register(responder, deps)
-    ingest = Ingest(broker, deps, responder_metrics)
+    ingest = Ingest(wiring.broker, deps, wiring.responder_metrics)
     gauges = NodeGauges(deps)
     lag = ConsumerLagExporter(
-        kafka, registry, service=SERVICE, interval_seconds=settings.lag_interval_seconds
+        wiring.kafka,
+        wiring.registry,
+        service=SERVICE,
+        interval_seconds=settings.lag_interval_seconds,
     )
 
     async def maintain_partitions() -> None:
         await deps.partitions.maintain()
 
     return build_worker_app(
-        broker,
-        registry=registry,
+        wiring.broker,
+        registry=wiring.registry,
         operations=Telemetry.operations(),
         responders=[responder, ingest],
         stores=deps.stores,
