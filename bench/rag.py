@@ -44,10 +44,10 @@ and split: about 3,000 chunks go through Kafka (throughput), about 1,000 are hel
 as recall queries, and the rest bring the collection to 50,500+ chunks.
 
 Those rest are NOT ingested through Kafka (embedding 47k chunks with the worker's one
-torch thread would take about 13 minutes): their rows are inserted straight into
-PostgreSQL's ``rag`` schema with the writer's own statements (``x0_rag.adapters.rows``:
-``rag.documents`` rows and ``rag.chunks`` rows whose embedding is 384 float32
-little-endian bytes), embeddings computed in this process by the same model. They
+torch thread would take about 13 minutes): their rows are written straight into
+PostgreSQL with the writer's own adapter (``RagStore.ingest_partition`` and
+``IngestPartition.upsert``, as messages of a topic of the run's own, so that nothing is
+published), embeddings computed in this process by the same model. They
 reach a worker's index only by a restart: the rebuild from PostgreSQL, then the
 snapshot. Corpus embeddings are cached in ``bench/results/rag-embeddings-<hash>.npy``
 (git-ignored), keyed by the chunk texts and the model, so reruns skip that step.
@@ -69,6 +69,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import asyncio
 import gzip
 import hashlib
+import json
 import pydoc_data.topics
 import random
 import re
@@ -96,7 +97,6 @@ from bench.kafka import RawEchoClient
 from bench.report import RESULTS, Record
 from x0_common.events.rag import INGEST_TOPIC, IndexParams
 from x0_common.kafka.clients import consumer_options, ensure_topics
-from x0_common.principal import DEFAULT_TENANT
 from x0_common.settings import CommonSettings, KafkaSettings
 from x0_common.testing.processes import service_process
 from x0_gateway.settings import GatewaySettings
@@ -104,9 +104,11 @@ from x0_gateway.testing import provision_key
 from x0_rag.adapters.cache import SearchCache
 from x0_rag.adapters.embedder import Embedder
 from x0_rag.adapters.hnsw import VectorIndex
-from x0_rag.adapters.rows import INSERT_CHUNKS, UPSERT_DOCUMENTS, embedding_bytes
+from x0_rag.adapters.rows import IngestPosition
+from x0_rag.adapters.store import RagStore
 from x0_rag.domain import snapshot as snapshot_files
 from x0_rag.domain.chunking import chunk_text
+from x0_rag.domain.ingest import PlannedDocument, UpsertPlan
 from x0_rag.settings import RagSettings
 
 CHUNK_SIZE: Final = 256
@@ -532,40 +534,32 @@ async def wait_applied(client: httpx.AsyncClient, collection: str, version: str)
 
 
 async def bulk_insert(
-    dsn: str, collection: str, docs: list[Doc], rows: Vectors, version: str
+    dsn: str, collection: str, docs: list[Doc], rows: Vectors, run_id: str
 ) -> None:
-    """Write ``docs`` and their chunks straight into the ``rag`` schema, as the writer does."""
-    connection = await asyncpg.connect(dsn)
+    """Write ``docs`` and their chunks with the writer's own adapter
+    (:meth:`RagStore.ingest_partition` and :meth:`IngestPartition.upsert`), as ingest
+    messages of a topic of this run alone: nothing is published, so no replica learns
+    of them until it rebuilds from PostgreSQL."""
+    topic = f"x0.bench.{run_id}.bulk"
+    pool = await asyncpg.create_pool(dsn, min_size=1, max_size=1)
+    assert pool is not None
     try:
-        offset = 0
-        for first in range(0, len(docs), 500):
-            part = docs[first : first + 500]
-            owners = [(doc, chunk) for doc in part for chunk in doc.chunks]
-            vectors = rows[offset : offset + len(owners)]
-            offset += len(owners)
-            async with connection.transaction():
-                await connection.execute(
-                    UPSERT_DOCUMENTS,
-                    DEFAULT_TENANT,
-                    collection,
-                    [doc.id for doc in part],
-                    [doc.text for doc in part],
-                    [f'{{"source":"{doc.source}"}}' for doc in part],
-                    version,
+        async with RagStore(pool).ingest_partition(topic, 0) as partition:
+            offset = 0
+            for number, first in enumerate(range(0, len(docs), 500)):
+                plan = UpsertPlan(
+                    [_planned(doc) for doc in docs[first : first + 500]], CHUNK_SIZE, CHUNK_OVERLAP
                 )
-                await connection.execute(
-                    INSERT_CHUNKS,
-                    DEFAULT_TENANT,
-                    collection,
-                    [doc.id for doc, _ in owners],
-                    [chunk.index for _, chunk in owners],
-                    [chunk.start for _, chunk in owners],
-                    [chunk.end for _, chunk in owners],
-                    [chunk.text for _, chunk in owners],
-                    [embedding_bytes(vector) for vector in vectors],
-                )
+                vectors = rows[offset : offset + len(plan.texts)]
+                offset += len(plan.texts)
+                await partition.upsert(IngestPosition(topic, 0, number), collection, plan, vectors)
     finally:
-        await connection.close()
+        await pool.close()
+
+
+def _planned(doc: Doc) -> PlannedDocument:
+    metadata = {"source": doc.source}
+    return PlannedDocument(doc.id, doc.text, metadata, json.dumps(metadata), doc.chunks)
 
 
 async def stored_embeddings(dsn: str, collection: str) -> tuple[npt.NDArray[np.int64], Vectors]:
@@ -707,11 +701,12 @@ async def search_rounds(
 
 async def drop_collection_rows(dsn: str, collection: str) -> None:
     """Cleanup after a failed run: the rows go (no worker holds the index any more)."""
-    connection = await asyncpg.connect(dsn)
+    pool = await asyncpg.create_pool(dsn, min_size=1, max_size=1)
+    assert pool is not None
     try:
-        await connection.execute("DELETE FROM rag.collections WHERE name = $1", collection)
+        await RagStore(pool).delete_collection(collection)
     finally:
-        await connection.close()
+        await pool.close()
 
 
 # -- the section --------------------------------------------------------------------------
@@ -791,7 +786,7 @@ async def run(settings: CommonSettings) -> list[Record]:  # noqa: PLR0915 - one 
                 )
                 await search_latencies(client, collection, warmup_sentences[:5])
                 await asyncio.sleep(2)  # the replica applies the replayed events meanwhile
-                ingest_seconds, version = await ingest(client, collection, messages)
+                ingest_seconds, _ = await ingest(client, collection, messages)
                 info = _ok(await client.get(f"/v1/rag/collections/{collection}"), 200)
             expected = timed_chunks + len(warmup_doc.chunks)
             if info["chunks"] != expected:
@@ -809,7 +804,7 @@ async def run(settings: CommonSettings) -> list[Record]:  # noqa: PLR0915 - one 
 
             # 2. The rest straight into PostgreSQL; a worker rebuilds, then one loads.
             started = time.perf_counter()
-            await bulk_insert(dsn, collection, corpus.bulk, bulk_vectors, version)
+            await bulk_insert(dsn, collection, corpus.bulk, bulk_vectors, run_ids.run_id)
             print(
                 f"bulk: {len(bulk_vectors)} chunks of {len(corpus.bulk)} documents into "
                 f"PostgreSQL in {time.perf_counter() - started:.1f} s",
