@@ -58,13 +58,13 @@ class KeyUse:
         self._algorithms = deps.algorithms
         self._metrics = deps.metrics
 
-    def _store(self, tenant: str) -> KeyStore:
-        return self._deps.keystore.of(tenant)
+    def _store(self, context: RequestContext) -> KeyStore:
+        return self._deps.keystore.of(context.tenant)
 
-    async def encrypt(self, request: EncryptRequest, tenant: str) -> EncryptResult:
+    async def encrypt(self, request: EncryptRequest, context: RequestContext) -> EncryptResult:
         """KEM-DEM under the latest version (public key only: no secret is unsealed)."""
         with counted(self._metrics, "encrypt"):
-            key = (await self._store(tenant).load(request.name, [], secrets=False)).key
+            key = (await self._store(context).load(request.name, [], secrets=False)).key
             key.require_kind(Kind.KEM, "encrypt")
             latest = key.usable(None)
             with self._metrics.operation(key.type, "key_encrypt"):
@@ -77,11 +77,11 @@ class KeyUse:
                 )
         return EncryptResult(ciphertext=ciphertext, version=latest.version)
 
-    async def decrypt(self, request: DecryptRequest, tenant: str) -> DecryptResult:
+    async def decrypt(self, request: DecryptRequest, context: RequestContext) -> DecryptResult:
         """The plaintext, with the version the ciphertext names."""
         with counted(self._metrics, "decrypt"):
             parsed = kemdem.parse(request.ciphertext)
-            loaded = await self._store(tenant).load(request.name, [parsed.version])
+            loaded = await self._store(context).load(request.name, [parsed.version])
             loaded.key.require_kind(Kind.KEM, "decrypt")
             version = loaded.key.usable_for_ciphertext(parsed.version)
             secret_key = loaded.secret_key(version.version)
@@ -94,11 +94,11 @@ class KeyUse:
                 )
         return DecryptResult(plaintext=plaintext)
 
-    async def rewrap(self, request: RewrapRequest, tenant: str) -> EncryptResult:
+    async def rewrap(self, request: RewrapRequest, context: RequestContext) -> EncryptResult:
         """Decrypt with the stated version, encrypt under the latest; one snapshot of both."""
         with counted(self._metrics, "rewrap"):
             parsed = kemdem.parse(request.ciphertext)
-            loaded = await self._store(tenant).load(request.name, [parsed.version])
+            loaded = await self._store(context).load(request.name, [parsed.version])
             key = loaded.key
             key.require_kind(Kind.KEM, "rewrap")
             source = key.usable_for_ciphertext(parsed.version)
@@ -113,11 +113,11 @@ class KeyUse:
         return EncryptResult(ciphertext=ciphertext, version=latest.version)
 
     async def decapsulate(
-        self, request: KeyDecapsulateRequest, tenant: str
+        self, request: KeyDecapsulateRequest, context: RequestContext
     ) -> KeyDecapsulateResult:
         """The shared secret of a ciphertext encapsulated to one of the key's versions."""
         with counted(self._metrics, "decapsulate"):
-            loaded = await self._store(tenant).load(request.name, _wanted(request.version))
+            loaded = await self._store(context).load(request.name, _wanted(request.version))
             loaded.key.require_kind(Kind.KEM, "decapsulate")
             version = loaded.key.usable(request.version)
             secret_key = loaded.secret_key(version.version)
@@ -127,10 +127,10 @@ class KeyUse:
                 )
         return KeyDecapsulateResult(shared_secret=shared, version=version.version)
 
-    async def sign(self, request: KeySignRequest, tenant: str) -> KeySignResult:
+    async def sign(self, request: KeySignRequest, context: RequestContext) -> KeySignResult:
         """A signature by the latest version, or the one asked for."""
         with counted(self._metrics, "sign"):
-            loaded = await self._store(tenant).load(request.name, _wanted(request.version))
+            loaded = await self._store(context).load(request.name, _wanted(request.version))
             loaded.key.require_kind(Kind.SIGNATURE, "sign")
             version = loaded.key.usable(request.version)
             secret_key = loaded.secret_key(version.version)
@@ -140,10 +140,10 @@ class KeyUse:
                 )
         return KeySignResult(signature=signature, version=version.version)
 
-    async def verify(self, request: KeyVerifyRequest, tenant: str) -> VerifyResult:
+    async def verify(self, request: KeyVerifyRequest, context: RequestContext) -> VerifyResult:
         """Whether the signature verifies under the version's public key."""
         with counted(self._metrics, "verify"):
-            loaded = await self._store(tenant).load(
+            loaded = await self._store(context).load(
                 request.name, _wanted(request.version), secrets=False
             )
             loaded.key.require_kind(Kind.SIGNATURE, "verify")
@@ -156,31 +156,15 @@ class KeyUse:
 
 
 def register(responder: Responder, deps: CryptoDeps) -> None:
-    """Register the operations that use a managed key."""
+    """Register the operations that use a managed key: :class:`KeyUse`'s methods are
+    the handlers."""
     use = KeyUse(deps)
-
-    @responder.operation(Crypto.KEY_ENCRYPT)
-    async def on_encrypt(request: EncryptRequest, context: RequestContext) -> EncryptResult:
-        return await use.encrypt(request, context.tenant)
-
-    @responder.operation(Crypto.KEY_DECRYPT)
-    async def on_decrypt(request: DecryptRequest, context: RequestContext) -> DecryptResult:
-        return await use.decrypt(request, context.tenant)
-
-    @responder.operation(Crypto.KEY_REWRAP)
-    async def on_rewrap(request: RewrapRequest, context: RequestContext) -> EncryptResult:
-        return await use.rewrap(request, context.tenant)
-
-    @responder.operation(Crypto.KEY_DECAPSULATE)
-    async def on_decapsulate(
-        request: KeyDecapsulateRequest, context: RequestContext
-    ) -> KeyDecapsulateResult:
-        return await use.decapsulate(request, context.tenant)
-
-    @responder.operation(Crypto.KEY_SIGN)
-    async def on_sign(request: KeySignRequest, context: RequestContext) -> KeySignResult:
-        return await use.sign(request, context.tenant)
-
-    @responder.operation(Crypto.KEY_VERIFY)
-    async def on_verify(request: KeyVerifyRequest, context: RequestContext) -> VerifyResult:
-        return await use.verify(request, context.tenant)
+    for operation, handler in (
+        (Crypto.KEY_ENCRYPT, use.encrypt),
+        (Crypto.KEY_DECRYPT, use.decrypt),
+        (Crypto.KEY_REWRAP, use.rewrap),
+        (Crypto.KEY_DECAPSULATE, use.decapsulate),
+        (Crypto.KEY_SIGN, use.sign),
+        (Crypto.KEY_VERIFY, use.verify),
+    ):
+        responder.operation(operation)(handler)

@@ -220,26 +220,11 @@ def register(responder: Responder, deps: CryptoDeps) -> MeshOperations:
     """Register the session and beacon operations; returns them (tests call them)."""
     mesh = MeshOperations(deps)
 
-    @responder.operation(Crypto.SESSION_INITIATE)
-    async def on_session_initiate(
-        request: SessionInitiateRequest, context: RequestContext
-    ) -> SessionInitiateResult:
-        return await mesh.initiate(request, context)
-
-    @responder.operation(Crypto.SESSION_ACCEPT)
-    async def on_session_accept(
-        request: SessionAcceptRequest, context: RequestContext
-    ) -> SessionAcceptResult:
-        return await mesh.accept(request, context)
-
-    @responder.operation(Crypto.BEACON_SIGN)
-    async def on_beacon_sign(request: BeaconSignRequest, context: RequestContext) -> SignedBeacon:
-        return await mesh.sign_beacon(request, context)
-
-    @responder.operation(Crypto.BEACON_VERIFY)
-    async def on_beacon_verify(
-        request: BeaconVerifyRequest, context: RequestContext
-    ) -> BeaconVerifyResult:
-        return await mesh.verify_beacon(request, context)
-
+    for operation, handler in (
+        (Crypto.SESSION_INITIATE, mesh.initiate),
+        (Crypto.SESSION_ACCEPT, mesh.accept),
+        (Crypto.BEACON_SIGN, mesh.sign_beacon),
+        (Crypto.BEACON_VERIFY, mesh.verify_beacon),
+    ):
+        responder.operation(operation)(handler)
     return mesh
