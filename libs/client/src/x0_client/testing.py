@@ -130,14 +130,10 @@ class MockGateway(httpx.BaseTransport, httpx.AsyncBaseTransport):
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         """Answer one request (the sync transport)."""
         request.read()
-        routed = self._dispatch(request)
-        if isinstance(routed, httpx.Response):
-            return routed
-        operation, handler, model = routed
-        try:
-            outcome = handler(model)
-        except (Problem, X0Error) as error:
-            return _error_response(error)
+        handled = self._handled(request)
+        if isinstance(handled, httpx.Response):
+            return handled
+        operation, outcome = handled
         if inspect.isawaitable(outcome):
             msg = f"the handler of {operation.name} is a coroutine: use an AsyncClient"
             raise TypeError(msg)
@@ -146,17 +142,28 @@ class MockGateway(httpx.BaseTransport, httpx.AsyncBaseTransport):
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         """Answer one request (the async transport); handlers may be coroutines."""
         await request.aread()
+        handled = self._handled(request)
+        if isinstance(handled, httpx.Response):
+            return handled
+        operation, outcome = handled
+        if inspect.isawaitable(outcome):
+            try:
+                outcome = await outcome
+            except (Problem, X0Error) as error:
+                return _error_response(error)
+        return _answer(operation, outcome)
+
+    def _handled(self, request: httpx.Request) -> httpx.Response | tuple[Operation, Any]:
+        """The answer when no handler runs or it raises a problem; else the operation
+        and what its handler returned (an awaitable, for a coroutine handler)."""
         routed = self._dispatch(request)
         if isinstance(routed, httpx.Response):
             return routed
         operation, handler, model = routed
         try:
-            outcome = handler(model)
-            if inspect.isawaitable(outcome):
-                outcome = await outcome
+            return operation, handler(model)
         except (Problem, X0Error) as error:
             return _error_response(error)
-        return _answer(operation, outcome)
 
     def _dispatch(
         self, request: httpx.Request
