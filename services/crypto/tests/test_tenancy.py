@@ -27,7 +27,7 @@ from x0_common.metrics import RequesterMetrics, ResponderMetrics, new_registry
 from x0_common.postgres import migrate
 from x0_common.principal import DEFAULT_TENANT
 from x0_common.settings import KafkaSettings
-from x0_common.testing.migrations import migrate_to, scratch_database
+from x0_common.testing.migrations import scratch_pool
 from x0_common.testing.principals import principal, principal_header
 from x0_common.testing.stack import StackEndpoints
 from x0_crypto.adapters.keystore import KeyStore
@@ -237,42 +237,31 @@ async def test_node_pins_and_nonces_are_per_tenant(
 async def test_keys_written_before_tenants_belong_to_default(
     stack: StackEndpoints, registry: Registry
 ) -> None:
-    async with scratch_database(stack.postgres_dsn) as dsn:
-        pool = await asyncpg.create_pool(dsn, min_size=1, max_size=2)
-        assert pool is not None
-        try:
-            await migrate_to(pool, "crypto", MIGRATIONS, "002_mesh.sql")
-            # A key as the code before tenants wrote it (envelope format 0x01).
-            public_key, secret_key = registry.kem("X-Wing").keypair()
-            sealed = envelope.seal(
-                KEK, name="old", version=1, key_type="X-Wing", secret_key=secret_key
+    async with scratch_pool(stack.postgres_dsn, "crypto", MIGRATIONS, "002_mesh.sql") as pool:
+        # A key as the code before tenants wrote it (envelope format 0x01).
+        public_key, secret_key = registry.kem("X-Wing").keypair()
+        sealed = envelope.seal(KEK, name="old", version=1, key_type="X-Wing", secret_key=secret_key)
+        async with pool.acquire() as conn, conn.transaction():
+            await conn.execute(
+                "INSERT INTO crypto.keys (name, type, latest_version) VALUES ('old', 'X-Wing', 1)"
             )
-            async with pool.acquire() as conn, conn.transaction():
-                await conn.execute(
-                    "INSERT INTO crypto.keys (name, type, latest_version)"
-                    " VALUES ('old', 'X-Wing', 1)"
-                )
-                await conn.execute(
-                    "INSERT INTO crypto.key_versions (name, version, public_key,"
-                    " encrypted_secret_key) VALUES ('old', 1, $1, $2)",
-                    public_key,
-                    sealed,
-                )
-            await pool.execute(
-                "INSERT INTO crypto.node_pins (node_id, public_key) VALUES ('n1', 'x')"
+            await conn.execute(
+                "INSERT INTO crypto.key_versions (name, version, public_key,"
+                " encrypted_secret_key) VALUES ('old', 1, $1, $2)",
+                public_key,
+                sealed,
             )
-            assert await migrate(pool, "crypto", MIGRATIONS) == ["003_tenants.sql"]
-            rows = await pool.fetch("SELECT tenant FROM crypto.keys")
-            assert [row["tenant"] for row in rows] == [DEFAULT_TENANT]
-            pins = await pool.fetch("SELECT tenant, node_id FROM crypto.node_pins")
-            assert [(r["tenant"], r["node_id"]) for r in pins] == [(DEFAULT_TENANT, "n1")]
-            store = KeyStore(pool, KEK, registry)
-            loaded = await store.load("old", [1])
-            assert loaded.secret_key(1) == secret_key
-            with pytest.raises(NotFound):
-                await store.of("elsewhere").read("old")
-        finally:
-            await pool.close()
+        await pool.execute("INSERT INTO crypto.node_pins (node_id, public_key) VALUES ('n1', 'x')")
+        assert await migrate(pool, "crypto", MIGRATIONS) == ["003_tenants.sql"]
+        rows = await pool.fetch("SELECT tenant FROM crypto.keys")
+        assert [row["tenant"] for row in rows] == [DEFAULT_TENANT]
+        pins = await pool.fetch("SELECT tenant, node_id FROM crypto.node_pins")
+        assert [(r["tenant"], r["node_id"]) for r in pins] == [(DEFAULT_TENANT, "n1")]
+        store = KeyStore(pool, KEK, registry)
+        loaded = await store.load("old", [1])
+        assert loaded.secret_key(1) == secret_key
+        with pytest.raises(NotFound):
+            await store.of("elsewhere").read("old")
 
 
 async def test_the_worker_refuses_requests_straight_on_kafka_for_another_tenant(

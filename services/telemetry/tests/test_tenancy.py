@@ -16,7 +16,6 @@ from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import asyncpg
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
@@ -29,7 +28,7 @@ from x0_common.metrics import ResponderMetrics, new_registry
 from x0_common.postgres import migrate
 from x0_common.principal import DEFAULT_TENANT
 from x0_common.testing.handlers import CapturingResponder
-from x0_common.testing.migrations import migrate_to, scratch_database
+from x0_common.testing.migrations import scratch_pool
 from x0_common.testing.principals import principal, principal_header, request_context
 from x0_common.testing.stack import StackEndpoints
 from x0_telemetry.adapters.history import HistoryStore
@@ -193,35 +192,31 @@ async def test_the_node_quota_admits_known_nodes_and_frees_silent_ones(
 
 
 async def test_rows_written_before_tenants_belong_to_default(stack: StackEndpoints) -> None:
-    async with scratch_database(stack.postgres_dsn) as dsn:
-        pool = await asyncpg.create_pool(dsn, min_size=1, max_size=2)
-        assert pool is not None
-        try:
-            await migrate_to(pool, "telemetry", MIGRATIONS, "001_telemetry.sql")
-            at = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(hours=1)
-            await Partitions(pool, retention_days=7, ahead_days=1).ensure({at.date()})
-            await pool.execute(
-                "INSERT INTO telemetry.events (node_id, ts, type, mesh_id, cpu, memory, rtt_ms,"
-                " packet_loss, throughput_bps) VALUES ('old', $1, 'metrics', 'm', 0.5, 0.5, 1,"
-                " 0, 1)",
-                at,
-            )
-            await pool.execute(
-                "INSERT INTO telemetry.rollup_1m (node_id, minute, samples, cpu_sum, memory_sum,"
-                " rtt_ms_sum, packet_loss_sum, throughput_bps_sum)"
-                " VALUES ('old', $1, 1, 0.5, 0.5, 1, 0, 1)",
-                at,
-            )
-            assert await migrate(pool, "telemetry", MIGRATIONS) == ["002_tenants.sql"]
-            for table in ("events", "rollup_1m"):
-                tenants = await pool.fetch(f"SELECT DISTINCT tenant FROM telemetry.{table}")  # noqa: S608
-                assert [row["tenant"] for row in tenants] == [DEFAULT_TENANT], table
-            store = HistoryStore(pool)
-            window = HistoryRequest(
-                node_id="old", start=at - timedelta(minutes=5), end=at + timedelta(minutes=5)
-            )
-            points = await store.history(plan_history(window))
-            assert [point.cpu for point in points] == [0.5]
-            assert await store.history(plan_history(window), tenant="elsewhere") == []
-        finally:
-            await pool.close()
+    async with scratch_pool(
+        stack.postgres_dsn, "telemetry", MIGRATIONS, "001_telemetry.sql"
+    ) as pool:
+        at = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(hours=1)
+        await Partitions(pool, retention_days=7, ahead_days=1).ensure({at.date()})
+        await pool.execute(
+            "INSERT INTO telemetry.events (node_id, ts, type, mesh_id, cpu, memory, rtt_ms,"
+            " packet_loss, throughput_bps) VALUES ('old', $1, 'metrics', 'm', 0.5, 0.5, 1,"
+            " 0, 1)",
+            at,
+        )
+        await pool.execute(
+            "INSERT INTO telemetry.rollup_1m (node_id, minute, samples, cpu_sum, memory_sum,"
+            " rtt_ms_sum, packet_loss_sum, throughput_bps_sum)"
+            " VALUES ('old', $1, 1, 0.5, 0.5, 1, 0, 1)",
+            at,
+        )
+        assert await migrate(pool, "telemetry", MIGRATIONS) == ["002_tenants.sql"]
+        for table in ("events", "rollup_1m"):
+            tenants = await pool.fetch(f"SELECT DISTINCT tenant FROM telemetry.{table}")  # noqa: S608
+            assert [row["tenant"] for row in tenants] == [DEFAULT_TENANT], table
+        store = HistoryStore(pool)
+        window = HistoryRequest(
+            node_id="old", start=at - timedelta(minutes=5), end=at + timedelta(minutes=5)
+        )
+        points = await store.history(plan_history(window))
+        assert [point.cpu for point in points] == [0.5]
+        assert await store.history(plan_history(window), tenant="elsewhere") == []

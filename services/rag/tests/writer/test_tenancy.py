@@ -20,7 +20,7 @@ import x0_rag
 from x0_common.events.rag import CreateCollectionRequest, Document, IndexParams, UpsertDocuments
 from x0_common.postgres import migrate
 from x0_common.principal import DEFAULT_TENANT
-from x0_common.testing.migrations import migrate_to, scratch_database
+from x0_common.testing.migrations import scratch_pool
 from x0_common.testing.stack import StackEndpoints
 from x0_rag.adapters.embedder import DynamicBatcher
 from x0_rag.adapters.index_events import IndexEvents
@@ -153,35 +153,29 @@ async def test_each_tenant_has_its_documents_quota(  # noqa: PLR0917 - fixtures
 
 
 async def test_rows_written_before_tenants_belong_to_default(stack: StackEndpoints) -> None:
-    async with scratch_database(stack.postgres_dsn) as dsn:
-        pool = await asyncpg.create_pool(dsn, min_size=1, max_size=2)
-        assert pool is not None
-        try:
-            await migrate_to(pool, "rag", MIGRATIONS, "002_ingest_log.sql")
-            await pool.execute(
-                "INSERT INTO rag.collections (name, m, ef_construction, ef, chunk_size,"
-                " chunk_overlap) VALUES ('old', 16, 200, 64, 512, 50)"
-            )
-            await pool.execute(
-                "INSERT INTO rag.documents (collection, id, text, version)"
-                " VALUES ('old', 'd', 'before tenants', '0:0')"
-            )
-            await pool.execute(
-                "INSERT INTO rag.chunks (collection, document_id, ordinal, start_offset,"
-                " end_offset, text, embedding) VALUES ('old', 'd', 0, 0, 14, 'before tenants',"
-                " $1)",
-                bytes(1536),
-            )
-            # Later migrations follow it (their own tests cover them).
-            assert (await migrate(pool, "rag", MIGRATIONS))[0] == "003_tenants.sql"
-            for table in ("collections", "documents", "chunks"):
-                tenants = await pool.fetch(f"SELECT DISTINCT tenant FROM rag.{table}")  # noqa: S608
-                assert [row["tenant"] for row in tenants] == [DEFAULT_TENANT], table
-            store = RagStore(pool)
-            info = await store.collection("old")
-            assert (info.documents, info.chunks) == (1, 1)
-            assert (await store.document("old", "d")).text == "before tenants"
-            with pytest.raises(NotFound):
-                await store.of("elsewhere").collection("old")
-        finally:
-            await pool.close()
+    async with scratch_pool(stack.postgres_dsn, "rag", MIGRATIONS, "002_ingest_log.sql") as pool:
+        await pool.execute(
+            "INSERT INTO rag.collections (name, m, ef_construction, ef, chunk_size,"
+            " chunk_overlap) VALUES ('old', 16, 200, 64, 512, 50)"
+        )
+        await pool.execute(
+            "INSERT INTO rag.documents (collection, id, text, version)"
+            " VALUES ('old', 'd', 'before tenants', '0:0')"
+        )
+        await pool.execute(
+            "INSERT INTO rag.chunks (collection, document_id, ordinal, start_offset,"
+            " end_offset, text, embedding) VALUES ('old', 'd', 0, 0, 14, 'before tenants',"
+            " $1)",
+            bytes(1536),
+        )
+        # Later migrations follow it (their own tests cover them).
+        assert (await migrate(pool, "rag", MIGRATIONS))[0] == "003_tenants.sql"
+        for table in ("collections", "documents", "chunks"):
+            tenants = await pool.fetch(f"SELECT DISTINCT tenant FROM rag.{table}")  # noqa: S608
+            assert [row["tenant"] for row in tenants] == [DEFAULT_TENANT], table
+        store = RagStore(pool)
+        info = await store.collection("old")
+        assert (info.documents, info.chunks) == (1, 1)
+        assert (await store.document("old", "d")).text == "before tenants"
+        with pytest.raises(NotFound):
+            await store.of("elsewhere").collection("old")

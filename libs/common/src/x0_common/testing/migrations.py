@@ -1,9 +1,7 @@
 """Test a schema migration on data written before it: a scratch database, and the
 service's migrations applied up to a given file.
 
-    async with scratch_database(stack.postgres_dsn) as dsn:
-        pool = await asyncpg.create_pool(dsn)
-        await migrate_to(pool, "crypto", MIGRATIONS, "002_mesh.sql")
+    async with scratch_pool(stack.postgres_dsn, "crypto", MIGRATIONS, "002_mesh.sql") as pool:
         ...  # rows as the earlier code wrote them
         await migrate(pool, "crypto", MIGRATIONS)  # applies the rest
 """
@@ -22,7 +20,7 @@ import asyncpg
 
 from x0_common.postgres import migrate
 
-__all__ = ["migrate_to", "scratch_database"]
+__all__ = ["migrate_to", "scratch_database", "scratch_pool"]
 
 
 @asynccontextmanager
@@ -56,3 +54,19 @@ async def migrate_to(pool: asyncpg.Pool, schema: str, migrations: Path, last: st
     with tempfile.TemporaryDirectory() as folder:
         _copy_up_to(migrations, last, folder)
         return await migrate(pool, schema, Path(folder))
+
+
+@asynccontextmanager
+async def scratch_pool(
+    dsn: str, schema: str, migrations: Path, last: str
+) -> AsyncIterator[asyncpg.Pool]:
+    """A small pool on a :func:`scratch_database` whose ``schema`` is migrated up to and
+    including ``last``; closed and dropped afterwards."""
+    async with scratch_database(dsn) as scratch:
+        pool = await asyncpg.create_pool(scratch, min_size=1, max_size=2)
+        assert pool is not None
+        try:
+            await migrate_to(pool, schema, migrations, last)
+            yield pool
+        finally:
+            await pool.close()
