@@ -21,12 +21,13 @@ import redis.asyncio as aioredis
 from x0_common.contract import Crypto
 from x0_common.errors import Forbidden, NotFound, QuotaExceeded, Unauthenticated, X0Error
 from x0_common.events.crypto import BeaconSignRequest, CreateKeyRequest, KeyNameRequest
-from x0_common.kafka import Requester, Responder
+from x0_common.kafka import Responder
 from x0_common.kafka.broker import new_broker
-from x0_common.metrics import RequesterMetrics, ResponderMetrics, new_registry
+from x0_common.metrics import ResponderMetrics, new_registry
 from x0_common.postgres import migrate
 from x0_common.principal import DEFAULT_TENANT
 from x0_common.settings import KafkaSettings
+from x0_common.testing.kafka import running_requester
 from x0_common.testing.migrations import scratch_pool
 from x0_common.testing.principals import principal, principal_header
 from x0_common.testing.stack import StackEndpoints
@@ -286,33 +287,28 @@ async def test_the_worker_refuses_requests_straight_on_kafka_for_another_tenant(
     key_handlers.register(responder, keys.deps)
     await responder.ensure_topics()
     await broker.start()
-    requester = Requester(
-        kafka_settings,
-        reply_topic=f"x0.test.replies.{uuid.uuid4().hex[:8]}",
-        metrics=RequesterMetrics(new_registry(), "test"),
-    )
-    await requester.start()
     try:
-        await responder.wait_assigned()
+        reply_topic = f"x0.test.replies.{uuid.uuid4().hex[:8]}"
+        async with running_requester(kafka_settings, reply_topic) as requester:
+            await responder.wait_assigned()
 
-        async def ask(payload: Any, operation: Any, header: str | None) -> dict[str, Any]:
-            return await requester.request(
-                topic, operation.message_type, payload, timeout=20, principal=header
-            )
+            async def ask(payload: Any, operation: Any, header: str | None) -> dict[str, Any]:
+                return await requester.request(
+                    topic, operation.message_type, payload, timeout=20, principal=header
+                )
 
-        await ask(CreateKeyRequest(name="mine", type="X-Wing"), CREATE, principal_header(a))
-        mine = KeyNameRequest(name="mine")
-        assert (await ask(mine, READ, principal_header(a)))["name"] == "mine"
-        with pytest.raises(NotFound):
-            await ask(mine, READ, principal_header(b))
-        with pytest.raises(Unauthenticated):
-            await ask(mine, READ, None)
-        with pytest.raises(Unauthenticated):
-            await ask(mine, READ, '{"tenant": "Not A Tenant"}')
-        with pytest.raises(Forbidden) as caught:
-            await ask(mine, READ, principal_header(a, scopes=["keys:use"]))
-        assert caught.value.details == {"required_scope": "keys:read"}
+            await ask(CreateKeyRequest(name="mine", type="X-Wing"), CREATE, principal_header(a))
+            mine = KeyNameRequest(name="mine")
+            assert (await ask(mine, READ, principal_header(a)))["name"] == "mine"
+            with pytest.raises(NotFound):
+                await ask(mine, READ, principal_header(b))
+            with pytest.raises(Unauthenticated):
+                await ask(mine, READ, None)
+            with pytest.raises(Unauthenticated):
+                await ask(mine, READ, '{"tenant": "Not A Tenant"}')
+            with pytest.raises(Forbidden) as caught:
+                await ask(mine, READ, principal_header(a, scopes=["keys:use"]))
+            assert caught.value.details == {"required_scope": "keys:read"}
     finally:
-        await requester.stop()
         await responder.close()
         await broker.stop()

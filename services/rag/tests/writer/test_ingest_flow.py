@@ -29,9 +29,10 @@ from x0_common.events.rag import (
 from x0_common.kafka import Requester, Responder
 from x0_common.kafka.broker import new_broker
 from x0_common.kafka.clients import producer_options
-from x0_common.metrics import RequesterMetrics, ResponderMetrics, new_registry
+from x0_common.metrics import ResponderMetrics, new_registry
 from x0_common.resources import Stores
 from x0_common.settings import CommonSettings, KafkaSettings
+from x0_common.testing.kafka import running_requester
 from x0_common.testing.principals import principal_header
 from x0_rag.adapters.embedder import DynamicBatcher
 from x0_rag.deps import RagDeps
@@ -107,18 +108,12 @@ async def worker(
     for responder in (writer, requests):
         await responder.ensure_topics()
     await broker.start()
-    requester = Requester(
-        kafka_settings,
-        reply_topic=f"{requests_topic}.replies",
-        metrics=RequesterMetrics(new_registry(), "test"),
-    )
-    await requester.start()
     try:
-        await writer.wait_assigned()
-        await requests.wait_assigned()
-        yield Worker(requester, requests_topic, topics, kafka_settings)
+        async with running_requester(kafka_settings, f"{requests_topic}.replies") as requester:
+            await writer.wait_assigned()
+            await requests.wait_assigned()
+            yield Worker(requester, requests_topic, topics, kafka_settings)
     finally:
-        await requester.stop()
         for responder in (writer, requests):
             await responder.close()
         await broker.stop()

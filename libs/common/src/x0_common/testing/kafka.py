@@ -3,15 +3,21 @@
 A new consumer group starts where its committed offsets say. Tests and benchmarks
 give their groups positions first, so a worker in a group of its own reads only what
 the test sends rather than every message earlier runs left on the shared topics.
+:func:`running_requester` asks a worker under test, as the gateway does.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from x0_common.kafka.requester import Requester
+from x0_common.metrics import RequesterMetrics, new_registry
+from x0_common.settings import KafkaSettings
 
 
 async def topic_partitions(bootstrap: str, topic: str) -> list[TopicPartition]:
@@ -67,3 +73,19 @@ def start_groups_at_end(bootstrap: str, groups: Mapping[str, str]) -> None:
     # A thread of its own: the session's event loop may be running already.
     with ThreadPoolExecutor(max_workers=1) as pool:
         pool.submit(asyncio.run, commit_at_end(bootstrap, dict(groups))).result(timeout=60)
+
+
+@asynccontextmanager
+async def running_requester(
+    kafka_settings: KafkaSettings, reply_topic: str
+) -> AsyncIterator[Requester]:
+    """A started requester answering on ``reply_topic``, with metrics of its own;
+    stopped on exit."""
+    requester = Requester(
+        kafka_settings, reply_topic=reply_topic, metrics=RequesterMetrics(new_registry(), "test")
+    )
+    await requester.start()
+    try:
+        yield requester
+    finally:
+        await requester.stop()
