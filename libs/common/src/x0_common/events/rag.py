@@ -290,13 +290,38 @@ class SearchRequest(_Message):
     """Search a collection; ``min_version`` waits (bounded) until that ingest is applied."""
 
     collection: CollectionName
-    query: StorableText = Field(min_length=1, max_length=2_000)
+    query: StorableText = Field(
+        min_length=1,
+        max_length=2_000,
+        description=(
+            "Natural-language text for vector search. For keyword search (and the keyword"
+            " half of hybrid): any of the words ranks (OR, BM25; English stemming and stop"
+            ' words); "quoted phrase" must appear in that order; +word must appear;'
+            ' -word or -"phrase" must not. Nothing is a syntax error.'
+        ),
+        examples=['kafka consumer lag -zookeeper "consumer group"'],
+    )
     k: int = Field(default=10, ge=1, le=MAX_K)
-    mode: SearchMode = "hybrid"
+    mode: SearchMode = Field(
+        default="hybrid",
+        description=(
+            "vector: embeddings (cosine); keyword: BM25 over the words; hybrid: both,"
+            " fused by weighted reciprocal rank (the default: it beats either alone)."
+        ),
+    )
     filter: StorableJson | None = Field(
         default=None, examples=[{"lang": "en", "team": {"in": ["core", "infra"]}}]
     )
     ef: int | None = Field(default=None, ge=8, le=1000)
+    keyword_weight: float | None = Field(
+        default=None,
+        ge=0.0,
+        le=1.0,
+        description=(
+            "Hybrid only: the keyword half's share of the fusion, from 0 (vector order)"
+            " to 1 (keyword order); unset: 0.5, both halves weighted equally."
+        ),
+    )
     min_version: VersionToken | None = None
 
 

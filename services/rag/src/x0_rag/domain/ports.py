@@ -1,8 +1,8 @@
 """What a search needs from storage and the model, as small Protocols the adapters implement.
 
-* :class:`Retrieval`: what PostgreSQL answers (collection existence, keyword matches,
-  the rows of hits) — :class:`~x0_rag.adapters.retrieval.PostgresRetrieval`;
-* :class:`Indexes`: the replica's vector indexes and applied versions —
+* :class:`Retrieval`: what PostgreSQL answers (collection existence, the rows of
+  hits) — :class:`~x0_rag.adapters.retrieval.PostgresRetrieval`;
+* :class:`Indexes`: the replica's vector and lexical indexes and applied versions —
   :class:`~x0_rag.adapters.index.IndexManager`;
 * :class:`Embedder`: texts to vectors, batched —
   :class:`~x0_rag.adapters.embedder.DynamicBatcher`;
@@ -45,19 +45,13 @@ class Retrieval(Protocol):
         """Whether the collection exists."""
         ...
 
-    async def keyword(
-        self, collection: str, query: str, limit: int, where: MetadataFilter
-    ) -> list[tuple[int, float]]:
-        """Up to ``limit`` ``(chunk id, score)`` matching ``query`` and ``where``, best first."""
-        ...
-
     async def hits(self, collection: str, ids: list[int]) -> dict[int, ChunkRow]:
         """The rows of those ``ids`` that still exist, by chunk id."""
         ...
 
 
 class Indexes(Protocol):
-    """This replica's vector indexes, fed by the index topic."""
+    """This replica's vector and lexical indexes, fed by the index topic."""
 
     def collection(self, name: str) -> Sized | None:
         """The collection's index here, if it has one yet (its length: live vectors)."""
@@ -77,6 +71,13 @@ class Indexes(Protocol):
         where: MetadataFilter | None = None,
     ) -> list[tuple[int, float]]:
         """Up to ``k`` ``(chunk id, cosine similarity)``, best first."""
+        ...
+
+    async def keyword(
+        self, name: str, query: str, k: int, *, where: MetadataFilter | None = None
+    ) -> list[tuple[int, float]]:
+        """Up to ``k`` ``(chunk id, BM25 score)``, best first, for the keyword ``query``
+        (:mod:`x0_rag.domain.keywords`); chunks sharing no word with it never rank."""
         ...
 
     async def wait_for(self, token: str, timeout: float) -> None:

@@ -1,4 +1,4 @@
-"""Search one collection: vector (hnswlib), keyword (PostgreSQL full text) or hybrid.
+"""Search one collection: vector (hnswlib), keyword (BM25, bm25s) or hybrid.
 
 Per request: validate the filter (400/413 before any work) -> wait for
 ``min_version`` (bounded; 504 ``deadline_exceeded`` when this replica does not get
@@ -7,9 +7,13 @@ read the hits' rows from PostgreSQL -> cache the result.
 
 - ``vector``: the query's embedding (cached) against the replica's index, filtered
   inside hnswlib by the chunks' metadata; score = cosine similarity.
-- ``keyword``: ``websearch_to_tsquery`` ranked by ``ts_rank_cd``, the filter in SQL.
-- ``hybrid``: both, each ``max(2k, 20)`` deep, fused by reciprocal rank (k = 60)
-  over chunk ids; score = the RRF score.
+- ``keyword``: the replica's lexical index, BM25 with OR semantics (the best ``k``
+  chunks sharing any word with the query; syntax in :mod:`x0_rag.domain.keywords`),
+  filtered by the chunks' metadata; score = the BM25 score.
+- ``hybrid``: both, each ``max(k, HYBRID_DEPTH)`` deep, fused by weighted reciprocal
+  rank over chunk ids (:func:`hybrid_weights`, ``RRF_K``); score = the fused score.
+  The depth, constant and default weight were chosen on the evaluation set's dev
+  split (``make eval``, docs/rag.md).
 
 Fewer matches than ``k`` give fewer hits, never an error. A hit whose chunk is gone
 from PostgreSQL (deleted, its removal not applied here yet) is left out.
@@ -30,7 +34,7 @@ from pydantic import ValidationError
 
 from x0_common.events.rag import SearchHit, SearchRequest, SearchResult
 from x0_rag.domain.filters import MetadataFilter
-from x0_rag.domain.fusion import reciprocal_rank_fusion
+from x0_rag.domain.fusion import RRF_K, reciprocal_rank_fusion
 from x0_rag.errors import NotFound
 from x0_rag.metrics import SERVICE, RagMetrics
 
@@ -39,7 +43,10 @@ if TYPE_CHECKING:
 
 _tracer = trace.get_tracer("x0_rag")
 
-HYBRID_MIN_DEPTH: Final = 20
+# Candidates each half gives hybrid fusion (measured by make eval on the dev split).
+HYBRID_DEPTH: Final = 100
+# The keyword half's share of hybrid fusion when a request does not say (dev split).
+DEFAULT_KEYWORD_WEIGHT: Final = 0.5
 # Leave the reply this much of the caller's deadline after a version wait.
 REPLY_MARGIN_SECONDS: Final = 0.05
 
@@ -109,7 +116,14 @@ class Searcher:
         if self.cache is None:
             return ""
         canonical = json.dumps(
-            [request.query, request.mode, request.k, request.ef, where.to_json()],
+            [
+                request.query,
+                request.mode,
+                request.k,
+                request.ef,
+                where.to_json(),
+                request.keyword_weight,
+            ],
             sort_keys=True,
             separators=(",", ":"),
         )
@@ -122,15 +136,18 @@ class Searcher:
         if request.mode == "vector":
             ranked = await self._vector(request, where, k)
         elif request.mode == "keyword":
-            ranked = await self.retrieval.keyword(name, request.query, k, where)
+            ranked = await self.indexes.keyword(name, request.query, k, where=where)
         else:
-            depth = max(2 * k, HYBRID_MIN_DEPTH)
+            depth = max(k, HYBRID_DEPTH)
             by_vector, by_keyword = await asyncio.gather(
                 self._vector(request, where, depth),
-                self.retrieval.keyword(name, request.query, depth, where),
+                self.indexes.keyword(name, request.query, depth, where=where),
             )
             fused = reciprocal_rank_fusion(
-                [[i for i, _ in by_vector], [i for i, _ in by_keyword]], limit=k
+                [[i for i, _ in by_vector], [i for i, _ in by_keyword]],
+                k=RRF_K,
+                weights=hybrid_weights(request.keyword_weight),
+                limit=k,
             )
             ranked = [(hit.id, hit.score) for hit in fused]
         rows = await self.retrieval.hits(name, [chunk_id for chunk_id, _ in ranked])
@@ -168,3 +185,10 @@ class Searcher:
             if self.cache is not None:
                 await self.cache.store_embedding(query, vector)
             return vector
+
+
+def hybrid_weights(keyword_weight: float | None) -> tuple[float, float]:
+    """RRF weights of the (vector, keyword) lists: ``2(1-w)`` and ``2w``, so that the
+    default ``w = 0.5`` weighs both halves 1 and ``w = 0``/``1`` ranks by one half only."""
+    w = DEFAULT_KEYWORD_WEIGHT if keyword_weight is None else keyword_weight
+    return 2.0 * (1.0 - w), 2.0 * w

@@ -13,6 +13,10 @@ Rules, per record, in order:
 - otherwise removals then upserts, into the collection's index, which is created
   on its first event (parameters from PostgreSQL, read beforehand by the caller);
   an event the collection already applied (``CollectionIndex.seen``) is skipped.
+  Upserted chunks get their words from the texts the caller read from PostgreSQL
+  (events carry vectors, not text);
+- last, every touched collection's lexical index is rebuilt if it changed, so a
+  version counts as applied only once keyword search sees it too.
 
 Collections are keyed by their tenant and name (``qualified(tenant, name)``: the bare
 name for the default tenant, ``tenant/name`` otherwise), so two tenants' collections
@@ -86,6 +90,16 @@ def key_of(event: Indexed) -> str:
     return qualified(event.tenant, event.collection)
 
 
+def upserted_ids(records: list[IndexRecord]) -> list[int]:
+    """Chunk ids the batch's events upsert (their texts are read before applying)."""
+    return [
+        chunk.chunk_id
+        for r in records
+        if r.event is not None and r.event.error is None and not r.event.collection_deleted
+        for chunk in r.event.upserted
+    ]
+
+
 def new_collections(
     records: list[IndexRecord], collections: Mapping[str, CollectionIndex]
 ) -> set[str]:
@@ -105,13 +119,14 @@ def apply_batch(
     collections: dict[str, CollectionIndex],
     applied: Mapping[int, int],
     params: Mapping[str, IndexParams],
+    texts: Mapping[int, str] | None = None,
 ) -> BatchOutcome:
     """Apply ``records`` to ``collections`` (changed in place); see the module's rules.
 
     ``applied`` is the replica's applied version per ingest partition before the
     batch; ``params`` holds the parameters (by key) of collections created by this batch
     (a collection PostgreSQL no longer has gets the defaults: its deletion event
-    follows in the log and drops it again).
+    follows in the log and drops it again); ``texts`` the upserted chunks' texts by id.
     """
     outcome = BatchOutcome()
     seen = dict(applied)
@@ -154,6 +169,7 @@ def apply_batch(
                 upserted=event.upserted,
                 removed=event.removed,
                 final=event.final,
+                texts=texts,
             )
         except RagError as error:
             # A malformed vector: it will never apply; skipping keeps the replica going.
@@ -162,4 +178,6 @@ def apply_batch(
                 extra={"collection": name, "source": event.source, "reason": error.message},
             )
         outcome.touched.add(name)
+    for name in outcome.touched:
+        collections[name].lexical.refresh()
     return outcome

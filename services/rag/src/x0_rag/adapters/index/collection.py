@@ -1,8 +1,9 @@
-"""One collection on this replica: its vectors, chunk metadata and applied versions.
+"""One collection on this replica: its vectors, words, chunk metadata and applied versions.
 
-Methods here are synchronous and may be slow (hnswlib); the manager calls them in a
-worker thread and never applies two batches at once. ``VectorIndex`` locks every
-hnswlib call itself, so searches may run beside an apply.
+Methods here are synchronous and may be slow (hnswlib, bm25s); the manager calls them
+in a worker thread and never applies two batches at once. ``VectorIndex`` locks every
+hnswlib call itself and ``LexicalIndex`` searches the scorer it built last, so searches
+may run beside an apply.
 """
 
 from __future__ import annotations
@@ -16,12 +17,19 @@ import numpy.typing as npt
 
 from x0_common.events.rag import IndexedChunk, IndexParams
 from x0_rag.adapters.hnsw import DEFAULT_CAPACITY, DIMENSIONS, VectorIndex
+from x0_rag.adapters.lexical import LexicalIndex
 from x0_rag.domain.filters import MetadataFilter
+from x0_rag.domain.keywords import KeywordQuery
 
 
 @dataclass(eq=False)
 class CollectionIndex:
-    """A collection's ``VectorIndex`` plus what filtering and replay need beside it.
+    """A collection's ``VectorIndex`` and ``LexicalIndex`` plus what filtering and replay
+    need beside them.
+
+    ``lexical`` holds the chunks whose text the caller gave (``apply``'s ``texts``): a
+    chunk PostgreSQL no longer has when its event is applied has a vector here but no
+    words until the event that removed it is applied too.
 
     ``versions`` maps ingest partition -> highest source offset applied to this
     collection: an event at or below it is already in the index (a replay after a
@@ -34,6 +42,7 @@ class CollectionIndex:
     index: VectorIndex
     metadata: dict[int, dict[str, Any]] = field(default_factory=dict)
     versions: dict[int, int] = field(default_factory=dict)
+    lexical: LexicalIndex = field(default_factory=LexicalIndex)
     # Changed since its last snapshot.
     dirty: bool = True
 
@@ -60,8 +69,12 @@ class CollectionIndex:
         upserted: list[IndexedChunk],
         removed: list[int],
         final: bool = True,
+        texts: Mapping[int, str] | None = None,
     ) -> bool:
         """Apply one event (removals, then upserts); False when it was applied before.
+
+        ``texts`` holds the upserted chunks' texts by id (read from PostgreSQL by the
+        caller); the lexical index gets those it finds there (``refresh`` it after).
 
         An ingest too large for one event comes as several with the same source; the
         version moves with the ``final`` one, so a replay re-applies the earlier parts
@@ -71,6 +84,7 @@ class CollectionIndex:
             return False
         if removed:
             self.index.delete(removed)
+            self.lexical.delete(removed)
             for chunk_id in removed:
                 self.metadata.pop(chunk_id, None)
         if upserted:
@@ -78,6 +92,14 @@ class CollectionIndex:
             self.upsert_rows([chunk.chunk_id for chunk in upserted], rows)
             for chunk in upserted:
                 self.metadata[chunk.chunk_id] = chunk.metadata
+            found = texts or {}
+            self.lexical.upsert(
+                {
+                    chunk.chunk_id: found[chunk.chunk_id]
+                    for chunk in upserted
+                    if chunk.chunk_id in found
+                }
+            )
         if final:
             self.versions[partition] = offset
         self.dirty = True
@@ -98,6 +120,14 @@ class CollectionIndex:
         return [
             (int(i), float(1.0 - d)) for i, d in zip(ids.tolist(), distances.tolist(), strict=True)
         ]
+
+    def keyword(
+        self, query: KeywordQuery, k: int, *, where: MetadataFilter
+    ) -> list[tuple[int, float]]:
+        """Up to ``k`` ``(chunk id, BM25 score)`` pairs, best first, that pass ``where``."""
+        metadata = self.metadata
+        accept = None if where.is_empty else (lambda label: where.matches(metadata.get(label, {})))
+        return self.lexical.search(query, k, accept=accept)
 
     def version_key(self) -> str:
         """What this collection has applied, as text: changes whenever its index does."""

@@ -1,4 +1,4 @@
-"""The replica's collection indexes, kept in step with ``x0.rag.index``.
+"""The replica's collection indexes (vectors and words), kept in step with ``x0.rag.index``.
 
 Every replica reads the whole index topic with a :class:`~x0_common.kafka.follower.LogFollower`
 (no consumer group) and applies its ``Indexed`` events (rules in :mod:`.applier`);
@@ -35,11 +35,13 @@ from x0_common.principal import qualified
 from x0_common.settings import KafkaSettings
 from x0_rag.adapters.index import applier
 from x0_rag.adapters.index.collection import CollectionIndex
-from x0_rag.adapters.index.rebuild import collection_params
+from x0_rag.adapters.index.rebuild import chunk_texts, collection_params
 from x0_rag.adapters.index.recovery import Recovered, recover
 from x0_rag.adapters.index.snapshots import SnapshotState, SnapshotStore
 from x0_rag.adapters.index.versions import AppliedVersions, parse_token
+from x0_rag.adapters.memory import release_memory
 from x0_rag.domain.filters import MetadataFilter
+from x0_rag.domain.keywords import KeywordQuery
 from x0_rag.errors import InvalidInput, Unavailable
 from x0_rag.metrics import SERVICE, RagMetrics
 from x0_rag.settings import RagSettings
@@ -192,6 +194,17 @@ class IndexManager:
             collection.search, vector, k, ef=ef, where=where or MetadataFilter()
         )
 
+    async def keyword(
+        self, name: str, query: str, k: int, *, where: MetadataFilter | None = None
+    ) -> list[tuple[int, float]]:
+        """Up to ``k`` ``(chunk id, BM25 score)``, best first; [] without an index."""
+        collection = self._collections.get(name)
+        if collection is None or len(collection.lexical) == 0:
+            return []
+        return await asyncio.to_thread(
+            collection.keyword, KeywordQuery.parse(query), k, where=where or MetadataFilter()
+        )
+
     async def wait_for(self, token: str, timeout: float) -> None:
         """Return once ingest version ``token`` is applied here.
 
@@ -215,8 +228,14 @@ class IndexManager:
         async with self._lock:
             fresh = applier.new_collections(decoded, self._collections)
             params = await collection_params(self._pool, fresh) if fresh else {}
+            texts = await chunk_texts(self._pool, applier.upserted_ids(decoded))
             outcome = await asyncio.to_thread(
-                applier.apply_batch, decoded, self._collections, self._applied.as_dict(), params
+                applier.apply_batch,
+                decoded,
+                self._collections,
+                self._applied.as_dict(),
+                params,
+                texts,
             )
             for name in outcome.dropped:
                 self._snapshots.pop(name, None)
@@ -224,6 +243,9 @@ class IndexManager:
                 for gauge in (self._metrics.index_size, self._metrics.snapshot_age):
                     with contextlib.suppress(KeyError):  # never set for this collection
                         gauge.remove(SERVICE, name)
+            if outcome.dropped:
+                # Freed is not returned: hand the dropped indexes' memory back to the OS.
+                await asyncio.to_thread(release_memory)
             for name in outcome.touched:
                 if (collection := self._collections.get(name)) is not None:
                     self._metrics.index_size.labels(SERVICE, name).set(len(collection))
@@ -310,6 +332,12 @@ class TenantIndexes:
         return await self._manager.search(
             qualified(self.tenant, name), vector, k, ef=ef, where=where
         )
+
+    async def keyword(
+        self, name: str, query: str, k: int, *, where: MetadataFilter | None = None
+    ) -> list[tuple[int, float]]:
+        """Up to ``k`` ``(chunk id, BM25 score)`` in the tenant's ``name``."""
+        return await self._manager.keyword(qualified(self.tenant, name), query, k, where=where)
 
     async def wait_for(self, token: str, timeout: float) -> None:
         """Versions are the ingest log's, shared by every tenant."""

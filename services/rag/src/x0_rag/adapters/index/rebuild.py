@@ -1,4 +1,4 @@
-"""Build collection indexes from PostgreSQL, the source of truth.
+"""Build collection indexes (vectors and words) from PostgreSQL, the source of truth.
 
 Everything is read in one ``REPEATABLE READ`` read-only transaction, so the
 collections, their chunks and ``rag.ingest_progress`` (which the writer updates in
@@ -35,8 +35,9 @@ _PROGRESS_EVERY_SECONDS: Final = 5.0
 _COLLECTIONS = "SELECT tenant, name, m, ef_construction, ef FROM rag.collections"
 _PROGRESS = "SELECT partition, next_offset FROM rag.ingest_progress WHERE topic = $1"
 _COUNT = "SELECT count(*) FROM rag.chunks WHERE tenant = $1 AND collection = $2"
+_TEXTS = "SELECT chunk_id, text FROM rag.chunks WHERE chunk_id = ANY($1::bigint[])"
 _CHUNKS = """
-SELECT c.chunk_id, c.embedding, d.metadata
+SELECT c.chunk_id, c.embedding, c.text, d.metadata
 FROM rag.chunks c
 JOIN rag.documents d
   ON d.tenant = c.tenant AND d.collection = c.collection AND d.id = c.document_id
@@ -77,6 +78,15 @@ async def collection_params(pool: asyncpg.Pool, keys: Iterable[str]) -> dict[str
         [name for _, name in pairs],
     )
     return {key_of(row): params_of(row) for row in rows}
+
+
+async def chunk_texts(pool: asyncpg.Pool, ids: list[int]) -> dict[int, str]:
+    """The texts of the chunks of ``ids`` that still exist, by id (chunk ids are unique
+    across tenants and collections and never reused)."""
+    if not ids:
+        return {}
+    rows = await pool.fetch(_TEXTS, ids)
+    return {int(row["chunk_id"]): row["text"] for row in rows}
 
 
 async def read_postgres(
@@ -121,12 +131,15 @@ async def _rebuild(
         ids = [int(row["chunk_id"]) for row in rows]
         vectors = np.frombuffer(b"".join(row["embedding"] for row in rows), dtype="<f4")
         await asyncio.to_thread(collection.upsert_rows, ids, vectors.reshape(-1, DIMENSIONS))
+        texts = {chunk_id: row["text"] for chunk_id, row in zip(ids, rows, strict=True)}
+        await asyncio.to_thread(collection.lexical.upsert, texts)
         for chunk_id, row in zip(ids, rows, strict=True):
             collection.metadata[chunk_id] = _json_object(row["metadata"])
         done += len(rows)
         if time.monotonic() - last_report >= _PROGRESS_EVERY_SECONDS:
             last_report = time.monotonic()
             logger.info("rebuild progress", extra={"collection": name, "chunks": done, "of": total})
+    await asyncio.to_thread(collection.lexical.refresh)
     collection.versions = dict(applied)
     logger.info(
         "index rebuilt",

@@ -5,6 +5,7 @@ Layout under ``<snapshot_dir>/<replica_id>/``::
     <collection>/CURRENT                 names the current generation folder
     <collection>/gen-000000000007/       VectorIndex.save() files (manifest.json, ...)
                                  metadata.json   chunk id -> metadata
+                                 lexical.npz     the chunks' analysed words (LexicalIndex)
                                  state.json      what the snapshot covers (below)
 
 ``<collection>`` is the collection's index key with ``/`` as ``.``: the bare name for
@@ -14,7 +15,10 @@ collide). ``state.json`` records the collection's hnswlib parameters, ``resume``
 topic partition, the next offset to read: every event before it is in the
 snapshot), ``versions`` (the collection's applied source offsets per ingest
 partition), ``applied`` (the replica's, at that moment), and the checksums of the
-index and metadata files it belongs to.
+index, metadata and lexical files it belongs to. The lexical index is saved and
+loaded with the vectors, under the same lock, so both describe the same versions; a
+snapshot of an older format (vectors only) counts as corrupt, and that collection is
+rebuilt from PostgreSQL once.
 
 Writes are crash-safe without locks between processes (one replica owns its
 folder): a new generation is written beside the current one and ``CURRENT`` is
@@ -38,13 +42,16 @@ from typing import Any, Final
 from x0_common.events.rag import IndexParams
 from x0_rag.adapters.hnsw import VectorIndex
 from x0_rag.adapters.index.collection import CollectionIndex, versions_from
+from x0_rag.adapters.lexical import LexicalIndex
 from x0_rag.domain import snapshot as files
 from x0_rag.errors import SnapshotCorrupt, SnapshotMissing
 
-STATE_FORMAT: Final = 1
+# 2: lexical.npz and its checksum (format 1 had vectors only).
+STATE_FORMAT: Final = 2
 CURRENT: Final = "CURRENT"
 STATE: Final = "state.json"
 METADATA: Final = "metadata.json"
+LEXICAL: Final = "lexical.npz"
 _GENERATION_PREFIX: Final = "gen-"
 
 
@@ -61,6 +68,7 @@ class SnapshotState:
     generation: int
     index_sha256: str
     metadata_sha256: str
+    lexical_sha256: str
 
     def to_json(self) -> str:
         """``state.json``'s content."""
@@ -76,6 +84,7 @@ class SnapshotState:
                 "generation": self.generation,
                 "index_sha256": self.index_sha256,
                 "metadata_sha256": self.metadata_sha256,
+                "lexical_sha256": self.lexical_sha256,
             },
             sort_keys=True,
         )
@@ -97,6 +106,7 @@ class SnapshotState:
                 generation=int(raw["generation"]),
                 index_sha256=str(raw["index_sha256"]),
                 metadata_sha256=str(raw["metadata_sha256"]),
+                lexical_sha256=str(raw["lexical_sha256"]),
             )
         except SnapshotCorrupt:
             raise
@@ -150,6 +160,8 @@ class SnapshotStore:
         manifest = collection.index.save(target, generation)
         metadata = json.dumps({str(k): v for k, v in collection.metadata.items()}).encode()
         _write_atomically(target / METADATA, metadata)
+        lexical = collection.lexical.to_bytes()
+        _write_atomically(target / LEXICAL, lexical)
         state = SnapshotState(
             collection=collection.name,
             params=collection.params,
@@ -160,6 +172,7 @@ class SnapshotStore:
             generation=generation,
             index_sha256=manifest.index_sha256,
             metadata_sha256=hashlib.sha256(metadata).hexdigest(),
+            lexical_sha256=hashlib.sha256(lexical).hexdigest(),
         )
         _write_atomically(target / STATE, state.to_json().encode())
         files.fsync_directory(target)
@@ -183,6 +196,7 @@ class SnapshotStore:
             generation=state.generation,
             index_sha256=state.index_sha256,
             metadata_sha256=state.metadata_sha256,
+            lexical_sha256=state.lexical_sha256,
         )
         target = self.folder(state.collection) / f"{_GENERATION_PREFIX}{state.generation:012d}"
         _write_atomically(target / STATE, newer.to_json().encode())
@@ -204,12 +218,15 @@ class SnapshotStore:
         try:
             state = SnapshotState.from_json((target / STATE).read_text(encoding="utf-8"), target)
             metadata_bytes = (target / METADATA).read_bytes()
+            lexical_bytes = (target / LEXICAL).read_bytes()
         except (OSError, UnicodeDecodeError) as error:
             raise SnapshotCorrupt(target, f"cannot read its state: {error}") from error
         if state.collection != name or state.index_sha256 != manifest.index_sha256:
             raise SnapshotCorrupt(target, f"{STATE} belongs to another index")
         if hashlib.sha256(metadata_bytes).hexdigest() != state.metadata_sha256:
             raise SnapshotCorrupt(target, f"{METADATA} does not match its checksum")
+        if hashlib.sha256(lexical_bytes).hexdigest() != state.lexical_sha256:
+            raise SnapshotCorrupt(target, f"{LEXICAL} does not match its checksum")
         try:
             raw: Any = json.loads(metadata_bytes)
             metadata = {int(k): v for k, v in raw.items()}
@@ -217,6 +234,12 @@ class SnapshotStore:
             raise SnapshotCorrupt(target, f"{METADATA} is malformed: {error}") from error
         if len(metadata) != len(index) or not all(k in index for k in metadata):
             raise SnapshotCorrupt(target, f"{METADATA} disagrees with the index's ids")
+        try:
+            lexical = LexicalIndex.from_bytes(lexical_bytes)
+        except ValueError as error:
+            raise SnapshotCorrupt(target, f"{LEXICAL} is malformed: {error}") from error
+        if not lexical.ids() <= set(metadata):
+            raise SnapshotCorrupt(target, f"{LEXICAL} holds chunks the index does not")
         index.ef = state.params.ef
         loaded = CollectionIndex(
             name=name,
@@ -224,6 +247,7 @@ class SnapshotStore:
             index=index,
             metadata=metadata,
             versions=dict(state.versions),
+            lexical=lexical,
             dirty=False,
         )
         return loaded, state
