@@ -32,6 +32,7 @@ from x0_common.kafka import RequestContext, Responder
 from x0_common.kafka.responder import Handler
 from x0_crypto.deps import CryptoDeps
 from x0_crypto.domain import KemSizes
+from x0_crypto.domain.backends.base import Backend
 
 RequestT = TypeVar("RequestT", bound=BaseModel)
 ResultT = TypeVar("ResultT", bound=BaseModel)
@@ -77,12 +78,19 @@ def register(responder: Responder, deps: CryptoDeps) -> None:
             )
         return AlgorithmsResult(algorithms=rows)
 
-    def kem_keypair(request: KemKeypairRequest) -> KeypairResult:
-        with metrics.operation(request.algorithm, "kem_keypair"):
-            public_key, secret_key = algorithms.kem(request.algorithm).keypair()
+    def keypair(
+        request: KemKeypairRequest | SignatureKeypairRequest,
+        operation: str,
+        lookup: Callable[[str], Backend],
+    ) -> KeypairResult:
+        with metrics.operation(request.algorithm, operation):
+            public_key, secret_key = lookup(request.algorithm).keypair()
         return KeypairResult(
             algorithm=request.algorithm, public_key=public_key, secret_key=secret_key
         )
+
+    def kem_keypair(request: KemKeypairRequest) -> KeypairResult:
+        return keypair(request, "kem_keypair", algorithms.kem)
 
     def encapsulate(request: EncapsulateRequest) -> EncapsulateResult:
         with metrics.operation(request.algorithm, "encapsulate"):
@@ -97,11 +105,7 @@ def register(responder: Responder, deps: CryptoDeps) -> None:
         return DecapsulateResult(shared_secret=shared)
 
     def signature_keypair(request: SignatureKeypairRequest) -> KeypairResult:
-        with metrics.operation(request.algorithm, "signature_keypair"):
-            public_key, secret_key = algorithms.signature(request.algorithm).keypair()
-        return KeypairResult(
-            algorithm=request.algorithm, public_key=public_key, secret_key=secret_key
-        )
+        return keypair(request, "signature_keypair", algorithms.signature)
 
     def sign(request: SignRequest) -> SignResult:
         with metrics.operation(request.algorithm, "sign"):
