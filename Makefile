@@ -17,7 +17,7 @@ PYTEST_ARGS ?=
 DEV_KEY_FILE := .stack/dev-admin-key
 ONLY ?=
 
-.PHONY: help setup up down status test test-unit lint bench
+.PHONY: help setup up down status test test-unit lint bench eval
 
 help:  ## List the targets.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -60,6 +60,9 @@ lint: setup  ## ruff (lint + format check), mypy (strict on libs/common and libs
 
 bench: setup  ## Benchmarks against same-run baselines, on a fresh stack of their own (ONLY=<section>).
 	$(TEST_STACK) run $(UV) run --frozen python -m bench $(if $(ONLY),--only $(ONLY),)
+
+eval: setup  ## Retrieval quality and p50 per search mode on the man-page set (eval/README.md).
+	$(UV) run --frozen python -m eval
 
 # Load tests with SLOs (load/, docs/load.md). Results go to load/results/<time>-<profile>/.
 .PHONY: load load-ci

@@ -70,9 +70,11 @@ async def fill(writer: RagWriter, name: str, *, partition: int = 0) -> str:
 async def answers(
     manager: IndexManager, embedder: Embedder, name: str, k: int = 3
 ) -> list[list[int]]:
-    """The manager's vector answers to QUERIES, as chunk ids."""
+    """The manager's vector, then keyword, answers to QUERIES, as chunk ids."""
     vectors = embedder.embed(QUERIES)
-    return [[i for i, _ in await manager.search(name, vector, k)] for vector in vectors]
+    by_vector = [[i for i, _ in await manager.search(name, vector, k)] for vector in vectors]
+    by_keyword = [[i for i, _ in await manager.keyword(name, query, k)] for query in QUERIES]
+    return by_vector + by_keyword
 
 
 async def test_applies_events_and_answers_version_waits(
@@ -88,13 +90,14 @@ async def test_applies_events_and_answers_version_waits(
     assert collection is not None
     # The replaced and the deleted document's chunks are gone.
     assert set(collection.metadata) == await writer.chunk_ids(name)
+    assert collection.lexical.ids() == set(collection.metadata)
     assert len(collection) == 3
     best = await answers(manager, embedder, name, k=1)
     rows = await writer.pool.fetch(
         "SELECT chunk_id, document_id FROM rag.chunks WHERE collection = $1", name
     )
     documents = {row["chunk_id"]: row["document_id"] for row in rows}
-    assert [documents[ids[0]] for ids in best] == ["kafka", "pg", "cats"]
+    assert [documents[ids[0]] for ids in best] == ["kafka", "pg", "cats"] * 2
     # An already-applied version answers at once; the replica's applied map shows it.
     await manager.wait_for("0:0", timeout=0)
     assert manager.applied()[0] == int(last.split(":")[1])
@@ -296,6 +299,7 @@ async def test_a_deleted_collection_loses_its_index_and_snapshots(
     assert manager.collection(name) is None
     assert not (root / name).exists()
     assert await manager.search(name, [1.0] * 384, 3) == []
+    assert await manager.keyword(name, "text", 3) == []
 
 
 async def test_metrics_show_sizes_lag_and_snapshot_age(
@@ -351,6 +355,7 @@ async def test_writes_during_a_rebuild_are_neither_missed_nor_doubled(
     collection = manager.collection(name)
     assert collection is not None
     assert set(collection.metadata) == await writer.chunk_ids(name)
+    assert collection.lexical.ids() == set(collection.metadata)
     assert len(collection) == 3
 
 

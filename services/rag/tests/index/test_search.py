@@ -31,9 +31,8 @@ from x0_rag.adapters.embedder import DynamicBatcher, Embedder
 from x0_rag.adapters.index import IndexManager, VersionNotApplied
 from x0_rag.adapters.retrieval import PostgresRetrieval
 from x0_rag.deps import RagDeps
-from x0_rag.domain.filters import MetadataFilter
-from x0_rag.domain.fusion import reciprocal_rank_fusion
-from x0_rag.domain.search import HYBRID_MIN_DEPTH, Searcher
+from x0_rag.domain.fusion import RRF_K, reciprocal_rank_fusion
+from x0_rag.domain.search import HYBRID_DEPTH, Searcher, hybrid_weights
 from x0_rag.errors import InvalidFilter, NotFound, TooLarge
 from x0_rag.handlers import search as search_handlers
 from x0_rag.metrics import SERVICE, RagMetrics
@@ -135,8 +134,16 @@ async def test_vector_search_finds_by_meaning(corpus: Corpus) -> None:
 async def test_keyword_search_finds_words_and_ranks_them(corpus: Corpus) -> None:
     assert await search(corpus, "ts_rank_cd", mode="keyword") == ["postgres"]
     assert await search(corpus, "kitten", mode="keyword") == ["invoice"]
-    found = await search(corpus, '"printer toner" or replicated', mode="keyword")
-    assert sorted(found) == ["invoice", "kafka"]
+    # OR semantics: any word ranks, one with more rare words first (BM25).
+    found = await search(corpus, "kitten replicated logs", mode="keyword")
+    assert found == ["kafka", "invoice"]
+    # Stemming: "ranking" and "columns" match "ranks" and "column".
+    assert await search(corpus, "ranking column", mode="keyword") == ["postgres"]
+    # A quoted phrase must appear in order; + requires a word, - excludes one.
+    assert await search(corpus, '"printer toner" kafka', mode="keyword") == ["invoice"]
+    assert await search(corpus, '"toner printer"', mode="keyword") == []
+    assert await search(corpus, "+kafka kitten", mode="keyword") == ["kafka"]
+    assert await search(corpus, "kitten replicated -invoice", mode="keyword") == ["kafka"]
     # Only stop words, or no match: fewer hits than k, never an error.
     assert await search(corpus, "the and of", mode="keyword") == []
     assert await search(corpus, "zebra", mode="keyword", k=10) == []
@@ -179,25 +186,25 @@ async def test_hybrid_fuses_the_vector_and_keyword_rankings(corpus: Corpus) -> N
     hybrid = await search(corpus, query, mode="hybrid", k=2)
     assert set(hybrid) == set(by_vector) | set(by_keyword)
 
-    # Exactly reciprocal rank fusion (k = 60) of both lists at the hybrid depth.
-    depth = HYBRID_MIN_DEPTH
+    # Exactly weighted reciprocal rank fusion of both lists at the hybrid depth.
+    depth = HYBRID_DEPTH
     vector_ids = [
         i
         for i, _ in await corpus.manager.search(
             corpus.name, await corpus.searcher.embed(query), depth
         )
     ]
-    keyword_ids = [
-        i
-        for i, _ in await corpus.searcher.retrieval.keyword(
-            corpus.name, query, depth, MetadataFilter()
-        )
-    ]
-    fused = reciprocal_rank_fusion([vector_ids, keyword_ids], limit=3)
+    keyword_ids = [i for i, _ in await corpus.manager.keyword(corpus.name, query, depth)]
+    fused = reciprocal_rank_fusion(
+        [vector_ids, keyword_ids], k=RRF_K, weights=hybrid_weights(None), limit=3
+    )
     request = SearchRequest(collection=corpus.name, query=query, mode="hybrid", k=3)
     result = await corpus.searcher.search(request, remaining=None)
     assert [hit.chunk_id for hit in result.hits] == [hit.id for hit in fused]
     assert [hit.score for hit in result.hits] == pytest.approx([hit.score for hit in fused])
+    # keyword_weight 1 ranks by the keyword half alone, 0 by the vector half alone.
+    assert (await search(corpus, query, mode="hybrid", k=1, keyword_weight=1.0)) == by_keyword
+    assert (await search(corpus, query, mode="hybrid", k=1, keyword_weight=0.0)) == by_vector
 
 
 async def test_bad_filters_and_unknown_collections_are_typed_errors(corpus: Corpus) -> None:
@@ -223,8 +230,9 @@ async def test_an_empty_collection_answers_no_hits_in_every_mode(
         assert (await corpus.searcher.search(request, remaining=None)).hits == []
 
 
+@pytest.mark.parametrize("mode", ["vector", "keyword"])
 async def test_min_version_waits_for_the_write_then_sees_it(
-    corpus: Corpus, writer: RagWriter
+    corpus: Corpus, writer: RagWriter, mode: str
 ) -> None:
     event = await writer.upsert(
         corpus.name,
@@ -234,7 +242,11 @@ async def test_min_version_waits_for_the_write_then_sees_it(
         publish=False,
     )
     request = SearchRequest(
-        collection=corpus.name, query="dogs walks", mode="vector", k=1, min_version=event.source
+        collection=corpus.name,
+        query="dogs walks",
+        mode=mode,  # type: ignore[arg-type]
+        k=1,
+        min_version=event.source,
     )
     waiting = asyncio.create_task(corpus.searcher.search(request, remaining=None))
     await asyncio.sleep(0.3)

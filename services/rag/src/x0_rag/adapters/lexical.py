@@ -190,7 +190,7 @@ class LexicalIndex:
                 ids, lengths = stored["ids"], stored["lengths"]
                 terms, packed = stored["terms"], stored["vocabulary"]
             words = packed.tobytes().decode().split("\n") if len(packed) else []
-        except (OSError, KeyError, EOFError, UnicodeDecodeError) as error:
+        except (OSError, KeyError, EOFError, ValueError) as error:  # UnicodeDecodeError too
             raise ValueError(f"not a lexical index: {error}") from error
         if len(ids) != len(lengths) or int(lengths.sum()) != len(terms):
             raise ValueError("lexical index arrays disagree")
