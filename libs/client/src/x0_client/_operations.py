@@ -1141,6 +1141,7 @@ class SyncOperations(BaseClient[httpx.Client, httpx.BaseTransport]):
         mode: rag.SearchMode = ...,
         filter: dict[str, Any] | None = ...,
         ef: int | None = ...,
+        keyword_weight: float | None = ...,
         min_version: str | None = ...,
     ) -> rag.SearchResult: ...
 
@@ -2531,6 +2532,7 @@ class AsyncOperations(BaseClient[httpx.AsyncClient, httpx.AsyncBaseTransport]):
         mode: rag.SearchMode = ...,
         filter: dict[str, Any] | None = ...,
         ef: int | None = ...,
+        keyword_weight: float | None = ...,
         min_version: str | None = ...,
     ) -> rag.SearchResult: ...
 
