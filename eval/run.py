@@ -33,9 +33,14 @@ from eval.metrics import Aggregation, Scores, documents, rrf, score
 from eval.service import COLLECTION, Built, build_collection, searcher
 from x0_common.events.rag import SearchMode, SearchRequest
 from x0_rag.adapters.embedder import Embedder
-from x0_rag.domain.fusion import RRF_K, reciprocal_rank_fusion
+from x0_rag.domain.fusion import reciprocal_rank_fusion
 from x0_rag.domain.keywords import KeywordQuery
-from x0_rag.domain.search import DEFAULT_KEYWORD_WEIGHT, HYBRID_DEPTH, hybrid_weights
+from x0_rag.domain.search import (
+    DEFAULT_KEYWORD_WEIGHT,
+    HYBRID_DEPTH,
+    HYBRID_RRF_K,
+    hybrid_weights,
+)
 from x0_rag.settings import RagSettings
 
 logger = logging.getLogger(__name__)
@@ -133,7 +138,7 @@ def tune(built: Built, chunks: Chunks, embedder: Embedder, queries: list[Query])
     print(f"\nDev split ({len(queries)} queries): hybrid fusion settings, best recall@10 first")
     print("| depth | RRF k | keyword weight | aggregation | recall@1 | recall@10 | MRR@10 |")
     print("|---|---|---|---|---|---|---|")
-    chosen = (HYBRID_DEPTH, RRF_K, DEFAULT_KEYWORD_WEIGHT, AGGREGATION)
+    chosen = (HYBRID_DEPTH, HYBRID_RRF_K, DEFAULT_KEYWORD_WEIGHT, AGGREGATION)
     shown = rows[:8] + [row for row in rows[8:] if row[1:] == chosen]
     for s, depth, k, weight, how in shown:
         mark = " (chosen)" if (depth, k, weight, how) == chosen else ""
@@ -250,8 +255,8 @@ async def main(argv: Sequence[str] | None = None) -> int:
     table = await evaluate(built, chunks, embedder, dataset.split("test"), refs)
     print(
         f"\nTest split ({len(dataset.split('test'))} queries), k={SEARCH_K} chunks per search, "
-        f"documents ranked by their best chunk; hybrid: depth {HYBRID_DEPTH}, RRF k {RRF_K}, "
-        f"keyword weight {DEFAULT_KEYWORD_WEIGHT}"
+        f"documents ranked by their best chunk; hybrid: depth {HYBRID_DEPTH}, "
+        f"RRF k {HYBRID_RRF_K}, keyword weight {DEFAULT_KEYWORD_WEIGHT}"
     )
     print("| mode | recall@1 | recall@10 | MRR@10 | p50 ms |")
     print("|---|---|---|---|---|")
@@ -274,4 +279,5 @@ async def main(argv: Sequence[str] | None = None) -> int:
 
 def run() -> None:
     logging.basicConfig(level=logging.WARNING)
+    logging.getLogger("bm25s").setLevel(logging.WARNING)
     raise SystemExit(asyncio.run(main()))

@@ -31,8 +31,8 @@ from x0_rag.adapters.embedder import DynamicBatcher, Embedder
 from x0_rag.adapters.index import IndexManager, VersionNotApplied
 from x0_rag.adapters.retrieval import PostgresRetrieval
 from x0_rag.deps import RagDeps
-from x0_rag.domain.fusion import RRF_K, reciprocal_rank_fusion
-from x0_rag.domain.search import HYBRID_DEPTH, Searcher, hybrid_weights
+from x0_rag.domain.fusion import reciprocal_rank_fusion
+from x0_rag.domain.search import HYBRID_DEPTH, HYBRID_RRF_K, Searcher, hybrid_weights
 from x0_rag.errors import InvalidFilter, NotFound, TooLarge
 from x0_rag.handlers import search as search_handlers
 from x0_rag.metrics import SERVICE, RagMetrics
@@ -196,7 +196,7 @@ async def test_hybrid_fuses_the_vector_and_keyword_rankings(corpus: Corpus) -> N
     ]
     keyword_ids = [i for i, _ in await corpus.manager.keyword(corpus.name, query, depth)]
     fused = reciprocal_rank_fusion(
-        [vector_ids, keyword_ids], k=RRF_K, weights=hybrid_weights(None), limit=3
+        [vector_ids, keyword_ids], k=HYBRID_RRF_K, weights=hybrid_weights(None), limit=3
     )
     request = SearchRequest(collection=corpus.name, query=query, mode="hybrid", k=3)
     result = await corpus.searcher.search(request, remaining=None)

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import logging
 import re
 import threading
 from collections.abc import Callable, Iterable, Mapping
@@ -36,6 +37,9 @@ import numpy.typing as npt
 import Stemmer
 
 from x0_rag.domain.keywords import Clause, KeywordQuery
+
+# bm25s sets its logger to DEBUG on import: every rebuild would log a line.
+logging.getLogger("bm25s").setLevel(logging.WARNING)
 
 _WORD: Final = re.compile(r"(?u)\b\w\w+\b")
 STOPWORDS: Final = frozenset(bm25s.stopwords.STOPWORDS_EN)

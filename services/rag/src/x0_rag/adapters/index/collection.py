@@ -21,6 +21,9 @@ from x0_rag.adapters.lexical import LexicalIndex
 from x0_rag.domain.filters import MetadataFilter
 from x0_rag.domain.keywords import KeywordQuery
 
+# Search breadth per result wanted, when a request does not set ef.
+EF_PER_K = 4
+
 
 @dataclass(eq=False)
 class CollectionIndex:
@@ -113,7 +116,14 @@ class CollectionIndex:
     def search(
         self, vector: npt.ArrayLike, k: int, *, ef: int | None, where: MetadataFilter
     ) -> list[tuple[int, float]]:
-        """Up to ``k`` ``(chunk id, cosine similarity)`` pairs, best first, that pass ``where``."""
+        """Up to ``k`` ``(chunk id, cosine similarity)`` pairs, best first, that pass ``where``.
+
+        Without ``ef`` the search breadth is the collection's, but at least ``4k``:
+        hnswlib's recall falls as ``k`` nears ``ef`` (hybrid asks for 100 candidates,
+        documents need several chunks each; ``make eval`` compares with exact search).
+        """
+        if ef is None:
+            ef = max(self.params.ef, EF_PER_K * k)
         metadata = self.metadata
         accept = None if where.is_empty else (lambda label: where.matches(metadata.get(label, {})))
         ids, distances = self.index.search(vector, k, ef=ef, filter=accept)
