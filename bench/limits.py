@@ -5,13 +5,18 @@
   principal, limits off), both in this process on one route built by
   ``routing.add_route`` whose endpoint answers at once: what is measured is the
   dependency chain, not Kafka. Target: at most +0.3 ms (issue 11). The two apps are
-  measured request by request in turn, so load on the shared cores hits both.
+  measured request by request in turn, so load on the shared cores hits both, in
+  rounds: the overall p50s, and the median of the rounds' differences of p50. Before
+  each timed request the loop is given to background tasks (untimed): otherwise what
+  piled up during bare requests, which never suspend, ran inside guarded ones.
 - API-key checks from the cache per second, in process: at least 50,000.
 - One rate-limit decision (both limits, one Lua script), against a Redis PING.
 """
 
 from __future__ import annotations
 
+import asyncio
+import statistics
 import time
 import uuid
 
@@ -31,7 +36,13 @@ from x0_gateway.settings import GatewaySettings
 from x0_gateway.testing import authenticate_as, provision_key
 
 PATH = "/bench/echo"
-REQUESTS = 4_000
+REQUESTS = 6_000
+# The requests are measured in rounds; the added latency is the median of the rounds'
+# differences of p50, robust to a burst of load from elsewhere during one round.
+ROUNDS = 20
+# Loop turns given to background tasks before each timed request.
+YIELDS = 3
+WARM_UP = 300
 KEY_CHECKS = 50_000
 DECISIONS = 2_000
 # A row of the crypto class, so that the route gets the crypto rate limit.
@@ -68,8 +79,9 @@ def gateway_settings(settings: CommonSettings, *, limited: bool) -> GatewaySetti
     )
 
 
-async def gateway_p50s(settings: CommonSettings) -> tuple[float, float, float]:
-    """p50 (s) with authentication and rate limits, and without; key checks per second."""
+async def gateway_p50s(settings: CommonSettings) -> tuple[float, float, float, float]:
+    """p50 (s) with authentication and rate limits, and without; the median of the
+    rounds' differences of p50 (s); key checks per second."""
     guarded = with_echo(create_app(gateway_settings(settings, limited=True)))
     bare = with_echo(create_app(gateway_settings(settings, limited=False)))
     authenticate_as(bare)
@@ -89,16 +101,52 @@ async def gateway_p50s(settings: CommonSettings) -> tuple[float, float, float]:
             assert response.status_code == 200, (name, response.text)
             if name == "guarded":
                 assert "ratelimit" in response.headers
-        # Alternating request by request: load from elsewhere on the cores hits both.
-        for _ in range(REQUESTS):
-            for name, client in clients.items():
-                started = time.perf_counter()
-                await client.get(PATH, headers=headers)
-                samples[name].append(time.perf_counter() - started)
+        # Start-up settles first: both apps ready (reply and audit consumers joined their
+        # groups), then untimed warm-up requests. Group joins and their retries are
+        # background work that would land in whichever request suspends.
+        await _settled(clients, headers)
+        # Rounds of requests alternating one by one, so that load from elsewhere on the
+        # shared cores hits both; the difference is taken per round, then its median.
+        differences = []
+        for _ in range(ROUNDS):
+            round_samples: dict[str, list[float]] = {"guarded": [], "bare": []}
+            for _ in range(REQUESTS // ROUNDS):
+                for name, client in clients.items():
+                    # Untimed: let the background tasks (Kafka consumers, touches) run
+                    # here. A bare request never suspends, so without this the work
+                    # that piled up during it ran inside the next guarded request's
+                    # Redis wait and was charged to authentication.
+                    for _ in range(YIELDS):
+                        await asyncio.sleep(0)
+                    started = time.perf_counter()
+                    await client.get(PATH, headers=headers)
+                    round_samples[name].append(time.perf_counter() - started)
+            for name, taken in round_samples.items():
+                samples[name] += taken
+            differences.append(
+                percentile(round_samples["guarded"], 0.5) - percentile(round_samples["bare"], 0.5)
+            )
         for client in clients.values():
             await client.aclose()
         rate = await key_checks_per_second(guarded, headers["authorization"])
-    return percentile(samples["guarded"], 0.5), percentile(samples["bare"], 0.5), rate
+    return (
+        percentile(samples["guarded"], 0.5),
+        percentile(samples["bare"], 0.5),
+        statistics.median(differences),
+        rate,
+    )
+
+
+async def _settled(clients: dict[str, httpx.AsyncClient], headers: dict[str, str]) -> None:
+    deadline = time.monotonic() + 60
+    for client in clients.values():
+        while (await client.get("/health/ready")).status_code != 200:
+            assert time.monotonic() < deadline, "the bench's gateways never became ready"
+            await asyncio.sleep(0.2)
+    await asyncio.sleep(2)
+    for _ in range(WARM_UP):
+        for client in clients.values():
+            await client.get(PATH, headers=headers)
 
 
 async def key_checks_per_second(app: FastAPI, authorization: str) -> float:
@@ -137,7 +185,7 @@ async def decision_p50s(settings: CommonSettings) -> tuple[float, float]:
 
 async def run(settings: CommonSettings) -> list[Record]:
     """The section's records."""
-    guarded, bare, rate = await gateway_p50s(settings)
+    guarded, bare, added, rate = await gateway_p50s(settings)
     decision, ping = await decision_p50s(settings)
     budget_ms = 0.3
     return [
@@ -147,6 +195,14 @@ async def run(settings: CommonSettings) -> list[Record]:
             unit="ms",
             baseline=f"p50 without ({bare * 1000:.3f} ms) + {budget_ms} ms",
             baseline_value=round(bare * 1000 + budget_ms, 3),
+            target="<= 1.0",
+        ),
+        Record(
+            name="limits.gateway_p50_added_median_of_rounds",
+            value=round(added * 1000, 3),
+            unit="ms",
+            baseline=f"budget (issue 11), {ROUNDS} rounds",
+            baseline_value=budget_ms,
             target="<= 1.0",
         ),
         Record(

@@ -8,6 +8,7 @@ overflow, NUL) are 422 before anything is published.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import AsyncIterator
 
 import httpx
@@ -142,9 +143,22 @@ REFUSED = [
 @pytest.mark.security
 @pytest.mark.parametrize(("method", "path", "body"), REFUSED)
 async def test_values_postgresql_cannot_store_are_422(
-    client: httpx.AsyncClient, method: str, path: str, body: object
+    client: httpx.AsyncClient,
+    method: str,
+    path: str,
+    body: object,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
+    caplog.set_level(logging.DEBUG)
     response = await client.request(method, path, json=body)
+    # Issue 11's finding: these were 500s whose asyncpg error wrote the input to the log.
+    logged = "\n".join(
+        record.getMessage()
+        for record in caplog.records
+        if not record.name.startswith(("httpx", "httpcore"))  # the test's own client
+    )
+    assert str(INT4_OVERFLOW) not in logged
+    assert "\x00" not in logged
     assert response.status_code == 422, response.text
     assert response.headers["content-type"] == PROBLEM_JSON
     (error,) = response.json()["details"]["errors"]

@@ -7,6 +7,7 @@ allowed request answers 422 and a limited one 429, with no broker involved.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 
@@ -95,6 +96,19 @@ async def test_a_credential_past_its_quota_gets_429_with_retry_after(
     # One request refills every 60/3 = 20 s.
     assert 1 <= int(refused.headers["retry-after"]) <= 20
     assert '"crypto-credential";r=0' in refused.headers["ratelimit"]
+
+
+@pytest.mark.integration
+@pytest.mark.security
+async def test_concurrent_calls_of_one_caller_get_its_quota_and_no_more(
+    client: httpx.AsyncClient,
+) -> None:
+    """Issue 11's finding: 200 concurrent calls of one caller all succeeded. Now the
+    decision is atomic in Redis: of 50 at once, exactly the quota (3) pass."""
+    who = caller(tenant())
+    answers = await asyncio.gather(*(client.post(SIGN, json={}, headers=who) for _ in range(50)))
+    statuses = sorted(response.status_code for response in answers)
+    assert statuses == [422] * 3 + [429] * 47
 
 
 @pytest.mark.integration
