@@ -118,6 +118,7 @@ SAMPLES: dict[str, BaseModel] = {
         ],
     ),
     "delete_documents": r.DeleteDocuments(collection="notes", ids=["intro notes.md"]),
+    "get_ingest_outcome": r.IngestOutcomeRequest(collection="notes", version="0:1"),
     "publish_events": t.PublishEvents(events=[_HEARTBEAT, _METRICS]),
     "list_nodes": t.ListNodesRequest(mesh_id="lab", status="up", limit=5),
     "get_node": t.NodeRequest(node_id=NODE),

@@ -24,14 +24,22 @@ A search's ``min_version`` (and an outcome's version) that the ingest log never 
 is a 400 at once (a worker would wait for it in vain and answer 504).
 """
 
+import logging
 import time
 from collections.abc import Sequence
 from typing import Annotated, Any, ClassVar
 
 from fastapi import Path, Query, Response
+from pydantic import ValidationError
 
 from x0_common.contract import Operation, Rag
-from x0_common.errors import DeadlineExceeded, InvalidInput, NotFound, ValidationFailed
+from x0_common.errors import (
+    DeadlineExceeded,
+    InvalidInput,
+    NotFound,
+    UnknownMessageType,
+    ValidationFailed,
+)
 from x0_common.events import rag as r
 from x0_common.events.names import DocumentId
 from x0_common.kafka import Requester
@@ -46,6 +54,8 @@ from x0_gateway.routing import (
     path_parameter,
     request_of,
 )
+
+logger = logging.getLogger(__name__)
 
 WaitQuery = Annotated[
     bool,
@@ -145,11 +155,16 @@ async def awaited_outcome(
                 update={"scopes": principal.scopes | {asked.scope}}
             ).header(),
         )
-    except (DeadlineExceeded, NotFound):
+    except (DeadlineExceeded, NotFound, ValidationFailed, UnknownMessageType):
         # Durably accepted, outcome not known yet (or not recorded: a dead letter while
-        # the database was down): the caller keeps its token rather than a 504.
+        # the database was down; or a worker from before INGEST_OUTCOME, during a
+        # rolling upgrade): the caller keeps its token rather than an error.
         return pending
-    return r.IngestOutcome.model_validate(reply)
+    try:
+        return r.IngestOutcome.model_validate(reply)
+    except ValidationError:
+        logger.warning("an ingest outcome reply did not match its model")
+        return pending
 
 
 async def ingest(
