@@ -161,9 +161,19 @@ def tune(built: Built, chunks: Chunks, embedder: Embedder, queries: list[Query])
 
 
 async def evaluate(
-    built: Built, chunks: Chunks, embedder: Embedder, queries: list[Query], refs: References
+    built: Built,
+    chunks: Chunks,
+    embedder: Embedder,
+    queries: list[Query],
+    refs: References,
+    *,
+    examples: list[tuple[Query, list[str], list[str]]] | None = None,
 ) -> dict[str, Scores]:
-    """Test split: the searcher's modes and the references, interleaved per query."""
+    """Test split: the searcher's modes and the references, interleaved per query.
+
+    ``examples`` gets (query, keyword top 3, hybrid top 3) where hybrid ranks the right
+    page first and keyword does not.
+    """
     search = searcher(built.collection, chunks, embedder)
     rankings: dict[str, list[list[str]]] = {}
     seconds: dict[str, list[float]] = {}
@@ -177,6 +187,9 @@ async def evaluate(
             seconds.setdefault(mode, []).append(time.perf_counter() - started)
             ranked = [(hit.chunk_id, hit.score) for hit in result.hits]
             rankings.setdefault(mode, []).append(documents(ranked, chunks.document, AGGREGATION))
+        keyword, hybrid = rankings["keyword"][-1][:3], rankings["hybrid"][-1][:3]
+        if examples is not None and hybrid[:1] == [query.answer] != keyword[:1]:
+            examples.append((query, keyword, hybrid))
         exact, spent = timed(lambda q=query.text: refs.exact(q))
         exact_lists.append(exact)
         seconds.setdefault("exact", []).append(spent)
@@ -252,7 +265,8 @@ async def main(argv: Sequence[str] | None = None) -> int:
     refs = References.build(dataset, chunks, embedder)
     if dataset.split("dev"):
         tune(built, chunks, embedder, dataset.split("dev"))
-    table = await evaluate(built, chunks, embedder, dataset.split("test"), refs)
+    examples: list[tuple[Query, list[str], list[str]]] = []
+    table = await evaluate(built, chunks, embedder, dataset.split("test"), refs, examples=examples)
     print(
         f"\nTest split ({len(dataset.split('test'))} queries), k={SEARCH_K} chunks per search, "
         f"documents ranked by their best chunk; hybrid: depth {HYBRID_DEPTH}, "
@@ -270,6 +284,11 @@ async def main(argv: Sequence[str] | None = None) -> int:
     }
     for key, name in names.items():
         print(table[key].row(name))
+    print(f"\nHybrid right where keyword is not: {len(examples)} test queries; the first three:")
+    for query, keyword, hybrid in examples[:3]:
+        print(f"  query {query.text!r} (answer {query.answer})")
+        print(f"    keyword top 3: {', '.join(keyword)}")
+        print(f"    hybrid  top 3: {', '.join(hybrid)}")
     print()
     met = targets(table)
     for name, ok, figures in met:
