@@ -11,6 +11,7 @@ import pytest
 from faststream.kafka import KafkaBroker
 
 from x0_common.events.rag import (
+    MAX_METADATA_BYTES,
     CollectionNameRequest,
     CreateCollectionRequest,
     DeleteDocuments,
@@ -22,7 +23,6 @@ from x0_rag.adapters.embedder import DynamicBatcher, Embedder
 from x0_rag.adapters.index_events import IndexEvents
 from x0_rag.adapters.rows import IngestPosition, embedding_of
 from x0_rag.domain.chunking import chunk_text
-from x0_common.events.rag import MAX_METADATA_BYTES
 from x0_rag.domain.ingest import plan_upsert
 from x0_rag.errors import InvalidInput, NotFound, TooLarge
 from x0_rag.handlers.writer import IngestWriter

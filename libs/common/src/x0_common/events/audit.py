@@ -3,8 +3,9 @@ and every refused request (topic ``x0.audit``).
 
 The gateway writes one record before it forwards an operation that must be audited
 (``stage="attempt"``: if Kafka does not take it, the operation is refused) and one
-once the answer is known (``stage="outcome"``); a refused request (401, 403, 429, 413, 503 overloaded) and
-an audited route answered before its attempt (a 422 body, say) get one outcome record.
+once the answer is known (``stage="outcome"``); a refused request (401, 403, 429,
+413, 503 overloaded) and an audited route answered before its attempt (a 422 body,
+say) get one outcome record.
 The two records of a request share its ``request_id``. The gateway's audit consumer
 copies them into PostgreSQL (``gateway.audit_log``, append-only).
 
