@@ -7,10 +7,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from opentelemetry import trace
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry
 
 from x0_common.errors import X0Error
-from x0_common.metrics import LATENCY_BUCKETS
+from x0_common.metrics import MetricFactory
 
 SERVICE = "crypto"
 _tracer = trace.get_tracer("x0_crypto")
@@ -20,42 +20,39 @@ class CryptoMetrics:
     """Operations by algorithm and outcome; managed keys, rotations and failures."""
 
     def __init__(self, registry: CollectorRegistry) -> None:
-        self.ops = Counter(
+        declare = MetricFactory(registry)
+        self.ops = declare.counter(
             "x0_crypto_ops_total",
             "Cryptographic operations, by algorithm and outcome.",
-            ["service", "algorithm", "operation", "outcome"],
-            registry=registry,
+            "algorithm",
+            "operation",
+            "outcome",
         )
-        self.op_duration = Histogram(
+        self.op_duration = declare.histogram(
             "x0_crypto_op_duration_seconds",
             "Time spent in one cryptographic operation.",
-            ["service", "algorithm", "operation"],
-            buckets=LATENCY_BUCKETS,
-            registry=registry,
+            "algorithm",
+            "operation",
         )
-        self.managed_keys = Gauge(
-            "x0_crypto_managed_keys", "Managed keys stored.", ["service"], registry=registry
-        )
-        self.rotations = Counter(
+        self.managed_keys = declare.gauge("x0_crypto_managed_keys", "Managed keys stored.")
+        self.rotations = declare.counter(
             "x0_crypto_key_rotations_total",
             "Managed key rotations, manual or automatic.",
-            ["service", "trigger"],
-            registry=registry,
+            "trigger",
         )
-        self.key_failures = Counter(
+        self.key_failures = declare.counter(
             "x0_crypto_key_failures_total",
             "Failed managed-key operations, by operation and code.",
-            ["service", "operation", "code"],
-            registry=registry,
+            "operation",
+            "code",
         )
 
         # Rejections by reason are what an operator watches: replays and key mismatches
         # are attack signals; stale/future point at clock drift.
-        self.beacon_verifications = Counter(
+        self.beacon_verifications = declare.counter(
             "x0_crypto_beacon_verifications_total",
             "Beacon verifications, by result (ok or the rejection reason).",
-            ["service", "result"],
-            registry=registry,
+            "result",
         )
 
     @contextmanager

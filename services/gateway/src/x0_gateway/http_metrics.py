@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import time
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from x0_common.metrics import LATENCY_BUCKETS
+from x0_common.metrics import MetricFactory
 
 
 class HttpMetrics:
@@ -19,18 +19,12 @@ class HttpMetrics:
 
     def __init__(self, registry: CollectorRegistry, service: str) -> None:
         self.service = service
-        self.requests = Counter(
-            "x0_http_requests_total",
-            "HTTP requests answered.",
-            ["service", "method", "route", "status"],
-            registry=registry,
+        declare = MetricFactory(registry)
+        self.requests = declare.counter(
+            "x0_http_requests_total", "HTTP requests answered.", "method", "route", "status"
         )
-        self.duration = Histogram(
-            "x0_http_request_duration_seconds",
-            "Time to answer an HTTP request.",
-            ["service", "method", "route"],
-            buckets=LATENCY_BUCKETS,
-            registry=registry,
+        self.duration = declare.histogram(
+            "x0_http_request_duration_seconds", "Time to answer an HTTP request.", "method", "route"
         )
 
 

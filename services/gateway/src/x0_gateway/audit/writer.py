@@ -16,12 +16,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter
+from prometheus_client import CollectorRegistry
 
 from x0_common.contract import Audit
 from x0_common.errors import Unavailable
 from x0_common.events.audit import AuditRecord, Outcome, ResourceType, Stage
 from x0_common.kafka import Requester
+from x0_common.metrics import MetricFactory
 from x0_common.principal import Principal
 from x0_common.tracing import current_trace_ids
 from x0_gateway.audit.policy import stored_resource
@@ -46,12 +47,13 @@ class AuditMetrics:
 
     def __init__(self, registry: CollectorRegistry, service: str) -> None:
         self.service = service
-        self.records = Counter(
+        declare = MetricFactory(registry)
+        self.records = declare.counter(
             "x0_audit_records_total",
             "Audit records the gateway published to x0.audit, by stage and result "
             "(written, failed; dropped: overload refusals past the pending bound)",
-            ["service", "stage", "result"],
-            registry=registry,
+            "stage",
+            "result",
         )
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter
+from prometheus_client import CollectorRegistry
+
+from x0_common.metrics import MetricFactory
 
 
 class LimitMetrics:
@@ -10,21 +12,19 @@ class LimitMetrics:
 
     def __init__(self, registry: CollectorRegistry, service: str) -> None:
         self.service = service
-        self.rate_limit = Counter(
+        declare = MetricFactory(registry)
+        self.rate_limit = declare.counter(
             "x0_rate_limit_decisions_total",
             "Rate-limit decisions by class, outcome and who decided.",
-            ["service", "rate_class", "outcome", "source"],
-            registry=registry,
+            "rate_class",
+            "outcome",
+            "source",
         )
-        self.idempotency = Counter(
+        self.idempotency = declare.counter(
             "x0_idempotency_requests_total",
             "Requests with an Idempotency-Key, by outcome.",
-            ["service", "outcome"],
-            registry=registry,
+            "outcome",
         )
-        self.overloaded = Counter(
-            "x0_http_overloaded_total",
-            "Requests answered 503 because too many were being served.",
-            ["service"],
-            registry=registry,
+        self.overloaded = declare.counter(
+            "x0_http_overloaded_total", "Requests answered 503 because too many were being served."
         )

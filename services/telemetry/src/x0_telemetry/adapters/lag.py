@@ -35,10 +35,11 @@ from dataclasses import dataclass, field
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
-from prometheus_client import CollectorRegistry, Counter
+from prometheus_client import CollectorRegistry
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from x0_common.metrics import MetricFactory
 from x0_common.settings import KafkaSettings
 
 logger = logging.getLogger(__name__)
@@ -127,11 +128,9 @@ class ConsumerLagExporter:
             stale_after_seconds if stale_after_seconds is not None else 3 * interval_seconds,
         )
         registry.register(self._collector)
-        self._errors = Counter(
-            "x0_kafka_lag_scrape_errors_total",
-            "Consumer lag collection rounds that failed.",
-            ["service"],
-            registry=registry,
+        declare = MetricFactory(registry)
+        self._errors = declare.counter(
+            "x0_kafka_lag_scrape_errors_total", "Consumer lag collection rounds that failed."
         )
         # Present at 0 from the start, so increase() sees the first failure.
         self._errors.labels(service)
