@@ -8,21 +8,23 @@ from typing import Annotated
 import typer
 
 from x0_client.cli.output import (
+    ContextOption,
     JsonOption,
+    OutOption,
+    SignatureFileOption,
     print_json,
     print_line,
     read_bytes,
     read_text,
     show_bytes,
+    show_verdict,
     write_bytes,
 )
 from x0_client.cli.state import state
 
 Name = Annotated[str, typer.Argument(help="The key's name.", show_default=False)]
 In = Annotated[str, typer.Option("--in", "-i", help="Input file ('-': stdin).")]
-Out = Annotated[str | None, typer.Option("--out", "-o", help="Write raw bytes here ('-': stdout).")]
 Aad = Annotated[str | None, typer.Option("--aad", help="File of associated data.")]
-Context = Annotated[str, typer.Option("--context", help="FIPS 204 context string (UTF-8).")]
 Version = Annotated[int | None, typer.Option("--version", help="Key version (default latest).")]
 
 
@@ -63,7 +65,7 @@ def decrypt(
     name: Name,
     source: In = "-",
     aad: Aad = None,
-    out: Out = None,
+    out: OutOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Decrypt an x0:v<version>: ciphertext; prints the plaintext as base64url unless --out.
@@ -88,9 +90,9 @@ def sign(
     *,
     name: Name,
     source: In = "-",
-    signing_context: Context = "",
+    signing_context: ContextOption = "",
     version: Version = None,
-    out: Out = None,
+    out: OutOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Sign a message with a managed signature key.
@@ -116,9 +118,9 @@ def verify(
     context: typer.Context,
     *,
     name: Name,
-    signature: Annotated[str, typer.Option("--signature", "-s", help="Signature file (raw).")],
+    signature: SignatureFileOption,
     source: In = "-",
-    signing_context: Context = "",
+    signing_context: ContextOption = "",
     version: Version = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -136,6 +138,4 @@ def verify(
             version=version,
             context=signing_context.encode(),
         )
-    print_json(checked) if as_json else print_line("valid" if checked.valid else "invalid")
-    if not checked.valid:
-        raise typer.Exit(1)
+    show_verdict(checked, as_json=as_json)

@@ -8,9 +8,10 @@ from typing import TYPE_CHECKING, Annotated, Literal, cast, get_args
 import typer
 
 from x0_client.cli import key_use
-from x0_client.cli.key_use import In, Name, Out, Version
+from x0_client.cli.key_use import In, Name, Version
 from x0_client.cli.output import (
     JsonOption,
+    OutOption,
     print_fields,
     print_json,
     print_line,
@@ -139,7 +140,7 @@ def export(
     *,
     name: Name,
     version: Version = None,
-    out: Out = None,
+    out: OutOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Export the secret keys of an exportable key (409 if it is not exportable).
@@ -163,7 +164,7 @@ def export(
 
 @app.command()
 def backup(
-    context: typer.Context, *, name: Name, out: Out = None, as_json: JsonOption = False
+    context: typer.Context, *, name: Name, out: OutOption = None, as_json: JsonOption = False
 ) -> None:
     """The key as an encrypted blob, for `x0 keys restore`.
 

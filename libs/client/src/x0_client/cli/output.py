@@ -19,11 +19,20 @@ from rich.console import Console
 from rich.table import Table
 
 from x0_common.events.binary import encode
+from x0_common.events.crypto import VerifyResult
 
 JsonOption = Annotated[
     bool, typer.Option("--json", help="Print the result as JSON (binary values base64url).")
 ]
 STDIO = "-"
+# Options that the stateless (``x0 kem``/``x0 sig``) and managed-key commands share.
+OutOption = Annotated[
+    str | None, typer.Option("--out", "-o", help="Write raw bytes here ('-': stdout).")
+]
+ContextOption = Annotated[str, typer.Option("--context", help="FIPS 204 context string (UTF-8).")]
+SignatureFileOption = Annotated[
+    str, typer.Option("--signature", "-s", help="Signature file (raw).")
+]
 
 
 # Tables piped to a file or another program are not cut to 80 columns.
@@ -118,3 +127,13 @@ def show_bytes(name: str, data: bytes, out: str | None, *, as_json: bool) -> Non
         print_json({name: encode(data)})
     else:
         print_line(encode(data))
+
+
+def show_verdict(checked: VerifyResult, *, as_json: bool) -> None:
+    """A verification's result; exit code 1 when it does not verify, so scripts can test it."""
+    if as_json:
+        print_json(checked)
+    else:
+        print_line("valid" if checked.valid else "invalid")
+    if not checked.valid:
+        raise typer.Exit(1)

@@ -17,6 +17,7 @@ Exit codes (the same for every command):
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TypedDict
 
 import httpx
 import pydantic
@@ -83,6 +84,14 @@ def describe(error: Exception) -> str:
     return f"error: {error}"
 
 
+class _ClientOptions(TypedDict):
+    """What the sync and the async client are both built with."""
+
+    api_key: str | None
+    timeout: float | None
+    settings: ClientSettings
+
+
 @dataclass
 class State:
     """The root command's options, and a transport for tests (``x0_client.testing``)."""
@@ -93,25 +102,16 @@ class State:
     transport: httpx.BaseTransport | None = None
     async_transport: httpx.AsyncBaseTransport | None = None
 
+    def _options(self) -> _ClientOptions:
+        return _ClientOptions(api_key=self.api_key, timeout=self.timeout, settings=ClientSettings())
+
     def client(self) -> Client:
         """A client with these options (``X0_*`` variables fill the rest)."""
-        return Client(
-            self.url,
-            api_key=self.api_key,
-            timeout=self.timeout,
-            transport=self.transport,
-            settings=ClientSettings(),
-        )
+        return Client(self.url, transport=self.transport, **self._options())
 
     def async_client(self) -> AsyncClient:
         """The async client with the same options."""
-        return AsyncClient(
-            self.url,
-            api_key=self.api_key,
-            timeout=self.timeout,
-            transport=self.async_transport,
-            settings=ClientSettings(),
-        )
+        return AsyncClient(self.url, transport=self.async_transport, **self._options())
 
 
 def state(context: typer.Context) -> State:

@@ -11,11 +11,15 @@ from typing import Annotated
 import typer
 
 from x0_client.cli.output import (
+    ContextOption,
     JsonOption,
+    OutOption,
+    SignatureFileOption,
     print_json,
     print_line,
     read_bytes,
     show_bytes,
+    show_verdict,
     write_bytes,
 )
 from x0_client.cli.state import state
@@ -35,8 +39,6 @@ Sig = Annotated[SignatureAlgorithm, typer.Option("--algorithm", "-a")]
 PublicOut = Annotated[str | None, typer.Option(help="Write the public key here (raw).")]
 SecretOut = Annotated[str | None, typer.Option(help="Write the secret key here (raw).")]
 In = Annotated[str, typer.Option("--in", "-i", help="Message file ('-': stdin).")]
-Out = Annotated[str | None, typer.Option("--out", "-o", help="Write raw bytes here ('-': stdout).")]
-Context = Annotated[str, typer.Option("--context", help="FIPS 204 context string (UTF-8).")]
 KeyFile = Annotated[str, typer.Option(help="Key file (raw bytes).", show_default=False)]
 
 
@@ -110,7 +112,7 @@ def decapsulate(
     secret_key: KeyFile,
     ciphertext: Annotated[str, typer.Option(help="Ciphertext file ('-': stdin).")] = "-",
     algorithm: Kem = "ML-KEM-768",
-    out: Out = None,
+    out: OutOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Recover the shared secret from a ciphertext.
@@ -155,8 +157,8 @@ def sign(
     secret_key: KeyFile,
     source: In = "-",
     algorithm: Sig = "ML-DSA-65",
-    signing_context: Context = "",
-    out: Out = None,
+    signing_context: ContextOption = "",
+    out: OutOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Sign a message with a secret key you hold.
@@ -180,10 +182,10 @@ def verify(
     context: typer.Context,
     *,
     public_key: KeyFile,
-    signature: Annotated[str, typer.Option("--signature", "-s", help="Signature file (raw).")],
+    signature: SignatureFileOption,
     source: In = "-",
     algorithm: Sig = "ML-DSA-65",
-    signing_context: Context = "",
+    signing_context: ContextOption = "",
     as_json: JsonOption = False,
 ) -> None:
     """Verify a signature; exit code 1 when it does not verify.
@@ -200,6 +202,4 @@ def verify(
             signature=read_bytes(signature),
             context=signing_context.encode(),
         )
-    print_json(checked) if as_json else print_line("valid" if checked.valid else "invalid")
-    if not checked.valid:
-        raise typer.Exit(1)
+    show_verdict(checked, as_json=as_json)
