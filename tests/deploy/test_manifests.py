@@ -1,8 +1,9 @@
 """The deployment manifests, checked offline: schemas, and agreement with the code.
 
 docker-compose.yml is validated against the compose-spec schema vendored in
-check-jsonschema, every Kubernetes manifest in deploy/k8s against the API schemas of
-kubernetes-validate (strict: an unknown field fails). The rest are consistency checks
+deploy/compose/schema, every Kubernetes manifest of the kustomize base deploy/k8s/base
+against the API schemas of kubernetes-validate (strict: an unknown field fails); the
+rendered overlays are checked in test_k8s_overlays.py. The rest are consistency checks
 that a schema cannot make: ports and X0_* names against the services' pydantic settings
 classes, probe paths against the routes the services really serve, the compose
 Prometheus configuration against deploy/prometheus/prometheus.yml, the Grafana mounts
@@ -46,7 +47,9 @@ ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 DOCKERFILE = ROOT / "deploy" / "docker" / "Dockerfile"
 DOCKERIGNORE = ROOT / ".dockerignore"
-K8S = ROOT / "deploy" / "k8s"
+K8S = ROOT / "deploy" / "k8s" / "base"
+K8S_README = ROOT / "deploy" / "k8s" / "README.md"
+COMPOSE_SCHEMA = ROOT / "deploy" / "compose" / "schema" / "compose-spec.json"
 PROMETHEUS_YML = ROOT / "deploy" / "prometheus" / "prometheus.yml"
 COMPOSE_PROMETHEUS_YML = ROOT / "deploy" / "compose" / "prometheus.yml"
 GRAFANA = ROOT / "deploy" / "grafana"
@@ -351,8 +354,8 @@ def _check_compose_schema(path: Path) -> subprocess.CompletedProcess[str]:
             sys.executable,
             "-m",
             "check_jsonschema",
-            "--builtin-schema",
-            "vendor.compose-spec",
+            "--schemafile",
+            str(COMPOSE_SCHEMA),
             str(path),
         ],
         capture_output=True,
@@ -859,8 +862,9 @@ def test_k8s_pods_are_locked_down_with_resources() -> None:
         # The root file system is read-only: every writable path is a volume.
         mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
         assert "/tmp" in mounts, service  # noqa: S108 - the pod's own emptyDir
-        volumes = {v["name"]: v for v in pod["volumes"]}
-        assert set(mounts.values()) <= set(volumes), service
+        volumes = {v["name"] for v in pod["volumes"]}
+        volumes |= {c["metadata"]["name"] for c in workload["spec"].get("volumeClaimTemplates", [])}
+        assert set(mounts.values()) <= volumes, service
 
 
 @pytest.mark.unit
@@ -871,9 +875,10 @@ def test_rag_snapshots_go_to_a_writable_volume() -> None:
     mounts = {m["mountPath"]: m for m in container["volumeMounts"]}
     assert snapshot_dir in mounts
     assert not mounts[snapshot_dir].get("readOnly", False)
-    volumes = {v["name"]: v for v in rag["spec"]["template"]["spec"]["volumes"]}
-    volume = volumes[mounts[snapshot_dir]["name"]]
-    assert "emptyDir" in volume or "persistentVolumeClaim" in volume
+    # A volume of each replica's own that outlives the pod (a StatefulSet's claim).
+    assert rag["kind"] == "StatefulSet"
+    claims = {c["metadata"]["name"] for c in rag["spec"]["volumeClaimTemplates"]}
+    assert mounts[snapshot_dir]["name"] in claims
 
 
 @pytest.mark.unit
@@ -891,7 +896,7 @@ def test_k8s_secrets_are_referenced_never_committed() -> None:
                 assert volume["secret"]["secretName"] == SECRET_NAME
                 referenced |= {item["key"] for item in volume["secret"]["items"]}
     assert referenced == SECRET_KEYS
-    readme = (K8S / "README.md").read_text()
+    readme = K8S_README.read_text()
     assert all(f"`{key}`" in readme for key in SECRET_KEYS), "README must document every key"
     text = "\n".join(p.read_text() for p in K8S.glob("*.yaml"))
     assert "x0:x0@" not in text, "a development DSN in the production manifests"
@@ -908,8 +913,11 @@ def test_gateway_has_a_disruption_budget_and_an_autoscaler() -> None:
     assert headless["spec"]["clusterIP"] == "None"
     # The autoscaler owns the replica count: a fixed one would fight it on each apply.
     assert "replicas" not in gateway["spec"]
-    (budget,) = k8s_objects("PodDisruptionBudget")
-    assert budget["spec"]["selector"]["matchLabels"] == {"app.kubernetes.io/name": "gateway"}
+    budgets = {
+        doc["spec"]["selector"]["matchLabels"]["app.kubernetes.io/name"]
+        for doc in k8s_objects("PodDisruptionBudget")
+    }
+    assert budgets == set(workspace_services()), "every service has a disruption budget"
     (autoscaler,) = k8s_objects("HorizontalPodAutoscaler")
     target = autoscaler["spec"]["scaleTargetRef"]
     assert (target["kind"], target["name"]) == (gateway["kind"], gateway["metadata"]["name"])
