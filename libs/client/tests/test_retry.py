@@ -14,6 +14,7 @@ from x0_client import (
     Client,
     ConflictError,
     DeadlineExceededError,
+    ProblemError,
     RateLimitedError,
     RequestTimeoutError,
     RetryPolicy,
@@ -104,42 +105,43 @@ def test_retry_after_is_honoured_in_seconds_and_as_a_date() -> None:
     assert 28.0 <= waits[1] <= 30.0
 
 
-def test_attempts_are_bounded_and_the_last_answer_is_raised_with_its_retry_after() -> None:
+def read_key_always(
+    answer: Callable[[], httpx.Response], **options: object
+) -> tuple[MockGateway, Waits, ProblemError]:
+    """Calls ``read_key`` against a gateway that always gives a fresh ``answer()``,
+    under ``policy(**options)``: the gateway (its calls), the waits and what was raised."""
     waits = Waits()
-    gateway = MockGateway()
-    gateway.handlers["read_key"] = lambda _: problem_response(
-        429, "rate_limited", "no", retry_after="1"
-    )
+    gateway = MockGateway(handlers={"read_key": lambda _: answer()})
     with (
-        Client(transport=gateway, retry=policy(waits, max_attempts=4)) as x0,
-        pytest.raises(RateLimitedError) as raised,
+        Client(transport=gateway, retry=policy(waits, **options)) as x0,
+        pytest.raises(ProblemError) as raised,
     ):
         x0.read_key(name="k")
+    return gateway, waits, raised.value
+
+
+def test_attempts_are_bounded_and_the_last_answer_is_raised_with_its_retry_after() -> None:
+    gateway, waits, raised = read_key_always(
+        lambda: problem_response(429, "rate_limited", "no", retry_after="1"), max_attempts=4
+    )
+    assert isinstance(raised, RateLimitedError)
     assert len(gateway.calls) == 4
     assert waits == [1.0, 1.0, 1.0]
-    assert raised.value.retry_after == 1.0
+    assert raised.retry_after == 1.0
 
 
 def test_a_retry_after_longer_than_allowed_is_not_waited_for() -> None:
-    waits = Waits()
-    gateway = MockGateway()
-    gateway.handlers["read_key"] = lambda _: problem_response(
-        503, "unavailable", "down", retry_after="3600"
+    gateway, waits, raised = read_key_always(
+        lambda: problem_response(503, "unavailable", "down", retry_after="3600"),
+        max_retry_after=60,
     )
-    with (
-        Client(transport=gateway, retry=policy(waits, max_retry_after=60)) as x0,
-        pytest.raises(UnavailableError) as raised,
-    ):
-        x0.read_key(name="k")
-    assert (len(gateway.calls), waits, raised.value.retry_after) == (1, [], 3600.0)
+    assert isinstance(raised, UnavailableError)
+    assert (len(gateway.calls), waits, raised.retry_after) == (1, [], 3600.0)
 
 
 def test_other_errors_are_not_retried() -> None:
-    waits = Waits()
-    gateway = MockGateway()
-    gateway.handlers["read_key"] = lambda _: problem_response(504, "deadline_exceeded", "slow")
-    with Client(transport=gateway, retry=policy(waits)) as x0, pytest.raises(DeadlineExceededError):
-        x0.read_key(name="k")
+    gateway, _, raised = read_key_always(lambda: problem_response(504, "deadline_exceeded", "slow"))
+    assert isinstance(raised, DeadlineExceededError)
     assert len(gateway.calls) == 1
 
 

@@ -101,6 +101,13 @@ async def test_unknown_revoked_and_expired_keys_are_refused_alike() -> None:
     assert len(messages) == 1  # nothing tells which keys exist or were revoked
 
 
+async def refused_after(seconds: float, checks: ApiKeyVerifier, secret: str) -> None:
+    """Once ``seconds`` have passed, ``secret`` is refused."""
+    await asyncio.sleep(seconds)
+    with pytest.raises(InvalidCredentials):
+        await checks.verify(secret)
+
+
 async def test_a_cached_key_costs_no_lookup_until_its_entry_ages_out() -> None:
     store = MemoryKeyStore()
     secret, key = store.add()
@@ -110,9 +117,7 @@ async def test_a_cached_key_costs_no_lookup_until_its_entry_ages_out() -> None:
     assert store.finds == 1
     store.revoke(key.id)
     await checks.verify(secret)  # still cached: the revocation shows within the TTL
-    await asyncio.sleep(0.35)
-    with pytest.raises(InvalidCredentials):
-        await checks.verify(secret)
+    await refused_after(0.35, checks, secret)
     assert store.finds == 2
 
 
@@ -131,9 +136,7 @@ async def test_expiry_is_checked_on_every_use_not_only_at_lookup() -> None:
     secret, _ = store.add(expires_at=datetime.now(UTC) + timedelta(seconds=0.3))
     checks = verifier(store, cache_seconds=5.0)
     await checks.verify(secret)
-    await asyncio.sleep(0.35)
-    with pytest.raises(InvalidCredentials):
-        await checks.verify(secret)
+    await refused_after(0.35, checks, secret)
     assert store.finds == 1
 
 

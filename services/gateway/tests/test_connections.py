@@ -69,6 +69,14 @@ async def answer_of(reader: asyncio.StreamReader, limit: float = 5.0) -> tuple[b
     return data, time.monotonic() - started
 
 
+def unfinished_post(declared_length: int) -> bytes:
+    """A POST's headers declaring a ``declared_length`` body, and its first byte only."""
+    return (
+        b"POST /v1/crypto/signatures/sign HTTP/1.1\r\nHost: x\r\n"
+        b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n{" % declared_length
+    )
+
+
 async def test_a_normal_request_is_served(port: int) -> None:
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     writer.write(b"GET /health/live HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
@@ -111,10 +119,7 @@ async def test_a_connection_that_sends_nothing_is_closed(port: int) -> None:
 
 async def test_one_byte_of_a_declared_body_is_cut_off(port: int) -> None:
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    writer.write(
-        b"POST /v1/crypto/signatures/sign HTTP/1.1\r\nHost: x\r\n"
-        b"Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"
-    )
+    writer.write(unfinished_post(1000))
     data, elapsed = await answer_of(reader)
     assert data.startswith(b"HTTP/1.1 408")
     assert b"request_timeout" in data
@@ -143,10 +148,7 @@ async def test_an_idle_kept_alive_connection_is_closed(port: int) -> None:
 async def test_past_the_concurrency_limit_503_with_retry_after_at_once(port: int) -> None:
     # The first request holds the one slot while it waits for its body.
     holder_reader, holder = await asyncio.open_connection("127.0.0.1", port)
-    holder.write(
-        b"POST /v1/crypto/signatures/sign HTTP/1.1\r\nHost: x\r\n"
-        b"Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{"
-    )
+    holder.write(unfinished_post(100))
     await asyncio.sleep(0.2)
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     writer.write(b"GET /v1/crypto/algorithms HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")

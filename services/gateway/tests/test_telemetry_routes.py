@@ -234,6 +234,22 @@ async def test_a_body_over_the_gateway_limit_is_a_413_problem() -> None:
     assert_problem(response, 413, "too_large")
 
 
+async def timestamp_refused(
+    client: httpx.AsyncClient,
+    requester: RecordingRequester,
+    events: list[dict[str, Any]],
+    *,
+    index: int,
+) -> str:
+    """Posts ``events``: the one at ``index`` is refused for its timestamp (400) and none
+    is published. The problem's title."""
+    response = await client.post("/v1/telemetry/events", json={"events": events})
+    body = assert_problem(response, 400, "invalid_input")
+    assert body["details"] == {"index": index, "field": "timestamp"}
+    assert requester.published == []
+    return str(body["title"])
+
+
 async def test_an_event_beyond_the_clock_skew_is_refused_by_index_and_none_is_published(
     client: httpx.AsyncClient, requester: RecordingRequester
 ) -> None:
@@ -244,11 +260,7 @@ async def test_an_event_beyond_the_clock_skew_is_refused_by_index_and_none_is_pu
         heartbeat("n2", timestamp=stamp(timedelta(minutes=5))),
         heartbeat("n3", timestamp=stamp(timedelta(days=1))),
     ]
-    response = await client.post("/v1/telemetry/events", json={"events": events})
-    body = assert_problem(response, 400, "invalid_input")
-    assert body["details"] == {"index": 2, "field": "timestamp"}
-    assert "event 2" in body["title"]
-    assert requester.published == []
+    assert "event 2" in await timestamp_refused(client, requester, events, index=2)
 
 
 async def test_a_late_event_within_retention_is_accepted(
@@ -266,11 +278,7 @@ async def test_an_event_older_than_retention_is_refused_by_index_and_none_is_pub
 ) -> None:
     # The worker would dead-letter it: a 202 would promise history that is never kept.
     events = [heartbeat("n1"), heartbeat("n2", timestamp=stamp(-timedelta(days=8)))]
-    response = await client.post("/v1/telemetry/events", json={"events": events})
-    body = assert_problem(response, 400, "invalid_input")
-    assert body["details"] == {"index": 1, "field": "timestamp"}
-    assert "retention" in body["title"]
-    assert requester.published == []
+    assert "retention" in await timestamp_refused(client, requester, events, index=1)
 
 
 async def test_a_kafka_failure_is_503_after_every_send_ended(

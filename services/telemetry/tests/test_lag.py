@@ -46,6 +46,26 @@ async def _produce(settings: KafkaSettings, topic: str, counts: dict[int, int]) 
         await producer.stop()
 
 
+async def _group_behind(
+    settings: KafkaSettings,
+    topics: list[str],
+    label: str,
+    suffix: str = "",
+    *,
+    produced: int,
+    read: int,
+) -> tuple[str, str]:
+    """A new one-partition topic holding ``produced`` messages, and a consumer group that
+    committed ``read`` of them: ``(topic, group)``, named for this run and ``label``."""
+    run = uuid.uuid4().hex[:12]
+    topic, group = f"x0.test.lag.{label}.{run}{suffix}", f"x0-test-lag-{label}-{run}"
+    topics.append(topic)
+    await ensure_topics(settings, [topic])
+    await _produce(settings, topic, {0: produced})
+    await commit_offsets(settings.bootstrap_servers, group, {TopicPartition(topic, 0): read})
+    return topic, group
+
+
 @pytest.fixture
 async def admin(kafka_settings: KafkaSettings) -> AsyncIterator[AIOKafkaAdminClient]:
     client = AIOKafkaAdminClient(bootstrap_servers=kafka_settings.bootstrap_servers)
@@ -124,12 +144,7 @@ async def test_lag_end_offsets_and_dlq_depth_match_what_was_produced_and_committ
 async def test_series_of_a_deleted_topic_disappear(
     kafka_settings: KafkaSettings, admin: AIOKafkaAdminClient, topics: list[str]
 ) -> None:
-    run = uuid.uuid4().hex[:12]
-    topic, group = f"x0.test.lag.gone.{run}.dlq", f"x0-test-lag-gone-{run}"
-    topics.append(topic)
-    await ensure_topics(kafka_settings, [topic])
-    await _produce(kafka_settings, topic, {0: 2})
-    await commit_offsets(kafka_settings.bootstrap_servers, group, {TopicPartition(topic, 0): 1})
+    topic, group = await _group_behind(kafka_settings, topics, "gone", ".dlq", produced=2, read=1)
     registry = new_registry()
     exporter = ConsumerLagExporter(kafka_settings, registry)
     try:
@@ -154,12 +169,7 @@ async def test_series_of_a_deleted_topic_disappear(
 async def test_the_loop_follows_new_messages_and_commits(
     kafka_settings: KafkaSettings, topics: list[str]
 ) -> None:
-    run = uuid.uuid4().hex[:12]
-    topic, group = f"x0.test.lag.loop.{run}", f"x0-test-lag-loop-{run}"
-    topics.append(topic)
-    await ensure_topics(kafka_settings, [topic])
-    await _produce(kafka_settings, topic, {0: 4})
-    await commit_offsets(kafka_settings.bootstrap_servers, group, {TopicPartition(topic, 0): 4})
+    topic, group = await _group_behind(kafka_settings, topics, "loop", produced=4, read=4)
     registry = new_registry()
     exporter = ConsumerLagExporter(kafka_settings, registry, interval_seconds=0.1)
     labels = {"group": group, "topic": topic, "partition": "0"}

@@ -62,6 +62,18 @@ class ProblemError(X0ClientError):
 
     status_code: ClassVar[int | None] = None
     codes: ClassVar[tuple[str, ...]] = ()
+    # The subclasses declared with a status, in order: what a problem maps to.
+    _declared: ClassVar[list[type[ProblemError]]] = []
+
+    def __init_subclass__(
+        cls, *, status: int | None = None, codes: tuple[str, ...] = (), **kwargs: Any
+    ) -> None:
+        """``class NotFoundError(ProblemError, status=404, codes=("not_found",))``: the
+        status and codes a class stands for, declared on its own line."""
+        super().__init_subclass__(**kwargs)
+        if status is not None:
+            cls.status_code, cls.codes = status, codes
+            ProblemError._declared.append(cls)
 
     def __init__(
         self,
@@ -85,98 +97,52 @@ class ProblemError(X0ClientError):
         self.retry_after = retry_after
 
 
-class InvalidInputError(ProblemError):
+class InvalidInputError(ProblemError, status=400, codes=("invalid_input", "unknown_type")):
     """400: well-formed request with wrong values (bad base64, wrong key length)."""
 
-    status_code = 400
-    codes = ("invalid_input", "unknown_type")
 
-
-class UnauthorizedError(ProblemError):
+class UnauthorizedError(ProblemError, status=401, codes=("unauthenticated", "unauthorized")):
     """401: no credentials, or credentials the gateway does not accept."""
 
-    status_code = 401
-    codes = ("unauthenticated", "unauthorized")
 
-
-class ForbiddenError(ProblemError):
+class ForbiddenError(ProblemError, status=403, codes=("forbidden", "quota_exceeded")):
     """403: the credentials lack the operation's scope."""
 
-    status_code = 403
-    codes = ("forbidden", "quota_exceeded")
 
-
-class NotFoundError(ProblemError):
+class NotFoundError(ProblemError, status=404, codes=("not_found",)):
     """404: the named key, collection, document or node does not exist."""
 
-    status_code = 404
-    codes = ("not_found",)
 
-
-class ConflictError(ProblemError):
+class ConflictError(ProblemError, status=409, codes=("conflict",)):
     """409: the request conflicts with current state (exists already, not exportable)."""
 
-    status_code = 409
-    codes = ("conflict",)
 
-
-class TooLargeError(ProblemError):
+class TooLargeError(ProblemError, status=413, codes=("too_large",)):
     """413: a body or batch above the documented limit."""
 
-    status_code = 413
-    codes = ("too_large",)
 
-
-class ValidationError(ProblemError):
+class ValidationError(ProblemError, status=422, codes=("validation",)):
     """422: the request does not match the operation's schema (``details["errors"]``)."""
 
-    status_code = 422
-    codes = ("validation",)
 
-
-class RateLimitedError(ProblemError):
+class RateLimitedError(ProblemError, status=429, codes=("rate_limited",)):
     """429: too many requests; retried by the client, raised once attempts run out."""
 
-    status_code = 429
-    codes = ("rate_limited",)
 
-
-class InternalServerError(ProblemError):
+class InternalServerError(ProblemError, status=500, codes=("internal",)):
     """500: a bug on the server side (``trace_id`` finds it)."""
 
-    status_code = 500
-    codes = ("internal",)
 
-
-class UnavailableError(ProblemError):
+class UnavailableError(ProblemError, status=503, codes=("unavailable", "overloaded")):
     """503: a dependency failed in a way that may pass, or the gateway is overloaded."""
 
-    status_code = 503
-    codes = ("unavailable", "overloaded")
 
-
-class DeadlineExceededError(ProblemError):
+class DeadlineExceededError(ProblemError, status=504, codes=("deadline_exceeded",)):
     """504: no worker answered before the request's deadline."""
 
-    status_code = 504
-    codes = ("deadline_exceeded",)
 
-
-_CLASSES: tuple[type[ProblemError], ...] = (
-    InvalidInputError,
-    UnauthorizedError,
-    ForbiddenError,
-    NotFoundError,
-    ConflictError,
-    TooLargeError,
-    ValidationError,
-    RateLimitedError,
-    InternalServerError,
-    UnavailableError,
-    DeadlineExceededError,
-)
-_BY_CODE = {code: cls for cls in _CLASSES for code in cls.codes}
-_BY_STATUS = {cls.status_code: cls for cls in _CLASSES}
+_BY_CODE = {code: cls for cls in ProblemError._declared for code in cls.codes}
+_BY_STATUS = {cls.status_code: cls for cls in ProblemError._declared}
 
 
 def problem_class(status: int, code: str) -> type[ProblemError]:

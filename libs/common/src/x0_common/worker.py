@@ -19,7 +19,6 @@ from the ``OTEL_*`` environment, and uvicorn on the settings' host and port.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import random
@@ -41,6 +40,7 @@ from x0_common.logs import setup_logging
 from x0_common.metrics import ResponderMetrics, new_registry
 from x0_common.resources import Stores
 from x0_common.settings import CommonSettings, KafkaSettings
+from x0_common.tasks import cancel_and_wait
 from x0_common.tracing import setup_tracing
 
 if TYPE_CHECKING:
@@ -167,10 +167,7 @@ class Periodic:
     async def stop(self) -> None:
         """Stop the loop; a step in flight is cancelled."""
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(task)
 
     async def _run(self) -> None:
         while True:

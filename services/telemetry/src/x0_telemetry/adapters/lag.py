@@ -41,6 +41,7 @@ from prometheus_client.registry import Collector
 
 from x0_common.metrics import MetricFactory
 from x0_common.settings import KafkaSettings
+from x0_common.tasks import cancel_and_wait
 
 logger = logging.getLogger(__name__)
 
@@ -154,10 +155,7 @@ class ConsumerLagExporter:
     async def stop(self) -> None:
         """Stop the loop and close the Kafka clients."""
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(task)
         await self._disconnect()
 
     async def collect_once(self) -> LagSnapshot | None:
