@@ -9,9 +9,9 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import typer
 from pydantic import BaseModel
@@ -25,6 +25,7 @@ JsonOption = Annotated[
     bool, typer.Option("--json", help="Print the result as JSON (binary values base64url).")
 ]
 STDIO = "-"
+M = TypeVar("M", bound=BaseModel)
 # Options that the stateless (``x0 kem``/``x0 sig``) and managed-key commands share.
 OutOption = Annotated[
     str | None, typer.Option("--out", "-o", help="Write raw bytes here ('-': stdout).")
@@ -55,6 +56,14 @@ def print_json(data: Any) -> None:
     if isinstance(data, BaseModel):
         data = data.model_dump(mode="json")
     sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+
+
+def show(result: M, *, as_json: bool, human: Callable[[M], None]) -> None:
+    """``result`` as JSON with ``--json``, else as ``human`` prints it for people."""
+    if as_json:
+        print_json(result)
+    else:
+        human(result)
 
 
 def print_table(

@@ -16,6 +16,7 @@ from x0_client.cli.output import (
     print_line,
     print_table,
     read_text,
+    show,
 )
 from x0_client.cli.state import state
 from x0_common.events import telemetry as t
@@ -68,10 +69,10 @@ def node(context: typer.Context, *, node_id: NodeId, as_json: JsonOption = False
         x0 telemetry node n1
     """
     with state(context).client() as x0:
-        found = x0.get_node(node_id=node_id)
-    if as_json:
-        print_json(found)
-        return
+        show(x0.get_node(node_id=node_id), as_json=as_json, human=_print_node)
+
+
+def _print_node(found: t.NodeState) -> None:
     print_fields(found, skip=("neighbours",))
     if found.neighbours:
         print_table(
@@ -111,9 +112,10 @@ def history(
     since = _instant(start) or until - timedelta(hours=1)
     with state(context).client() as x0:
         found = x0.node_history(node_id=node_id, start=since, end=until, step_seconds=step)
-    if as_json:
-        print_json(found)
-        return
+    show(found, as_json=as_json, human=_print_history)
+
+
+def _print_history(found: t.History) -> None:
     print_table(
         ("time", "samples", "cpu", "memory", "rtt ms", "loss", "throughput bps"),
         (
@@ -146,10 +148,10 @@ def topology(
         x0 telemetry topology lab
     """
     with state(context).client() as x0:
-        found = x0.topology(mesh_id=mesh)
-    if as_json:
-        print_json(found)
-        return
+        show(x0.topology(mesh_id=mesh), as_json=as_json, human=_print_topology)
+
+
+def _print_topology(found: t.Topology) -> None:
     print_table(_NODE_COLUMNS, (_node_row(n) for n in found.nodes), title=f"mesh {found.mesh_id}")
     print_table(
         ("from", "to", "link quality", "rtt ms"),
