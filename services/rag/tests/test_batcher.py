@@ -172,3 +172,47 @@ async def test_empty_and_bad_arguments(embedder: Embedder) -> None:
         assert (await batcher.embed([])).shape == (0, 384)
     with pytest.raises(ValueError, match="max_batch"):
         DynamicBatcher(embedder.embed, max_batch=0)
+
+
+class Gate:
+    """Wraps the model: each call notes its texts, and the first one waits for ``release``."""
+
+    def __init__(self, embedder: Embedder) -> None:
+        self.embedder = embedder
+        self.calls: list[list[str]] = []
+        self.first_started = threading.Event()
+        self.release = threading.Event()
+
+    def __call__(self, texts: list[str]) -> npt.NDArray[np.float32]:
+        self.calls.append(list(texts))
+        if len(self.calls) == 1:
+            self.first_started.set()
+            self.release.wait(5)
+        return self.embedder.embed(texts)
+
+
+async def test_a_query_goes_before_queued_ingest_chunks(embedder: Embedder) -> None:
+    model = Gate(embedder)
+    chunks = [f"chunk {i} of a long ingest" for i in range(12)]
+    async with DynamicBatcher(model, max_batch=64, background_batch=4) as batcher:
+        ingest = asyncio.create_task(batcher.embed_background(chunks))
+        await asyncio.to_thread(model.first_started.wait, 5)  # chunks 0-3 in the model
+        query = asyncio.create_task(batcher.embed(["what is a consumer group?"]))
+        await asyncio.sleep(0.05)
+        model.release.set()
+        rows, query_rows = await asyncio.gather(ingest, query)
+    # The query waited for the call that was running, not for the other 8 chunks.
+    assert model.calls == [chunks[0:4], ["what is a consumer group?"], chunks[4:8], chunks[8:12]]
+    np.testing.assert_allclose(rows, embedder.embed(chunks), atol=1e-5)
+    np.testing.assert_allclose(query_rows, embedder.embed(["what is a consumer group?"]), atol=1e-5)
+
+
+async def test_an_idle_batcher_does_not_linger(embedder: Embedder) -> None:
+    async with DynamicBatcher(embedder.embed, linger_ms=100) as batcher:
+        await batcher.embed(["warm-up"])
+        await asyncio.sleep(0.2)  # idle again
+        started = time.perf_counter()
+        await batcher.embed(["a single query"])
+        took = time.perf_counter() - started
+    # A single sentence takes ~10 ms on these machines; a linger would add 100 ms.
+    assert took < 0.09

@@ -47,6 +47,7 @@ class RagDeps:
         self.batcher = DynamicBatcher(
             model.embed,
             max_batch=self.settings.embed_max_batch,
+            background_batch=self.settings.embed_background_batch,
             linger_ms=self.settings.embed_linger_ms,
             on_batch=self._observe_batch,
         )

@@ -90,6 +90,10 @@ def writer(
     metrics = RagMetrics(registry)
     store = RagStore(pg_pool)
     writer = IngestWriter(
-        store, batcher.embed, IndexEvents(broker, topics.index), metrics, topic=topics.ingest
+        store,
+        batcher.embed_background,
+        IndexEvents(broker, topics.index),
+        metrics,
+        topic=topics.ingest,
     )
     return WriterUnderTest(writer, store, metrics, registry, topics)

@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import os
 import threading
 import time
@@ -202,14 +203,22 @@ class _Part:
 class DynamicBatcher:
     """Gathers texts from concurrent ``embed`` calls into shared model calls.
 
-    A model call takes at most ``max_batch`` texts; a caller with more is split
-    into several parts and gets its rows back in order. The first waiting text
-    lingers at most ``linger_ms`` for company unless ``max_batch`` texts are
-    already queued. ``model`` runs in one dedicated thread, so model calls never
-    overlap and the event loop stays free. If a call fails, exactly the callers
-    with texts in it get the exception; a caller that is cancelled while queued
-    costs no model time. ``on_batch(texts, seconds)`` is called after every model
-    call (for metrics).
+    Two lanes. ``embed`` is the query lane: its texts always go first. A model call
+    takes at most ``max_batch`` query texts; a caller with more is split into several
+    parts and gets its rows back in order. ``embed_background`` is the ingest lane:
+    its texts run only when no query text waits, in model calls of at most
+    ``background_batch`` texts, so that a query arriving during an ingest waits for
+    at most one such small call (a forward pass cannot be interrupted).
+
+    Linger: when the model has run within the last ``linger_ms`` (callers are
+    arriving in a burst), the first waiting query text lingers at most that long for
+    company unless ``max_batch`` texts are already queued. When the batcher is idle,
+    a query runs at once: waiting for company nobody is sending only adds latency.
+
+    ``model`` runs in one dedicated thread, so model calls never overlap and the
+    event loop stays free. If a call fails, exactly the callers with texts in it get
+    the exception; a caller that is cancelled while queued costs no model time.
+    ``on_batch(texts, seconds)`` is called after every model call (for metrics).
     """
 
     def __init__(
@@ -217,19 +226,23 @@ class DynamicBatcher:
         model: Callable[[list[str]], Embeddings],
         *,
         max_batch: int = 64,
+        background_batch: int = 8,
         linger_ms: float = 2.0,
         dimensions: int = DIMENSIONS,
         on_batch: Callable[[int, float], None] | None = None,
     ) -> None:
-        if max_batch < 1 or linger_ms < 0:
-            raise ValueError("max_batch must be >= 1 and linger_ms >= 0")
+        if max_batch < 1 or background_batch < 1 or linger_ms < 0:
+            raise ValueError("max_batch and background_batch must be >= 1 and linger_ms >= 0")
         self.max_batch = max_batch
+        self.background_batch = background_batch
         self.linger = linger_ms / 1000
         self.dimensions = dimensions
         self._model = model
         self._on_batch = on_batch
-        self._queue: deque[_Part] = deque()
-        self._queued_texts = 0
+        self._queue: deque[_Part] = deque()  # query lane
+        self._background: deque[_Part] = deque()  # ingest lane
+        self._queued_texts = 0  # in the query lane
+        self._last_call_ended = -math.inf
         self._wakeup = asyncio.Event()
         self._full = asyncio.Event()
         self._closed = False
@@ -237,7 +250,16 @@ class DynamicBatcher:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="x0-rag-embed")
 
     async def embed(self, texts: Sequence[str]) -> Embeddings:
-        """Embed ``texts`` in a shared model call; row ``i`` belongs to ``texts[i]``."""
+        """Embed ``texts`` (a query) in a shared model call, before any background text;
+        row ``i`` belongs to ``texts[i]``."""
+        return await self._submit(texts, background=False)
+
+    async def embed_background(self, texts: Sequence[str]) -> Embeddings:
+        """Embed ``texts`` (ingest chunks) when no query waits, ``background_batch`` at a
+        time; row ``i`` belongs to ``texts[i]``."""
+        return await self._submit(texts, background=True)
+
+    async def _submit(self, texts: Sequence[str], *, background: bool) -> Embeddings:
         if self._closed:
             raise Unavailable("the embedding batcher is closed")
         texts = list(texts)
@@ -245,16 +267,19 @@ class DynamicBatcher:
             return np.empty((0, self.dimensions), dtype=np.float32)
         if self._task is None:
             self._task = asyncio.get_running_loop().create_task(self._run(), name="x0-rag-batcher")
-        starts = range(0, len(texts), self.max_batch)
+        size = self.background_batch if background else self.max_batch
+        starts = range(0, len(texts), size)
         request = _Request(
             asyncio.get_running_loop().create_future(), [None] * len(starts), len(starts)
         )
+        lane = self._background if background else self._queue
         for index, start in enumerate(starts):
-            self._queue.append(_Part(request, index, texts[start : start + self.max_batch]))
-        self._queued_texts += len(texts)
+            lane.append(_Part(request, index, texts[start : start + size]))
+        if not background:
+            self._queued_texts += len(texts)
+            if self._queued_texts >= self.max_batch:
+                self._full.set()
         self._wakeup.set()
-        if self._queued_texts >= self.max_batch:
-            self._full.set()
         return await request.future
 
     async def close(self, *, drain: bool = True) -> None:
@@ -284,21 +309,20 @@ class DynamicBatcher:
         finally:
             # Whatever stopped the loop, nobody may wait forever on a queued text.
             self._closed = True
-            self._fail(list(self._queue), Unavailable("the embedding batcher is closed"))
+            error = Unavailable("the embedding batcher is closed")
+            self._fail([*self._queue, *self._background], error)
             self._queue.clear()
+            self._background.clear()
 
     async def _serve(self) -> None:
         loop = asyncio.get_running_loop()
-        while self._queue or not self._closed:
-            if not self._queue:
+        while self._queue or self._background or not self._closed:
+            if not self._queue and not self._background:
                 self._wakeup.clear()
                 await self._wakeup.wait()
                 continue
-            linger = self._queue[0].queued_at + self.linger - time.monotonic()
-            if linger > 0 and self._queued_texts < self.max_batch:
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(linger):
-                        await self._full.wait()
+            if self._queue:
+                await self._linger()
             batch = self._take()
             if not batch:
                 continue
@@ -314,6 +338,8 @@ class DynamicBatcher:
             except Exception as error:  # noqa: BLE001 - handed to the callers, not swallowed
                 self._fail(batch, error)
                 continue
+            finally:
+                self._last_call_ended = time.monotonic()
             self._deliver(batch, rows)
             if self._on_batch is not None:
                 try:
@@ -321,13 +347,30 @@ class DynamicBatcher:
                 except Exception:
                     logger.exception("on_batch hook failed")
 
+    async def _linger(self) -> None:
+        """Wait for company for the first query text, only while callers are arriving."""
+        now = time.monotonic()
+        if now - self._last_call_ended >= self.linger:
+            return  # idle: run at once
+        linger = self._queue[0].queued_at + self.linger - now
+        if linger > 0 and self._queued_texts < self.max_batch:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(linger):
+                    await self._full.wait()
+
     def _take(self) -> list[_Part]:
-        """Whole parts from the front of the queue, up to ``max_batch`` texts."""
+        """Whole query parts from the front of their lane, up to ``max_batch`` texts; when
+        none waits, whole background parts up to ``background_batch`` texts."""
         batch: list[_Part] = []
+        if self._queue:
+            lane, limit = self._queue, self.max_batch
+        else:
+            lane, limit = self._background, self.background_batch
         size = 0
-        while self._queue and size + len(self._queue[0].texts) <= self.max_batch:
-            part = self._queue.popleft()
-            self._queued_texts -= len(part.texts)
+        while lane and size + len(lane[0].texts) <= limit:
+            part = lane.popleft()
+            if lane is self._queue:
+                self._queued_texts -= len(part.texts)
             if not part.request.future.done():  # skip parts of cancelled or failed callers
                 batch.append(part)
                 size += len(part.texts)

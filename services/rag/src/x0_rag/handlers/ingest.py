@@ -50,7 +50,7 @@ def writer_responder(
         if not writers:
             writers["it"] = IngestWriter(
                 deps.store,
-                deps.batcher.embed,
+                deps.batcher.embed_background,
                 IndexEvents(broker, index_topic),
                 deps.metrics,
                 topic=topic,
