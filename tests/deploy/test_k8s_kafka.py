@@ -22,7 +22,8 @@ from x0_common.events import telemetry
 from x0_common.settings import KafkaSettings
 from x0_telemetry.settings import TelemetrySettings
 
-pytestmark = pytest.mark.unit
+# Some tests render the production overlay: kustomize's first build on a fresh machine.
+pytestmark = [pytest.mark.unit, pytest.mark.timeout(k8s.BUILD_TIMEOUT)]
 STACK_SH = k8s.ROOT / "deploy" / "local-stack" / "stack.sh"
 REQUEST_TOPICS = {
     op.topic for table in TABLES for op in table.operations() if op.delivery == "request"
