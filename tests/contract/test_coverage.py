@@ -17,8 +17,8 @@ from x0_common.asyncapi import document
 from x0_common.contract import OPERATIONS, Crypto, Operation, Rag, Telemetry
 from x0_common.kafka import Responder
 from x0_common.kafka.broker import new_broker
-from x0_common.metrics import ResponderMetrics, new_registry
 from x0_common.settings import KafkaSettings
+from x0_common.testing.kafka import responder_under_test
 from x0_common.worker import responders_of
 from x0_crypto.app import create_app as create_crypto
 from x0_crypto.settings import CryptoSettings
@@ -72,13 +72,7 @@ def test_a_missing_handler_stops_the_worker_at_start_up() -> None:
         scope="internal",
     )
     settings = KafkaSettings()
-    responder = Responder(
-        new_broker(settings),
-        topic="x0.test.ping",
-        group_id="x0-test-ping",
-        settings=settings,
-        metrics=ResponderMetrics(new_registry(), "test"),
-    )
+    responder = responder_under_test(new_broker(settings), settings, "x0.test.ping")
     with pytest.raises(RuntimeError, match="ping"):
         responder.require([ping])
 

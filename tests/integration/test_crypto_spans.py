@@ -11,12 +11,12 @@ from tests.integration.conftest import RequesterUnderTest, start_requester
 
 from x0_common.contract import Crypto
 from x0_common.events import crypto as c
-from x0_common.kafka import Responder
 from x0_common.kafka.broker import new_broker
 from x0_common.metrics import ResponderMetrics, new_registry
 from x0_common.resources import Stores
 from x0_common.settings import KafkaSettings
 from x0_common.testing import SpanCapture
+from x0_common.testing.kafka import responder_under_test
 from x0_common.testing.principals import AsPrincipal, principal_header
 from x0_crypto.deps import CryptoDeps
 from x0_crypto.domain import build_registry
@@ -35,12 +35,8 @@ async def crypto_requester(
     topic = f"x0.test.crypto.{uuid.uuid4().hex[:8]}"
     registry = new_registry()
     broker = new_broker(kafka_settings)
-    responder = Responder(
-        broker,
-        topic=topic,
-        group_id=f"group-{topic}",
-        settings=kafka_settings,
-        metrics=ResponderMetrics(registry, "crypto"),
+    responder = responder_under_test(
+        broker, kafka_settings, topic, metrics=ResponderMetrics(registry, "crypto")
     )
     deps = CryptoDeps(
         settings=CryptoSettings(),

@@ -10,10 +10,9 @@ import pytest
 
 from x0_common.contract import Crypto
 from x0_common.errors import X0Error
-from x0_common.kafka import Responder
 from x0_common.kafka.broker import new_broker
-from x0_common.metrics import ResponderMetrics, new_registry
 from x0_common.settings import KafkaSettings
+from x0_common.testing.kafka import responder_under_test
 from x0_crypto.domain import KEM_ALGORITHMS, SIGNATURE_ALGORITHMS, Registry
 from x0_crypto.handlers import keys as key_handlers
 
@@ -42,13 +41,7 @@ def test_every_key_type_has_a_handler_and_the_real_responder_accepts_them(
     declared = {op.message_type for name, op in vars(Crypto).items() if name.startswith("KEY_")}
     assert set(keys.responder.handlers) == declared
     # The real Responder resolves each handler's type hints at registration.
-    responder = Responder(
-        new_broker(kafka_settings),
-        topic="x0.test.keys",
-        group_id="x0-test-keys",
-        settings=kafka_settings,
-        metrics=ResponderMetrics(new_registry(), "test"),
-    )
+    responder = responder_under_test(new_broker(kafka_settings), kafka_settings, "x0.test.keys")
     key_handlers.register(responder, keys.deps)
 
 

@@ -21,13 +21,11 @@ import redis.asyncio as aioredis
 from x0_common.contract import Crypto
 from x0_common.errors import Forbidden, NotFound, QuotaExceeded, Unauthenticated, X0Error
 from x0_common.events.crypto import BeaconSignRequest, CreateKeyRequest, KeyNameRequest
-from x0_common.kafka import Responder
 from x0_common.kafka.broker import new_broker
-from x0_common.metrics import ResponderMetrics, new_registry
 from x0_common.postgres import migrate
 from x0_common.principal import DEFAULT_TENANT
 from x0_common.settings import KafkaSettings
-from x0_common.testing.kafka import running_requester
+from x0_common.testing.kafka import responder_under_test, running_requester
 from x0_common.testing.migrations import scratch_pool
 from x0_common.testing.principals import principal, principal_header
 from x0_common.testing.stack import StackEndpoints
@@ -277,13 +275,7 @@ async def test_the_worker_refuses_requests_straight_on_kafka_for_another_tenant(
     topic = f"x0.test.crypto-tenancy.{uuid.uuid4().hex[:8]}"
     keys = KeysUnderTest(pg_pool, registry)
     broker = new_broker(kafka_settings)
-    responder = Responder(
-        broker,
-        topic=topic,
-        group_id=f"group-{topic}",
-        settings=kafka_settings,
-        metrics=ResponderMetrics(new_registry(), "crypto"),
-    )
+    responder = responder_under_test(broker, kafka_settings, topic, service="crypto")
     key_handlers.register(responder, keys.deps)
     await responder.ensure_topics()
     await broker.start()

@@ -32,6 +32,8 @@ from x0_gateway.routes import admin
 from x0_gateway.settings import GatewaySettings
 from x0_gateway.testing import audit_through, authenticate_as
 
+from .http_support import in_process_client
+
 pytestmark = pytest.mark.unit
 
 
@@ -93,8 +95,7 @@ async def kept() -> AsyncIterator[tuple[httpx.AsyncClient, Keeper]]:
     app.state.authenticator = Authenticator(keys, None)
     keeper = Keeper()
     audit_through(app, keeper)
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as client:
+    async with in_process_client(app) as client:
         yield client, keeper
 
 
@@ -180,8 +181,7 @@ async def test_a_body_over_the_limit_is_recorded_as_denied_without_its_content()
         for start in range(0, len(body), 100):
             yield body[start : start + 100]
 
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as client:
+    async with in_process_client(app) as client:
         declared = await client.post(
             "/v1/crypto/keys/payments/sign", json={"message": SECRET_MESSAGE}
         )
@@ -205,8 +205,7 @@ async def test_a_body_over_the_limit_is_recorded_as_denied_without_its_content()
 @pytest.mark.security
 async def test_a_request_past_the_concurrency_limit_is_recorded_as_denied() -> None:
     app, requester = limited_app(connections={"max_concurrent_requests": 1})
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as client:
+    async with in_process_client(app) as client:
         held = asyncio.create_task(client.get("/v1/crypto/algorithms"))
         await asyncio.wait_for(requester.entered.wait(), 5)
         refused = await client.post(

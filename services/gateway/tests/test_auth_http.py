@@ -30,6 +30,7 @@ from x0_gateway.problems import PROBLEM_JSON
 from x0_gateway.settings import DEVELOPMENT_PEPPER, GatewaySettings, JwtSettings
 
 from .auth_support import PEPPER, MemoryKeyStore
+from .http_support import in_process_client
 from .test_oidc import AUDIENCE, ISSUER, Signer
 
 pytestmark = [pytest.mark.unit, pytest.mark.security]
@@ -82,8 +83,7 @@ def app(store: MemoryKeyStore, signer: Signer, tmp_path: Path) -> FastAPI:
 
 @pytest.fixture
 async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as http:
+    async with in_process_client(app) as http:
         yield http
 
 

@@ -15,6 +15,8 @@ from x0_gateway.metrics_server import metrics_server
 from x0_gateway.problems import PROBLEM_JSON
 from x0_gateway.settings import GatewaySettings
 
+from .http_support import in_process_client
+
 pytestmark = pytest.mark.unit
 
 
@@ -38,8 +40,7 @@ def app() -> FastAPI:
 @pytest.fixture
 async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     """An HTTP client talking to the app in process."""
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as client:
+    async with in_process_client(app) as client:
         yield client
 
 

@@ -18,6 +18,8 @@ from x0_gateway.app import create_app
 from x0_gateway.settings import GatewaySettings
 from x0_gateway.testing import authenticate_as
 
+from .http_support import in_process_client
+
 pytestmark = pytest.mark.unit
 
 
@@ -56,8 +58,7 @@ async def client() -> AsyncIterator[httpx.AsyncClient]:
     )
     app = create_app(settings)
     authenticate_as(app)  # who calls is not the subject here
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as client:
+    async with in_process_client(app) as client:
         yield client
 
 

@@ -28,6 +28,8 @@ from x0_gateway.routes.telemetry import history_request
 from x0_gateway.settings import GatewaySettings
 from x0_gateway.testing import ADMIN, authenticate_as
 
+from .http_support import in_process_client
+
 pytestmark = pytest.mark.unit
 
 
@@ -103,8 +105,7 @@ def requester() -> RecordingRequester:
 async def client(requester: RecordingRequester) -> AsyncIterator[httpx.AsyncClient]:
     app = make_app(request_timeout_seconds=0.5, telemetry_max_clock_skew_seconds=60)
     app.state.requester = requester
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as http:
+    async with in_process_client(app) as http:
         yield http
 
 
@@ -227,8 +228,7 @@ async def test_more_than_500_events_is_413(
 
 async def test_a_body_over_the_gateway_limit_is_a_413_problem() -> None:
     app = make_app(max_body_bytes=10_000)
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as http:
+    async with in_process_client(app) as http:
         events = [heartbeat(f"n{i}") for i in range(100)]
         response = await http.post("/v1/telemetry/events", json={"events": events})
     assert_problem(response, 413, "too_large")

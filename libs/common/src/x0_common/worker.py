@@ -182,9 +182,8 @@ class Periodic:
 
 
 def build_worker_app(
-    broker: KafkaBroker,
+    wiring: Wiring,
     *,
-    registry: CollectorRegistry,
     responders: Sequence[Consumer],
     checks: Mapping[str, Check] | None = None,
     operations: Iterable[Operation] = (),
@@ -193,7 +192,7 @@ def build_worker_app(
     background: Sequence[Periodic] = (),
     after_shutdown: Sequence[Hook] = (),
 ) -> AsgiFastStream:
-    """The worker's ASGI app; run it with uvicorn.
+    """The worker's ASGI app on ``wiring``'s broker and metrics registry; run it with uvicorn.
 
     Start-up opens ``stores``, runs ``on_startup`` (build what needs them), starts the
     ``background`` jobs, creates each consumer's topics, then starts the broker.
@@ -212,9 +211,9 @@ def build_worker_app(
     closing: list[Hook] = [stores.close] if stores is not None else []
     all_checks = {**(stores.checks() if stores is not None else {}), **(checks or {})}
     app = AsgiFastStream(
-        broker,
+        wiring.broker,
         asgi_routes=[
-            ("/metrics", make_asgi_app(registry)),
+            ("/metrics", make_asgi_app(wiring.registry)),
             ("/health/live", _Live()),
             ("/health/ready", _Ready(responders, all_checks)),
         ],

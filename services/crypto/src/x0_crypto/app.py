@@ -35,8 +35,7 @@ def create_app(
     )
     register_all(responder, deps)
     return build_worker_app(
-        wiring.broker,
-        registry=wiring.registry,
+        wiring,
         operations=Crypto.operations(),
         responders=[responder],
         stores=deps.stores,

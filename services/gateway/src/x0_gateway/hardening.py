@@ -18,7 +18,9 @@ sends them: the RateLimit fields travel this way.
 from __future__ import annotations
 
 from fastapi import Request
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
+
+from x0_gateway.asgi import HttpMiddleware
 
 _STATE_KEY = "x0_response_headers"
 _DOCS_PATHS = ("/docs", "/redoc")
@@ -38,16 +40,10 @@ def add_response_headers(request: Request, headers: list[tuple[bytes, bytes]]) -
     state.setdefault(_STATE_KEY, []).extend(headers)
 
 
-class SecurityHeadersMiddleware:
+class SecurityHeadersMiddleware(HttpMiddleware):
     """Adds the security headers and the headers routes asked for to every response."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         docs = scope["path"].startswith(_DOCS_PATHS)
 
         async def send_with_headers(message: Message) -> None:

@@ -9,9 +9,10 @@ from __future__ import annotations
 import time
 
 from prometheus_client import CollectorRegistry
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from x0_common.metrics import MetricFactory
+from x0_gateway.asgi import HttpMiddleware, ResponseWatch
 
 
 class HttpMetrics:
@@ -28,34 +29,26 @@ class HttpMetrics:
         )
 
 
-class HttpMetricsMiddleware:
+class HttpMetricsMiddleware(HttpMiddleware):
     """Counts and times every HTTP request by its route template."""
 
     def __init__(self, app: ASGIApp, metrics: HttpMetrics) -> None:
-        self.app = app
+        super().__init__(app)
         self.metrics = metrics
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
-        status = 500
-
-        async def send_and_record(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
+        response = ResponseWatch(send)
         try:
-            await self.app(scope, receive, send_and_record)
+            await self.app(scope, receive, response)
         finally:
             route = scope.get("route")
             # Unmatched paths share one label, so random URLs cannot explode the series.
             template = getattr(route, "path", "<unmatched>")
             method = scope["method"]
-            self.metrics.requests.labels(self.metrics.service, method, template, str(status)).inc()
+            self.metrics.requests.labels(
+                self.metrics.service, method, template, str(response.status)
+            ).inc()
             self.metrics.duration.labels(self.metrics.service, method, template).observe(
                 time.perf_counter() - started
             )

@@ -48,8 +48,7 @@ def create_app(
     search.register(queries, deps)
     writer = writer_responder(wiring.broker, deps, wiring.responder_metrics)
     return build_worker_app(
-        wiring.broker,
-        registry=wiring.registry,
+        wiring,
         operations=Rag.operations(),
         responders=[queries, writer],
         stores=deps.stores,

@@ -29,27 +29,22 @@ document text.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 from x0_common import errors as common
 
 
 class RagError(common.X0Error):
-    """Base of every rag-domain error; ``code`` is the stable machine-readable name."""
-
-    code: ClassVar[str] = "internal"
+    """Base of every rag-domain error. It declares no ``code``: each error takes that of
+    the ``x0_common`` error it also derives from (``internal`` where none)."""
 
 
 class InvalidInput(RagError, common.InvalidInput):
     """A value in the request is wrong: a negative id, a vector of the wrong shape..."""
 
-    code: ClassVar[str] = "invalid_input"
-
 
 class InvalidFilter(InvalidInput):
     """A metadata filter does not follow the filter grammar (see ``domain.filters``)."""
-
-    code: ClassVar[str] = "invalid_input"
 
     def __init__(self, reason: str, *, key: str | None = None) -> None:
         where = f"filter key {key!r}" if key is not None else "filter"
@@ -64,19 +59,13 @@ class InvalidFilter(InvalidInput):
 class NotFound(RagError, common.NotFound):
     """The named collection or document does not exist."""
 
-    code: ClassVar[str] = "not_found"
-
 
 class Conflict(RagError, common.Conflict):
     """The request conflicts with what is stored (a name taken with other parameters)."""
 
-    code: ClassVar[str] = "conflict"
-
 
 class QuotaExceeded(RagError, common.QuotaExceeded):
     """The tenant holds as many collections (or documents) as its quota allows."""
-
-    code: ClassVar[str] = "quota_exceeded"
 
     def __init__(self, quota: str, limit: int) -> None:
         super().__init__(
@@ -90,13 +79,9 @@ class QuotaExceeded(RagError, common.QuotaExceeded):
 class TooLarge(RagError, common.TooLarge):
     """A request part above its documented limit; ``details`` names the limit."""
 
-    code: ClassVar[str] = "too_large"
-
 
 class Unavailable(RagError, common.Unavailable):
     """A resource is missing or not ready; the responder may retry."""
-
-    code: ClassVar[str] = "unavailable"
 
 
 class ModelUnavailable(Unavailable):
@@ -105,8 +90,6 @@ class ModelUnavailable(Unavailable):
     There is deliberately no fallback to random vectors: an index filled with
     them would answer every query with confident nonsense.
     """
-
-    code: ClassVar[str] = "unavailable"
 
     def __init__(self, path: Path | str, reason: str) -> None:
         super().__init__(
@@ -120,8 +103,6 @@ class ModelUnavailable(Unavailable):
 class SnapshotCorrupt(Unavailable):
     """An index snapshot is missing, truncated or fails its checksum or parameters."""
 
-    code: ClassVar[str] = "unavailable"
-
     def __init__(self, directory: Path | str, reason: str) -> None:
         super().__init__(
             f"index snapshot in {directory} is unusable: {reason}",
@@ -133,8 +114,6 @@ class SnapshotCorrupt(Unavailable):
 
 class VersionNotApplied(RagError, common.DeadlineExceeded):
     """This replica did not apply the version within the wait's bound."""
-
-    code: ClassVar[str] = "deadline_exceeded"
 
     def __init__(self, token: str, applied: int, waited_ms: int) -> None:
         partition = token.partition(":")[0]

@@ -26,13 +26,13 @@ from x0_common.events.rag import (
     ListCollectionsRequest,
     UpsertDocuments,
 )
-from x0_common.kafka import Requester, Responder
+from x0_common.kafka import Requester
 from x0_common.kafka.broker import new_broker
 from x0_common.kafka.clients import producer_options
 from x0_common.metrics import ResponderMetrics, new_registry
 from x0_common.resources import Stores
 from x0_common.settings import CommonSettings, KafkaSettings
-from x0_common.testing.kafka import running_requester
+from x0_common.testing.kafka import responder_under_test, running_requester
 from x0_common.testing.principals import principal_header
 from x0_rag.adapters.embedder import DynamicBatcher
 from x0_rag.deps import RagDeps
@@ -97,12 +97,12 @@ async def worker(
         topic=topics.ingest,
         index_topic=topics.index,
     )
-    requests = Responder(
+    requests = responder_under_test(
         broker,
-        topic=requests_topic,
+        kafka_settings,
+        requests_topic,
+        service="rag",
         group_id=f"x0-test-queries-{suffix}",
-        settings=kafka_settings,
-        metrics=ResponderMetrics(new_registry(), "rag"),
     )
     collections.register(requests, deps, ingest_topic=topics.ingest)
     for responder in (writer, requests):

@@ -60,8 +60,7 @@ def create_app(
         await deps.partitions.maintain()
 
     return build_worker_app(
-        wiring.broker,
-        registry=wiring.registry,
+        wiring,
         operations=Telemetry.operations(),
         responders=[responder, ingest],
         stores=deps.stores,

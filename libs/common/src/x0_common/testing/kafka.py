@@ -3,7 +3,8 @@
 A new consumer group starts where its committed offsets say. Tests and benchmarks
 give their groups positions first, so a worker in a group of its own reads only what
 the test sends rather than every message earlier runs left on the shared topics.
-:func:`running_requester` asks a worker under test, as the gateway does.
+:func:`running_requester` asks a worker under test, as the gateway does, and
+:func:`responder_under_test` is the worker's side.
 """
 
 from __future__ import annotations
@@ -14,9 +15,11 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from faststream.kafka import KafkaBroker
 
 from x0_common.kafka.requester import Requester
-from x0_common.metrics import RequesterMetrics, new_registry
+from x0_common.kafka.responder import Responder
+from x0_common.metrics import RequesterMetrics, ResponderMetrics, new_registry
 from x0_common.settings import KafkaSettings
 
 
@@ -89,3 +92,24 @@ async def running_requester(
         yield requester
     finally:
         await requester.stop()
+
+
+def responder_under_test(
+    broker: KafkaBroker,
+    settings: KafkaSettings,
+    topic: str,
+    *,
+    service: str = "test",
+    group_id: str | None = None,
+    metrics: ResponderMetrics | None = None,
+) -> Responder:
+    """A responder on ``topic`` attached to ``broker``, in a consumer group of its own
+    (``group-<topic>`` unless told), with fresh metrics labelled ``service`` unless
+    ``metrics`` are given."""
+    return Responder(
+        broker,
+        topic=topic,
+        group_id=group_id or f"group-{topic}",
+        settings=settings,
+        metrics=metrics or ResponderMetrics(new_registry(), service),
+    )

@@ -28,11 +28,12 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from starlette.routing import BaseRoute, Match
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from x0_common.errors import Unavailable
 from x0_common.events.audit import Outcome, ResourceType
 from x0_common.principal import Principal
+from x0_gateway.asgi import HttpMiddleware, ResponseWatch
 from x0_gateway.audit.policy import path_resource
 from x0_gateway.audit.trail import STATE_KEY, operation_id
 from x0_gateway.audit.writer import AuditContext, AuditWriter, client_of
@@ -68,7 +69,7 @@ def note_refusal(scope: Scope, code: str) -> None:
     scope.setdefault("state", {})[CODE_KEY] = code
 
 
-class AuditMiddleware:
+class AuditMiddleware(HttpMiddleware):
     """Writes the outcome records; ``routes`` maps each audited operation id to the
     type of resource it names."""
 
@@ -78,31 +79,21 @@ class AuditMiddleware:
         routes: Mapping[str, ResourceType | None],
         max_pending_refusals: int = 1024,
     ) -> None:
-        self.app = app
+        super().__init__(app)
         self.routes = dict(routes)
         self.max_pending_refusals = max_pending_refusals
         self.pending_refusals = 0
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         # Shared with whatever copies the scope below: the principal and context land here.
         scope.setdefault("state", {})
-        status = 500
-
-        async def sending(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
+        response = ResponseWatch(send)
         try:
-            await self.app(scope, receive, sending)
+            await self.app(scope, receive, response)
         except Exception:
-            await self._record(scope, status)
+            await self._record(scope, response.status)
             raise
-        await self._record(scope, status)
+        await self._record(scope, response.status)
 
     async def _record(self, scope: Scope, status: int) -> None:
         writer: AuditWriter | None = getattr(scope["app"].state, "audit", None)
