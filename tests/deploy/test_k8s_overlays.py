@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 import pytest
 from kubernetes_validate import utils as kubernetes_validate
 from tests.deploy import k8s
+from tests.deploy import test_manifests as manifests
 
 from x0_common.kafka.broker import new_broker
 from x0_common.settings import KafkaSettings
@@ -356,3 +357,39 @@ def test_production_services_log_in_to_postgres_as_their_own_roles() -> None:
         for variable, key in (("PGUSER", "username"), ("PGPASSWORD", "password")):
             ref = env[variable]["valueFrom"]["secretKeyRef"]
             assert (ref["name"], ref["key"]) == (f"x0-{service}-postgres", key)
+
+
+# --- the services accept what the overlays give them --------------------------------------------
+
+
+def _environment(overlay: str, container: dict[str, Any]) -> dict[str, str]:
+    """A container's environment as the kubelet builds it, secrets as stand-ins."""
+    config_maps = {name: doc["data"] for name, doc in k8s.named(overlay, "ConfigMap").items()}
+    env: dict[str, str] = {}
+    for source in container.get("envFrom", []):
+        env |= config_maps[source["configMapRef"]["name"]]
+    for variable in container.get("env", []):
+        source = variable.get("valueFrom", {})
+        if "value" in variable:
+            env[variable["name"]] = variable["value"]
+        elif "secretKeyRef" in source:
+            stand_in = manifests.SECRET_STAND_INS.get(source["secretKeyRef"]["key"], "s3cret")
+            env[variable["name"]] = stand_in
+        else:
+            env[variable["name"]] = "pod-0"
+    return env
+
+
+@pytest.mark.parametrize("overlay", ["staging", "production"])
+def test_the_services_accept_the_overlays_configuration_in_production(
+    overlay: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for service, workload in k8s.workloads(overlay).items():
+        (container,) = _pod(workload)["containers"]
+        env = _environment(overlay, container)
+        readers = manifests.settings_env_names(manifests.settings_class(service))
+        unknown = sorted(n for n in env if n.startswith("X0_") and n not in readers)
+        assert not unknown, (overlay, service, unknown)
+        with monkeypatch.context() as patch:
+            settings = manifests._load_settings(service, env, patch)
+        assert settings.common.environment == "production", (overlay, service)
