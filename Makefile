@@ -31,7 +31,8 @@ up: setup  ## Run the system: Kafka, PostgreSQL, Redis, then the services in the
 	$(SERVICES) up
 	@# A development admin key (every scope, tenant default), made once and kept in a
 	@# file only its owner reads; a production gateway refuses it (docs/security.md).
-	@$(UV) run --frozen x0-gateway-admin dev-key --file $(DEV_KEY_FILE) >/dev/null
+	@# As the gateway's own PostgreSQL role (stack.sh env gateway), like the gateway.
+	@eval "$$($(STACK) env gateway)" && $(UV) run --frozen x0-gateway-admin dev-key --file $(DEV_KEY_FILE) >/dev/null
 	@echo "API key (development admin, every scope): $(DEV_KEY_FILE)"
 	@echo '  export X0_API_KEY=$$(cat $(DEV_KEY_FILE))'
 

@@ -28,16 +28,24 @@ import signal
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import psutil
 from mirakuru.base import ENV_UUID
 from mirakuru.exceptions import AlreadyRunning, ProcessExitedWithError, TimeoutExpired
 
+from x0_common.settings import PostgresSettings, RedisSettings
+from x0_common.testing.credentials import CREDENTIALS_VARIABLE
 from x0_common.testing.processes import READY_PATH, answers_ok, http_executor, python_command
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 STATE_DIR = Path(os.environ.get("X0_STACK_DIR") or REPO_ROOT / ".stack")
 RUN_DIR = STATE_DIR / "services"
+# stack.sh's password files: each x0 service connects as its own PostgreSQL role and
+# Redis user (http_executor picks them from here), the exporters as `monitor`.
+CREDENTIALS = STATE_DIR / "credentials"
+POSTGRES = urlsplit(os.environ.get("X0_POSTGRES__DSN") or PostgresSettings().dsn.get_secret_value())
+REDIS = urlsplit(os.environ.get("X0_REDIS__URL") or RedisSettings().url.get_secret_value())
 START_TIMEOUT = 60.0
 STOP_TIMEOUT = 20.0
 # The ports deploy/prometheus/prometheus.yml scrapes and alerts to.
@@ -78,7 +86,7 @@ def x0_service(name: str) -> Service:
         name,
         python_command(f"x0_{name}"),
         f"http://127.0.0.1:{port}{READY_PATH}",
-        {f"X0_{name.upper()}_PORT": port},
+        {f"X0_{name.upper()}_PORT": port, CREDENTIALS_VARIABLE: str(CREDENTIALS)},
     )
 
 
@@ -105,17 +113,19 @@ SERVICES = [
         ["prometheus-postgres-exporter", "--web.listen-address=127.0.0.1:9187"],
         "http://127.0.0.1:9187/metrics",
         {
-            "DATA_SOURCE_NAME": (
-                os.environ.get("X0_POSTGRES__DSN") or "postgresql://x0:x0@127.0.0.1:5432/x0"
-            )
-            + "?sslmode=disable"
+            "DATA_SOURCE_URI": f"{POSTGRES.hostname}:{POSTGRES.port or 5432}{POSTGRES.path}"
+            "?sslmode=disable",
+            "DATA_SOURCE_USER": "monitor",
+            "DATA_SOURCE_PASS_FILE": str(CREDENTIALS / "postgres-monitor.password"),
         },
     ),
     Service(
         "redis-exporter",
         [
             "prometheus-redis-exporter",
-            f"--redis.addr={os.environ.get('X0_REDIS__URL') or 'redis://127.0.0.1:6379/0'}",
+            f"--redis.addr=redis://{REDIS.hostname}:{REDIS.port or 6379}",
+            "--redis.user=monitor",
+            f"--redis.password-file={CREDENTIALS / 'redis-monitor.json'}",
             "--web.listen-address=127.0.0.1:9121",
         ],
         "http://127.0.0.1:9121/metrics",

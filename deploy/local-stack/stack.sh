@@ -7,12 +7,20 @@
 #   stack.sh down [--purge] stop everything (data stays unless --purge)
 #   stack.sh purge          stop everything and delete .stack/
 #   stack.sh status         one line per service; exit 0 only if all run
-#   stack.sh env            print the X0_* variables that point at this stack
+#   stack.sh env [SERVICE]  print the X0_* variables that point at this stack: the
+#                           admin's connections, or SERVICE's own (gateway, crypto,
+#                           rag, telemetry: its PostgreSQL role and Redis user)
 #   stack.sh smoke          check a running stack with psql, redis-cli, aiokafka
 #
 # Every pid, log and byte of data lives in <repo>/.stack (git-ignored), so a
 # checkout never touches another checkout's stack or the system's services. The
 # Kafka jars are cached outside the repo (they are the same for every checkout).
+#
+# Least privilege inside (docs/security.md, "PostgreSQL roles and Redis users"): each
+# service has a PostgreSQL role owning only its schema and a Redis ACL user limited to
+# its key prefix; the admin x0 (tests, tools) and monitor (the exporters) beside them.
+# Their random passwords are made once, in files of mode 0600 under
+# <state folder>/credentials/ (postgres-<name>.password, redis-<name>.password).
 #
 # Environment knobs (all optional):
 #   X0_KAFKA_VERSION          Kafka release from Maven Central (default below)
@@ -52,6 +60,11 @@ KAFKA_LIBS="$CACHE_ROOT/kafka-$KAFKA_VERSION/libs"
 REDIS_DIR="$STACK_DIR/redis"
 REDIS_PID="$REDIS_DIR/redis.pid"
 REDIS_LOG="$REDIS_DIR/redis.log"
+REDIS_ACL="$REDIS_DIR/users.acl"
+
+CRED_DIR="$STACK_DIR/credentials"
+# The services: each a PostgreSQL role owning the schema of its name, and a Redis user.
+SERVICE_NAMES=(gateway crypto rag telemetry)
 
 # PG_DIR, PG_DATA, PG_SOCK, PG_LOG and PG_BIN are set by pg_paths (they depend on
 # which PostgreSQL is installed and on whether the postgres user can reach .stack).
@@ -155,6 +168,28 @@ apt_install() {
   done
   log "installing $* with apt-get"
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+
+# ------------------------------------------------------------ credentials ----
+
+# The password of $1 (postgres-crypto, redis-admin, ...), made once: 192 random bits
+# in hex (safe in SQL literals and URLs), in a file only its owner reads.
+credential() {
+  local file="$CRED_DIR/$1.password"
+  if [[ ! -s "$file" ]]; then
+    mkdir -p "$CRED_DIR"
+    chmod 700 "$CRED_DIR"
+    (umask 077 && od -An -N24 -tx1 /dev/urandom | tr -d ' \n' >"$file.tmp" && printf '\n' >>"$file.tmp")
+    mv "$file.tmp" "$file"
+  fi
+  chmod 600 "$file"
+  head -n1 "$file"
+}
+
+credentials_make() {
+  local name
+  for name in x0 monitor "${SERVICE_NAMES[@]}"; do credential "postgres-$name" >/dev/null; done
+  for name in admin monitor "${SERVICE_NAMES[@]}"; do credential "redis-$name" >/dev/null; done
 }
 
 # ------------------------------------------------------------------ kafka ----
@@ -548,22 +583,78 @@ as_pg() {
 
 pg_pid() { live_pid_from "$PG_DATA/postmaster.pid" "$PG_DATA"; }
 
-# Role x0 (password x0, may create databases: tests make their own) and its
-# database x0. Safe to run on every `up`.
+# The roles, the database x0 and the services' schemas; safe to run on every `up`
+# (passwords follow the credential files; objects an earlier, single-role stack made
+# in a service's schema are handed to that service's role).
+#   x0         admin for tests and tools: owns database x0, may create databases (tests
+#              make their own), and is a member of every service role (to inspect,
+#              and to run a service's migrations as it: x0_common.postgres.migrate)
+#   monitor    pg_monitor, for the PostgreSQL exporter; no table access
+#   <service>  LOGIN only: CONNECT and TEMPORARY on x0, owner of schema <service>,
+#              no privilege on any other schema (public included)
 pg_bootstrap() {
-  as_pg "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -h "$PG_SOCK" -p "$PG_PORT" -U postgres -d postgres \
-    <<'SQL' >/dev/null
-DO $$
-BEGIN
-  IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'x0') THEN
-    CREATE ROLE x0 LOGIN CREATEDB PASSWORD 'x0';
-  END IF;
-END
-$$;
-SELECT 'CREATE DATABASE x0 OWNER x0'
+  local name roles=() sql
+  for name in "${SERVICE_NAMES[@]}"; do roles+=("'$name'"); done
+  local list
+  list="$(IFS=,; printf '%s' "${roles[*]}")"
+  sql="SET client_min_messages = warning;
+SELECT format('CREATE ROLE %I', r) FROM unnest(ARRAY['x0','monitor',$list]) AS r
+WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = r)
+\gexec
+ALTER ROLE x0 LOGIN CREATEDB NOSUPERUSER NOCREATEROLE NOREPLICATION PASSWORD '$(credential postgres-x0)';
+ALTER ROLE monitor LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION PASSWORD '$(credential postgres-monitor)';
+GRANT pg_monitor TO monitor;
+"
+  for name in "${SERVICE_NAMES[@]}"; do
+    sql+="ALTER ROLE $name LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS PASSWORD '$(credential "postgres-$name")';
+GRANT $name TO x0;
+"
+  done
+  sql+="SELECT 'CREATE DATABASE x0 OWNER x0'
 WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = 'x0')
 \gexec
-SQL
+\connect x0
+SET client_min_messages = warning;
+REVOKE ALL ON DATABASE x0 FROM PUBLIC;
+GRANT CONNECT, TEMPORARY ON DATABASE x0 TO monitor, $(IFS=,; printf '%s' "${SERVICE_NAMES[*]}");
+REVOKE ALL ON SCHEMA public FROM PUBLIC;
+"
+  for name in "${SERVICE_NAMES[@]}"; do
+    sql+="CREATE SCHEMA IF NOT EXISTS $name AUTHORIZATION $name;
+ALTER SCHEMA $name OWNER TO $name;
+REVOKE ALL ON SCHEMA $name FROM PUBLIC;
+"
+  done
+  sql+="DO \$\$
+DECLARE o record;
+BEGIN
+  FOR o IN
+    SELECT format('ALTER TABLE %I.%I OWNER TO %I', n.nspname, c.relname, n.nspname) AS statement
+    FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE n.nspname IN ($list) AND c.relowner <> n.nspowner AND c.relkind IN ('r', 'p', 'v', 'm', 'f')
+    UNION ALL
+    SELECT format('ALTER SEQUENCE %I.%I OWNER TO %I', n.nspname, c.relname, n.nspname)
+    FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE n.nspname IN ($list) AND c.relowner <> n.nspowner AND c.relkind = 'S'
+      AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass
+                      AND d.objid = c.oid AND d.deptype IN ('a', 'i'))
+    UNION ALL
+    SELECT format('ALTER ROUTINE %s OWNER TO %I', p.oid::regprocedure, n.nspname)
+    FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+    WHERE n.nspname IN ($list) AND p.proowner <> n.nspowner
+    UNION ALL
+    SELECT format('ALTER TYPE %I.%I OWNER TO %I', n.nspname, t.typname, n.nspname)
+    FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
+    WHERE n.nspname IN ($list) AND t.typowner <> n.nspowner AND t.typtype IN ('e', 'd', 'r')
+  LOOP
+    EXECUTE o.statement;
+  END LOOP;
+END
+\$\$;
+"
+  # On stdin, so no password is ever on a command line.
+  as_pg "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -h "$PG_SOCK" -p "$PG_PORT" -U postgres -d postgres \
+    <<<"$sql" >/dev/null
 }
 
 pg_up() {
@@ -616,7 +707,7 @@ pg_up() {
     die "postgres: pg_isready does not answer on $HOST:$PG_PORT"
   fi
   pg_bootstrap
-  log "postgres: ready (pid $(pg_pid), $HOST:$PG_PORT, role/db x0)"
+  log "postgres: ready (pid $(pg_pid), $HOST:$PG_PORT, db x0; roles x0 (admin), monitor, ${SERVICE_NAMES[*]})"
 }
 
 pg_down() {
@@ -649,6 +740,52 @@ pg_status() {
 
 redis_pid() { live_pid_from "$REDIS_PID" "redis-server"; }
 
+# redis-cli as the admin user, the password from its file through the environment
+# (never on a command line); plain redis-cli before the credentials exist.
+rcli() {
+  if [[ -s "$CRED_DIR/redis-admin.password" ]]; then
+    REDISCLI_AUTH="$(head -n1 "$CRED_DIR/redis-admin.password")" \
+      redis-cli --no-auth-warning --user admin -h "$HOST" -p "$REDIS_PORT" "$@"
+  else
+    redis-cli -h "$HOST" -p "$REDIS_PORT" "$@"
+  fi
+}
+
+# The ACL file (Redis 7 key patterns), passwords as SHA-256 only. Every command a
+# service uses is on keys under its prefix (Lua scripts' redis.call included); none
+# uses pub/sub, so no user has a channel. The default user is off: a client that does
+# not authenticate can run nothing.
+#   admin      everything (tests and tools)
+#   monitor    the exporter's INFO, CONFIG GET, SLOWLOG, ... and no key
+#   gateway    ~x0:rl:* (rate limiter), ~x0:idem:* (idempotency records)
+#   crypto     ~x0:crypto:*      rag ~x0:rag:*      telemetry ~x0:telemetry:*
+redis_write_acl() {
+  # TIME: the gateway's rate-limit script reads the server's clock.
+  local service_commands="-@all +@read +@write +@scripting +@transaction +@connection +time -@dangerous -function -script|flush -script|kill"
+  hash() { credential "redis-$1" | tr -d '\n' | sha256sum | cut -d' ' -f1; }
+  local name prefixes
+  mkdir -p "$REDIS_DIR"
+  (
+    umask 077
+    {
+      echo "user default off resetpass resetkeys resetchannels -@all"
+      echo "user admin on #$(hash admin) ~* &* +@all"
+      echo "user monitor on #$(hash monitor) resetkeys resetchannels -@all +@connection -@dangerous +info +config|get +slowlog|get +slowlog|len +latency|latest +dbsize +client|list +memory|stats"
+      for name in "${SERVICE_NAMES[@]}"; do
+        case "$name" in
+          gateway) prefixes="~x0:rl:* ~x0:idem:*" ;;
+          *) prefixes="~x0:$name:*" ;;
+        esac
+        echo "user $name on #$(hash "$name") resetkeys resetchannels $prefixes $service_commands"
+      done
+    } >"$REDIS_ACL.tmp"
+  )
+  mv "$REDIS_ACL.tmp" "$REDIS_ACL"
+  chmod 600 "$REDIS_ACL"
+  # The exporter's --redis.password-file is a JSON map from address to password.
+  (umask 077 && printf '{"redis://%s:%s": "%s"}\n' "$HOST" "$REDIS_PORT" "$(credential redis-monitor)" >"$CRED_DIR/redis-monitor.json")
+}
+
 redis_up() {
   if ! command -v redis-server >/dev/null; then
     apt_install redis-server
@@ -659,32 +796,38 @@ redis_up() {
       service redis-server stop >/dev/null 2>&1 || kill -TERM "$(cat /run/redis/redis-server.pid)" || true
     fi
   fi
+  redis_write_acl
   local pid
   if pid="$(redis_pid)" && pid_listens_on "$pid" "$REDIS_PORT"; then
-    log "redis: already running (pid $pid, $HOST:$REDIS_PORT)"
-    return 0
+    if [[ "$(rcli acl load 2>/dev/null)" == OK ]]; then
+      log "redis: already running (pid $pid, $HOST:$REDIS_PORT), ACL users reloaded"
+      return 0
+    fi
+    # Started before the ACL users existed (no aclfile): a cache, so restart it.
+    log "redis: running without this stack's ACL users, restarting it (a cache: nothing kept)"
+    kill -TERM "$pid" 2>/dev/null || true
+    wait_exit_or_kill "$pid" 10 redis
   fi
   rm -f "$REDIS_PID"
   ensure_port_free "$REDIS_PORT" "Redis"
-  mkdir -p "$REDIS_DIR"
   log "redis: starting on $HOST:$REDIS_PORT"
   # A cache: no RDB snapshots, no AOF. --daemonize returns once it forked.
   if ! redis-server --bind "$HOST" --port "$REDIS_PORT" --dir "$REDIS_DIR" \
       --daemonize yes --pidfile "$REDIS_PID" --logfile "$REDIS_LOG" \
-      --save '' --appendonly no 9>&-; then
+      --aclfile "$REDIS_ACL" --save '' --appendonly no 9>&-; then
     show_logs "$REDIS_LOG"
     die "redis: redis-server refused to start"
   fi
   local i
   for ((i = 0; i < 100; i++)); do
-    [[ "$(redis-cli -h "$HOST" -p "$REDIS_PORT" ping 2>/dev/null)" == PONG ]] && break
+    [[ "$(rcli ping 2>/dev/null)" == PONG ]] && break
     sleep 0.1
   done
-  if [[ "$(redis-cli -h "$HOST" -p "$REDIS_PORT" ping 2>/dev/null)" != PONG ]]; then
+  if [[ "$(rcli ping 2>/dev/null)" != PONG ]]; then
     show_logs "$REDIS_LOG"
     die "redis: no PONG from $HOST:$REDIS_PORT"
   fi
-  log "redis: ready (pid $(redis_pid || echo '?'), $HOST:$REDIS_PORT)"
+  log "redis: ready (pid $(redis_pid || echo '?'), $HOST:$REDIS_PORT; users admin, monitor, ${SERVICE_NAMES[*]}; default off)"
 }
 
 redis_down() {
@@ -695,7 +838,7 @@ redis_down() {
     return 0
   fi
   log "redis: stopping pid $pid"
-  redis-cli -h "$HOST" -p "$REDIS_PORT" shutdown nosave >/dev/null 2>&1 || kill -TERM "$pid" 2>/dev/null || true
+  rcli shutdown nosave >/dev/null 2>&1 || kill -TERM "$pid" 2>/dev/null || true
   wait_exit_or_kill "$pid" 10 redis
   rm -f "$REDIS_PID"
   log "redis: stopped"
@@ -776,11 +919,28 @@ monitoring_tools_up() {
 
 # ------------------------------------------------------------------- main ----
 
+# The admin's connections (tests and tools), or with a service name that service's
+# own: its role and user, their passwords in files (X0_*__PASSWORD_FILE).
 print_env() {
+  local service=${1:-}
+  if [[ -z "$service" ]]; then
+    cat <<EOF
+export X0_KAFKA__BOOTSTRAP_SERVERS=$HOST:$KAFKA_PORT
+export X0_POSTGRES__DSN=postgresql://x0:$(credential postgres-x0)@$HOST:$PG_PORT/x0
+export X0_REDIS__URL=redis://admin:$(credential redis-admin)@$HOST:$REDIS_PORT/0
+export X0_STACK_CREDENTIALS=$CRED_DIR
+EOF
+    return 0
+  fi
+  [[ " ${SERVICE_NAMES[*]} " == *" $service "* ]] || die "env: no service '$service' (one of ${SERVICE_NAMES[*]})"
+  credential "postgres-$service" >/dev/null
+  credential "redis-$service" >/dev/null
   cat <<EOF
 export X0_KAFKA__BOOTSTRAP_SERVERS=$HOST:$KAFKA_PORT
-export X0_POSTGRES__DSN=postgresql://x0:x0@$HOST:$PG_PORT/x0
-export X0_REDIS__URL=redis://$HOST:$REDIS_PORT/0
+export X0_POSTGRES__DSN=postgresql://$service@$HOST:$PG_PORT/x0
+export X0_POSTGRES__PASSWORD_FILE=$CRED_DIR/postgres-$service.password
+export X0_REDIS__URL=redis://$service@$HOST:$REDIS_PORT/0
+export X0_REDIS__PASSWORD_FILE=$CRED_DIR/redis-$service.password
 EOF
 }
 
@@ -811,11 +971,13 @@ cmd_up() {
   # First: a daemon the packages may start would otherwise hold Kafka's controller port.
   monitoring_tools_up
   preflight_ports
+  credentials_make
   redis_up
   pg_up
   kafka_up
   log "stack up in $((SECONDS - start))s; state in $STACK_DIR"
-  print_env | sed 's/^export /  /'
+  # Not the admin's: its passwords would land in a terminal or a CI log.
+  log "  connection variables: $0 env (admin), $0 env <service> (gateway, crypto, rag, telemetry)"
 }
 
 cmd_down() {
@@ -843,14 +1005,13 @@ cmd_smoke() {
   [[ -n "$PG_BIN" ]] || die "PostgreSQL is not installed (stack.sh up installs it)"
   local py="$REPO_ROOT/.venv/bin/python" out
   log "postgres smoke: psql as x0 over TCP"
-  out="$(PGPASSWORD=x0 "$PG_BIN/psql" -X -q -At -h "$HOST" -p "$PG_PORT" -U x0 -d x0 \
+  out="$(PGPASSWORD="$(credential postgres-x0)" "$PG_BIN/psql" -X -q -At -h "$HOST" -p "$PG_PORT" -U x0 -d x0 \
     -c "CREATE TEMP TABLE smoke(v int); INSERT INTO smoke VALUES (42); SELECT current_user || ' ' || v FROM smoke;")" ||
     die "postgres smoke failed"
   [[ "$out" == "x0 42" ]] || die "postgres smoke: unexpected answer '$out'"
   log "  ok ($out)"
-  log "redis smoke: redis-cli SET/GET"
-  out="$(redis-cli -h "$HOST" -p "$REDIS_PORT" set x0:smoke ok EX 10 && redis-cli -h "$HOST" -p "$REDIS_PORT" get x0:smoke)" ||
-    die "redis smoke failed"
+  log "redis smoke: redis-cli SET/GET as admin"
+  out="$(rcli set x0:smoke ok EX 10 && rcli get x0:smoke)" || die "redis smoke failed"
   [[ "$out" == $'OK\nok' ]] || die "redis smoke: unexpected answer '$out'"
   log "  ok"
   [[ -x "$py" ]] || py="$(command -v python3)"
@@ -886,7 +1047,7 @@ main() {
     purge) cmd_down --purge ;;
     status) cmd_status ;;
     smoke) cmd_smoke ;;
-    env) print_env ;;
+    env) print_env "${1:-}" ;;
     -h | --help | help) usage ;;
     *) usage >&2; exit 2 ;;
   esac

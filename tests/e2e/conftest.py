@@ -109,8 +109,9 @@ async def gateway(
 ) -> AsyncIterator[httpx.AsyncClient]:
     """The gateway app in process (its requester talks to the real broker); the client
     sends an API key with every grantable scope."""
+    postgres, redis = stack.service_stores("gateway")  # as the gateway's own role and user
     settings = GatewaySettings(
-        common=CommonSettings(kafka=stack.kafka_settings()),
+        common=CommonSettings(kafka=stack.kafka_settings(), postgres=postgres, redis=redis),
         replica_id=f"e2e-{uuid.uuid4().hex[:8]}",
         request_timeout_seconds=30,
     )
@@ -256,8 +257,9 @@ async def rag_gateway(
 ) -> AsyncIterator[httpx.AsyncClient]:
     """A gateway of this test's own, in process, that waits up to 60 s for a reply (long
     enough for a killed worker to be replaced); the client sends an admin API key."""
+    postgres, redis = stack.service_stores("gateway")  # as the gateway's own role and user
     settings = GatewaySettings(
-        common=CommonSettings(kafka=stack.kafka_settings()),
+        common=CommonSettings(kafka=stack.kafka_settings(), postgres=postgres, redis=redis),
         replica_id=f"e2e-{uuid.uuid4().hex[:8]}",
         request_timeout_seconds=60,
     )

@@ -120,6 +120,9 @@ def system_environment(stack: StackEndpoints, run_id: str) -> Iterator[dict[str,
     dsn = urllib.parse.urlsplit(stack.postgres_dsn)._replace(path=f"/{database}").geturl()
     _run_sql(stack.postgres_dsn, f'CREATE DATABASE "{database}"')
     try:
+        # Each service starts as its own role (x0_common.testing.credentials), which
+        # may not create its schema: made here, as stack.sh makes them in database x0.
+        _in_thread(stack.create_service_schemas(dsn))
         yield {**stack.environment(), "X0_POSTGRES__DSN": dsn}
     finally:
         _run_sql(stack.postgres_dsn, f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')

@@ -30,6 +30,8 @@ def test_production_refuses_the_development_database_password(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("X0_ENVIRONMENT", "production")
+    # Set here: the stack's own DSN in the environment has a random password.
+    monkeypatch.setenv("X0_POSTGRES__DSN", "postgresql://x0:x0@db:5432/x0")
     with pytest.raises(ValueError, match="development password"):
         CommonSettings()
     monkeypatch.setenv("X0_POSTGRES__DSN", "postgresql://x0:s3cret@db:5432/x0")

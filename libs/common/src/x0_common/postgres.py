@@ -20,7 +20,7 @@ from pathlib import Path
 import asyncpg
 
 from x0_common.errors import Unavailable
-from x0_common.settings import PostgresSettings
+from x0_common.settings import PostgresSettings, read_password
 
 logger = logging.getLogger(__name__)
 
@@ -63,11 +63,17 @@ async def unavailable_when_transient(store: str, operation: str) -> AsyncIterato
 
 
 async def create_pool(settings: PostgresSettings) -> asyncpg.Pool:
-    """A connection pool for the service; close it in the lifespan's exit."""
+    """A connection pool for the service; close it in the lifespan's exit.
+
+    With ``settings.password_file``, every new connection reads the password from it
+    (asyncpg calls the function per connection), so a rotated secret needs no restart.
+    """
+    file = settings.password_file
     pool = await asyncpg.create_pool(
         settings.dsn.get_secret_value(),
         min_size=settings.min_pool_size,
         max_size=settings.max_pool_size,
+        **({} if file is None else {"password": lambda: read_password(file)}),
     )
     assert pool is not None  # create_pool returns None only when not awaited
     return pool
@@ -75,6 +81,12 @@ async def create_pool(settings: PostgresSettings) -> asyncpg.Pool:
 
 async def migrate(pool: asyncpg.Pool, schema: str, migrations: Path) -> list[str]:
     """Apply the ``*.sql`` files of ``migrations`` not yet applied to ``schema``.
+
+    Migrations run as the schema's owner, so every object they create belongs to it:
+    a service's role owns its schema (made by the operator, docs/security.md), and a
+    tool connected as another role that is a member of the owner (the local stack's
+    admin ``x0``) switches to it with ``SET ROLE``. A schema that does not exist yet is
+    created, owned by the connected role (a scratch database, a single-role setup).
 
     Returns the names applied now (empty when the schema is up to date).
     """
@@ -88,7 +100,18 @@ async def migrate(pool: asyncpg.Pool, schema: str, migrations: Path) -> list[str
     async with pool.acquire() as connection:
         await connection.execute("SELECT pg_advisory_lock($1)", lock_id)
         try:
-            await connection.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+            # Not CREATE SCHEMA IF NOT EXISTS: that needs CREATE on the database even
+            # when the schema exists, and a service's role has no such privilege.
+            owner = await connection.fetchrow(
+                "SELECT nspowner::regrole::text AS role, pg_get_userbyid(nspowner) = current_user"
+                " AS mine FROM pg_namespace WHERE nspname = $1",
+                schema,
+            )
+            if owner is None:
+                await connection.execute(f'CREATE SCHEMA "{schema}"')
+            elif not owner["mine"]:
+                # regrole's text is a quoted identifier already.
+                await connection.execute(f"SET ROLE {owner['role']}")
             await connection.execute(
                 f'CREATE TABLE IF NOT EXISTS "{schema}".schema_migrations ('
                 " name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
@@ -108,5 +131,6 @@ async def migrate(pool: asyncpg.Pool, schema: str, migrations: Path) -> list[str
                 applied_now.append(name)
                 logger.info("migration applied", extra={"schema": schema, "migration": name})
         finally:
+            await connection.execute("RESET ROLE")
             await connection.execute("SELECT pg_advisory_unlock($1)", lock_id)
     return applied_now

@@ -78,18 +78,35 @@ class KafkaSettings(BaseModel):
         return Sealer(self.sealing_key_bytes(), previous)
 
 
+def read_password(file: Path) -> str:
+    """A password kept in a file (a mounted secret, or the local stack's 0600 files):
+    its first line. Read on every new connection, so a rotated file takes effect
+    without a restart."""
+    lines = file.read_text().splitlines()
+    return lines[0] if lines else ""
+
+
 class PostgresSettings(BaseModel):
-    """The PostgreSQL each service keeps its own schema in."""
+    """The PostgreSQL each service keeps its own schema in, as the service's own role.
+
+    The role's password is in the DSN or, preferably, in ``password_file`` (which wins):
+    ``X0_POSTGRES__DSN=postgresql://crypto@db:5432/x0`` and
+    ``X0_POSTGRES__PASSWORD_FILE=/run/secrets/postgres-password``.
+    """
 
     dsn: SecretStr = SecretStr("postgresql://x0:x0@127.0.0.1:5432/x0")
+    password_file: Path | None = None
     min_pool_size: int = 1
     max_pool_size: int = 10
 
 
 class RedisSettings(BaseModel):
-    """The Redis used for caches, replay windows and latest state."""
+    """The Redis used for caches, replay windows and latest state, as the service's own
+    ACL user: ``X0_REDIS__URL=redis://crypto@cache:6379/0`` and the password in the URL
+    or, preferably, in ``X0_REDIS__PASSWORD_FILE`` (which wins)."""
 
     url: SecretStr = SecretStr("redis://127.0.0.1:6379/0")
+    password_file: Path | None = None
 
 
 def env_config(prefix: str, *, partial_update: bool = False) -> SettingsConfigDict:

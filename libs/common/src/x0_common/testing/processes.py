@@ -34,6 +34,8 @@ import mirakuru.base
 import psutil
 from mirakuru import HTTPExecutor, OutputExecutor
 
+from x0_common.testing.credentials import service_environment, service_of
+
 #: Where every x0 service says it is ready (its dependencies answer).
 READY_PATH = "/health/ready"
 
@@ -93,14 +95,19 @@ def http_executor(
 
     The process gets this process's environment, ``OPENBLAS_NUM_THREADS=1`` and
     ``environment``; its stdout and stderr go to ``output``. ``timeout`` bounds both the
-    start and, on ``stop()``, the wait after SIGTERM.
+    start and, on ``stop()``, the wait after SIGTERM. An x0 service (``-m x0_crypto``)
+    connects to PostgreSQL and Redis as its own role and user where the stack made
+    them (:func:`x0_common.testing.credentials.service_environment`).
     """
+    variables = {**BASE_ENVIRONMENT, **(environment or {})}
+    if (name := service_of(command)) is not None:
+        variables |= service_environment(name, {**os.environ, **variables})
     return HTTPExecutor(
         list(command),
         url=ready_url,
         status=200,
         method="GET",  # mirakuru's default is HEAD, which FastAPI's GET routes answer 405
-        envvars={**BASE_ENVIRONMENT, **(environment or {})},
+        envvars=variables,
         stdin=subprocess.DEVNULL,
         stdout=output,
         stderr=subprocess.STDOUT,

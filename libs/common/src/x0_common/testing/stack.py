@@ -31,7 +31,14 @@ import pytest
 import redis.asyncio as aioredis
 
 from x0_common.postgres import migrate
-from x0_common.settings import KafkaSettings
+from x0_common.settings import KafkaSettings, PostgresSettings, RedisSettings
+from x0_common.testing.credentials import (
+    CREDENTIALS_VARIABLE,
+    SERVICES,
+    credentials_folder,
+    service_environment,
+    service_stores,
+)
 
 
 @dataclass(frozen=True)
@@ -39,21 +46,52 @@ class StackEndpoints:
     """Where the test run's services listen, and how they were provided."""
 
     kafka_bootstrap: str
+    # The admin's: tests and tools inspect every schema and key with them.
     postgres_dsn: str
     redis_url: str
     provider: str
+    # The services' password files (x0_common.testing.credentials), where the stack has them.
+    credentials: Path | None = None
 
     def kafka_settings(self, **overrides: Any) -> KafkaSettings:
         """Kafka settings pointing at this stack."""
         return KafkaSettings(bootstrap_servers=self.kafka_bootstrap, **overrides)
 
-    def environment(self) -> dict[str, str]:
-        """``X0_*`` variables for subprocesses (workers, gateways) under test."""
-        return {
+    def environment(self, service: str | None = None) -> dict[str, str]:
+        """``X0_*`` variables for subprocesses (workers, gateways) under test: the admin's
+        connections, or with ``service`` that service's own role and user. (The
+        executors of x0_common.testing.processes switch a service to its own anyway.)"""
+        variables = {
             "X0_KAFKA__BOOTSTRAP_SERVERS": self.kafka_bootstrap,
             "X0_POSTGRES__DSN": self.postgres_dsn,
             "X0_REDIS__URL": self.redis_url,
         }
+        if self.credentials is not None:
+            variables[CREDENTIALS_VARIABLE] = str(self.credentials)
+            if service is not None:
+                variables |= service_environment(service, variables, self.credentials)
+        return variables
+
+    def service_stores(self, service: str) -> tuple[PostgresSettings, RedisSettings]:
+        """PostgreSQL and Redis settings of ``service``'s own role and user, for a service
+        run in the test process (the admin's where the stack has no per-service ones)."""
+        return service_stores(service, self.environment(), self.credentials)
+
+    async def create_service_schemas(self, dsn: str) -> None:
+        """In the (new) database of ``dsn``, connected as the admin: each service's schema,
+        owned by the service's role, as ``stack.sh`` makes them in database ``x0``. A
+        service's role may not create schemas, so a database of a test's own needs them
+        before a service starts on it. Nothing to do without per-service roles."""
+        if self.credentials is None:
+            return
+        connection = await asyncpg.connect(dsn)
+        try:
+            for service in SERVICES:
+                await connection.execute(
+                    f'CREATE SCHEMA IF NOT EXISTS "{service}" AUTHORIZATION "{service}"'
+                )
+        finally:
+            await connection.close()
 
     @asynccontextmanager
     async def migrated_pool(
@@ -114,11 +152,12 @@ def _local_endpoints() -> StackEndpoints:
         postgres_dsn=os.environ.get("X0_POSTGRES__DSN", "postgresql://x0:x0@127.0.0.1:5432/x0"),
         redis_url=os.environ.get("X0_REDIS__URL", "redis://127.0.0.1:6379/0"),
         provider="local" if given else "local, default addresses: the `make up` stack",
+        credentials=credentials_folder(),
     )
     addresses = {
         "Kafka": endpoints.kafka_bootstrap.split(",")[0],
         "PostgreSQL": endpoints.postgres_dsn.rsplit("@", 1)[-1].split("/")[0],
-        "Redis": endpoints.redis_url.split("//", 1)[-1].split("/")[0],
+        "Redis": endpoints.redis_url.split("//", 1)[-1].split("/")[0].rsplit("@", 1)[-1],
     }
     missing = [
         f"{name} at {address}" for name, address in addresses.items() if not _port_answers(address)
@@ -183,7 +222,7 @@ async def _probe(endpoints: StackEndpoints) -> list[str]:
         f"Apache Kafka at {endpoints.kafka_bootstrap}: cluster {cluster['cluster_id']}, "
         f"{len(cluster['brokers'])} broker(s)",
         f"PostgreSQL {postgres_version} at {endpoints.postgres_dsn.rsplit('@', 1)[-1]}",
-        f"Redis {redis_version} at {endpoints.redis_url.split('//', 1)[-1]}",
+        f"Redis {redis_version} at {endpoints.redis_url.rsplit('@', 1)[-1].split('//')[-1]}",
     ]
 
 
