@@ -11,6 +11,7 @@ import pytest
 from x0_common.kafka.clients import consumer_options, producer_options
 from x0_common.kafka.responder import RetryPolicy
 from x0_common.settings import DEVELOPMENT_SEALING_KEY, CommonSettings
+from x0_common.testing import give_secret
 
 pytestmark = pytest.mark.unit
 
@@ -49,11 +50,8 @@ def test_production_refuses_the_development_sealing_key_however_it_comes(
     monkeypatch.setenv("X0_ENVIRONMENT", "production")
     monkeypatch.setenv("X0_POSTGRES__DSN", "postgresql://x0:s3cret@db:5432/x0")
     key = DEVELOPMENT_SEALING_KEY if padded else DEVELOPMENT_SEALING_KEY.rstrip("=")
-    if as_file:
-        (tmp_path / "key").write_text(key + "\n")
-        monkeypatch.setenv("X0_KAFKA__SEALING_KEY_FILE", str(tmp_path / "key"))
-    else:
-        monkeypatch.setenv("X0_KAFKA__SEALING_KEY", key)
+    in_file = tmp_path / "key" if as_file else None
+    give_secret(monkeypatch.setenv, "X0_KAFKA__SEALING_KEY", key, in_file=in_file)
     with pytest.raises(ValueError, match="development key"):
         CommonSettings()
 

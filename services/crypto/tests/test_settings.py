@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from x0_common.testing import give_secret
 from x0_crypto.settings import DEVELOPMENT_KEK, CryptoSettings
 
 pytestmark = pytest.mark.unit
@@ -27,11 +28,8 @@ def test_the_development_kek_is_refused_inline_or_in_a_file_padded_or_not(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, *, padded: bool, as_file: bool
 ) -> None:
     key = DEVELOPMENT_KEK if padded else DEVELOPMENT_KEK.rstrip("=")
-    if as_file:
-        (tmp_path / "kek").write_text(key + "\n")
-        monkeypatch.setenv("X0_CRYPTO_KEK_FILE", str(tmp_path / "kek"))
-    else:
-        monkeypatch.setenv("X0_CRYPTO_KEK", key)
+    in_file = tmp_path / "kek" if as_file else None
+    give_secret(monkeypatch.setenv, "X0_CRYPTO_KEK", key, in_file=in_file)
     with pytest.raises(ValueError, match="development key"):
         CryptoSettings()
 

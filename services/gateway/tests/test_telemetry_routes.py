@@ -113,31 +113,31 @@ def stamp(offset: timedelta = timedelta()) -> str:
     return (datetime.now(UTC) + offset).isoformat()
 
 
+def event(kind: str, node: str, *parts: dict[str, Any]) -> dict[str, Any]:
+    """An event of ``kind`` from ``node`` in mesh m1, stamped now; ``parts`` add or
+    replace fields, later ones winning."""
+    merged: dict[str, Any] = {"kind": kind, "node_id": node, "mesh_id": "m1", "timestamp": stamp()}
+    for part in parts:
+        merged.update(part)
+    return merged
+
+
 def heartbeat(node: str = "n1", **fields: Any) -> dict[str, Any]:
-    return {
-        "kind": "heartbeat",
-        "node_id": node,
-        "mesh_id": "m1",
-        "timestamp": stamp(),
-        "software_version": "1.2.3",
-        **fields,
-    }
+    return event("heartbeat", node, {"software_version": "1.2.3"}, fields)
+
+
+METRICS = {
+    "cpu": 0.5,
+    "memory": 0.25,
+    "rtt_ms": 12.5,
+    "packet_loss": 0.01,
+    "throughput_bps": 1e6,
+    "neighbours": [{"node_id": "n2", "link_quality": 0.9}],
+}
 
 
 def metrics(node: str = "n1", **fields: Any) -> dict[str, Any]:
-    return {
-        "kind": "metrics",
-        "node_id": node,
-        "mesh_id": "m1",
-        "timestamp": stamp(),
-        "cpu": 0.5,
-        "memory": 0.25,
-        "rtt_ms": 12.5,
-        "packet_loss": 0.01,
-        "throughput_bps": 1e6,
-        "neighbours": [{"node_id": "n2", "link_quality": 0.9}],
-        **fields,
-    }
+    return event("metrics", node, METRICS, fields)
 
 
 def assert_problem(response: httpx.Response, status: int, code: str) -> dict[str, Any]:

@@ -11,14 +11,9 @@ import pytest
 from x0_rag.adapters.hnsw import VectorIndex
 from x0_rag.domain import InvalidInput
 
+from .index.vectors import DIM, unit_vectors
+
 pytestmark = pytest.mark.unit
-
-DIM = 384
-
-
-def unit_vectors(count: int, seed: int) -> npt.NDArray[np.float32]:
-    rows = np.random.default_rng(seed).standard_normal((count, DIM)).astype(np.float32)
-    return rows / np.linalg.norm(rows, axis=1, keepdims=True)
 
 
 def exact(

@@ -7,21 +7,15 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-import numpy.typing as npt
 import pytest
 
 from x0_rag.adapters.hnsw import VectorIndex
 from x0_rag.domain import SnapshotCorrupt
 from x0_rag.domain.snapshot import MANIFEST_NAME, SNAPSHOT_FORMAT
 
+from .index.vectors import DIM, unit_vectors
+
 pytestmark = pytest.mark.unit
-
-DIM = 384
-
-
-def unit_vectors(count: int, seed: int) -> npt.NDArray[np.float32]:
-    rows = np.random.default_rng(seed).standard_normal((count, DIM)).astype(np.float32)
-    return rows / np.linalg.norm(rows, axis=1, keepdims=True)
 
 
 @pytest.fixture

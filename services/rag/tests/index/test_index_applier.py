@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
-import numpy.typing as npt
 import pytest
 
 from x0_common.events.rag import Indexed, IndexedChunk, IndexParams
@@ -13,14 +11,9 @@ from x0_rag.adapters.index.applier import IndexRecord, apply_batch, decode, new_
 from x0_rag.adapters.index.collection import CollectionIndex
 from x0_rag.domain.filters import MetadataFilter
 
+from .vectors import DIM, unit_vectors
+
 pytestmark = pytest.mark.unit
-
-DIM = 384
-
-
-def unit_vectors(count: int, seed: int) -> npt.NDArray[np.float32]:
-    rows = np.random.default_rng(seed).standard_normal((count, DIM)).astype(np.float32)
-    return rows / np.linalg.norm(rows, axis=1, keepdims=True)
 
 
 VECTORS = unit_vectors(40, seed=7)

@@ -6,8 +6,6 @@ import json
 import shutil
 from pathlib import Path
 
-import numpy as np
-import numpy.typing as npt
 import pytest
 
 from x0_common.events.rag import IndexParams
@@ -16,14 +14,9 @@ from x0_rag.adapters.index.snapshots import SnapshotStore
 from x0_rag.domain.filters import MetadataFilter
 from x0_rag.errors import SnapshotCorrupt, SnapshotMissing
 
+from .vectors import unit_vectors
+
 pytestmark = pytest.mark.unit
-
-DIM = 384
-
-
-def unit_vectors(count: int, seed: int) -> npt.NDArray[np.float32]:
-    rows = np.random.default_rng(seed).standard_normal((count, DIM)).astype(np.float32)
-    return rows / np.linalg.norm(rows, axis=1, keepdims=True)
 
 
 ROWS = unit_vectors(300, seed=11)

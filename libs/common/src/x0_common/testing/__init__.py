@@ -1,4 +1,4 @@
-"""Test helpers that users of x0_common want too: span capture and fresh metrics.
+"""Test helpers that users of x0_common want too: span capture, fresh metrics, secrets.
 
 Nothing here fakes Kafka, crypto or embeddings; the echo worker in
 :mod:`x0_common.testing.echo` is a real responder on a real broker.
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from pathlib import Path
 
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -15,7 +16,26 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from x0_common.metrics import new_registry
 
-__all__ = ["SpanCapture", "new_registry", "wait_until"]
+__all__ = ["SpanCapture", "give_secret", "new_registry", "wait_until"]
+
+
+def give_secret(
+    setenv: Callable[[str, str], None],
+    variable: str,
+    value: str,
+    *,
+    in_file: Path | None = None,
+) -> None:
+    """Give a secret setting the two ways settings read secrets: inline in ``variable``,
+    or, with ``in_file``, written there and named by ``<variable>_FILE``.
+
+    ``setenv`` is e.g. pytest's ``monkeypatch.setenv``.
+    """
+    if in_file is None:
+        setenv(variable, value)
+        return
+    in_file.write_text(value + "\n")
+    setenv(f"{variable}_FILE", str(in_file))
 
 
 async def wait_until(
