@@ -10,9 +10,10 @@ from typing import Any
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from x0_common.kafka.clients import ensure_topics, producer_options
+from x0_common.kafka.clients import producer_options
 from x0_common.kafka.follower import LogFollower, OffsetOutOfRange
 from x0_common.settings import KafkaSettings
+from x0_common.testing.kafka import new_topic
 
 pytestmark = pytest.mark.integration
 
@@ -21,9 +22,7 @@ PARTITIONS = 3
 
 @pytest.fixture
 async def topic(kafka_settings: KafkaSettings) -> str:
-    name = f"x0.test.follow.{uuid.uuid4().hex[:12]}"
-    await ensure_topics(kafka_settings, [name], partitions=PARTITIONS)
-    return name
+    return await new_topic(kafka_settings, "follow", partitions=PARTITIONS)
 
 
 @pytest.fixture

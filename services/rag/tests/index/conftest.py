@@ -11,10 +11,11 @@ import pytest
 import redis.asyncio as aioredis
 from aiokafka import AIOKafkaProducer
 
-from x0_common.kafka.clients import ensure_topics, producer_options
+from x0_common.kafka.clients import producer_options
 from x0_common.metrics import new_registry
 from x0_common.postgres import migrate
 from x0_common.settings import KafkaSettings
+from x0_common.testing.kafka import new_topic
 from x0_common.testing.stack import StackEndpoints
 from x0_rag.adapters.embedder import Embedder
 from x0_rag.adapters.index import IndexManager
@@ -63,9 +64,7 @@ async def producer(kafka_settings: KafkaSettings) -> AsyncIterator[AIOKafkaProdu
 @pytest.fixture
 async def index_topic(kafka_settings: KafkaSettings) -> str:
     """This test's own index topic (two partitions, like two ingest partitions)."""
-    name = f"x0.test.rag.index.{uuid.uuid4().hex[:12]}"
-    await ensure_topics(kafka_settings, [name], partitions=PARTITIONS)
-    return name
+    return await new_topic(kafka_settings, "rag.index", partitions=PARTITIONS)
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -49,6 +50,12 @@ class RagWriter:
             params.ef,
         )
         self.collections.add(name)
+
+    async def new_collection(self) -> str:
+        """A collection of this test's own, with the default parameters: its name."""
+        name = f"t-{uuid.uuid4().hex[:12]}"
+        await self.create_collection(name)
+        return name
 
     def _take_offset(self, partition: int) -> int:
         offset = self.next_offset.get(partition, 0)

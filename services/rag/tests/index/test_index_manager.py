@@ -80,8 +80,7 @@ async def answers(
 async def test_applies_events_and_answers_version_waits(
     writer: RagWriter, start_manager: StartManager, embedder: Embedder
 ) -> None:
-    name = unique("t")
-    await writer.create_collection(name)
+    name = await writer.new_collection()
     manager = await start_manager()
     assert manager.ready
     last = await fill(writer, name)
@@ -120,8 +119,7 @@ async def test_a_version_not_applied_in_time_is_a_504_and_a_bad_partition_a_400(
 async def test_a_wait_returns_as_soon_as_its_version_is_applied(
     writer: RagWriter, start_manager: StartManager
 ) -> None:
-    name = unique("t")
-    await writer.create_collection(name)
+    name = await writer.new_collection()
     manager = await start_manager()
     event = await writer.upsert(name, "a", ["First text."], publish=False)
     waiting = asyncio.create_task(manager.wait_for(event.source, timeout=20))
@@ -145,8 +143,7 @@ async def test_refused_ingests_advance_the_version_and_change_nothing(
 async def test_replayed_and_stale_events_change_nothing(
     writer: RagWriter, start_manager: StartManager, embedder: Embedder
 ) -> None:
-    name = unique("t")
-    await writer.create_collection(name)
+    name = await writer.new_collection()
     manager = await start_manager()
     first = await writer.upsert(name, "a", ["Kafka keeps records in logs."])
     second = await writer.upsert(name, "a", ["Replaced: PostgreSQL keeps rows in tables."])
@@ -216,6 +213,21 @@ async def test_snapshot_restart_resumes_with_identical_answers_and_no_missed_eve
         assert await answers(again, embedder, name) == await answers(rebuilt, embedder, name)
 
 
+async def snapshotted_and_stopped(
+    writer: RagWriter, start_manager: StartManager, embedder: Embedder, root: Path
+) -> tuple[str, list[list[int]]]:
+    """A filled collection whose replica in ``root`` snapshotted it and stopped: its
+    name, and the answers that replica gave."""
+    name = await writer.new_collection()
+    manager = await start_manager(root)
+    last = await fill(writer, name)
+    await manager.wait_for(last, timeout=20)
+    await manager.snapshot()
+    expected = await answers(manager, embedder, name)
+    await manager.stop()
+    return name, expected
+
+
 @pytest.mark.parametrize("damage", ["index", "metadata", "current", "state"])
 async def test_a_corrupt_snapshot_is_rebuilt_from_postgres(
     writer: RagWriter,
@@ -225,14 +237,7 @@ async def test_a_corrupt_snapshot_is_rebuilt_from_postgres(
     damage: str,
 ) -> None:
     root = tmp_path / "replica"
-    name = unique("t")
-    await writer.create_collection(name)
-    manager = await start_manager(root)
-    last = await fill(writer, name)
-    await manager.wait_for(last, timeout=20)
-    await manager.snapshot()
-    expected = await answers(manager, embedder, name)
-    await manager.stop()
+    name, expected = await snapshotted_and_stopped(writer, start_manager, embedder, root)
 
     folder = root / name
     generation = folder / (folder / "CURRENT").read_text()
@@ -268,14 +273,7 @@ async def test_a_snapshot_of_another_log_is_not_trusted(
     # The index topic was recreated (or retention passed the snapshot): its resume
     # offsets lie outside the log, so the collection is rebuilt from PostgreSQL.
     root = tmp_path / "replica"
-    name = unique("t")
-    await writer.create_collection(name)
-    manager = await start_manager(root)
-    last = await fill(writer, name)
-    await manager.wait_for(last, timeout=20)
-    await manager.snapshot()
-    expected = await answers(manager, embedder, name)
-    await manager.stop()
+    name, expected = await snapshotted_and_stopped(writer, start_manager, embedder, root)
     writer.index_topic = f"{writer.index_topic}.recreated"
     restarted = await start_manager(root)
     assert name in restarted.rebuilt
@@ -286,8 +284,7 @@ async def test_a_deleted_collection_loses_its_index_and_snapshots(
     writer: RagWriter, start_manager: StartManager, tmp_path: Path
 ) -> None:
     root = tmp_path / "replica"
-    name = unique("t")
-    await writer.create_collection(name)
+    name = await writer.new_collection()
     manager = await start_manager(root)
     await writer.upsert(name, "a", ["Some text."])
     event = await writer.upsert(name, "b", ["Other text."])
@@ -306,8 +303,7 @@ async def test_metrics_show_sizes_lag_and_snapshot_age(
     writer: RagWriter, start_manager: StartManager
 ) -> None:
     registry = new_registry()
-    name = unique("t")
-    await writer.create_collection(name)
+    name = await writer.new_collection()
     manager = await start_manager(metrics=RagMetrics(registry))
     event = await writer.upsert(name, "a", ["One chunk.", "Two chunks."])
     await manager.wait_for(event.source, timeout=20)
@@ -335,8 +331,7 @@ async def test_writes_during_a_rebuild_are_neither_missed_nor_doubled(
     # The replica records the log's end before it reads PostgreSQL. A write that lands
     # between the two is in the rows it reads *and* in the log after that end; a write
     # right after the read is only in the log. Both must end up applied exactly once.
-    name = unique("t")
-    await writer.create_collection(name)
+    name = await writer.new_collection()
     await writer.upsert(name, "before", ["Written before the replica starts."])
     real_read = recovery.read_postgres
 
@@ -375,8 +370,7 @@ async def test_snapshots_are_written_in_the_background(
         kafka=kafka_settings,
         snapshot_root=tmp_path,
     )
-    name = unique("t")
-    await writer.create_collection(name)
+    name = await writer.new_collection()
     await manager.start()
     try:
         event = await writer.upsert(name, "a", ["Snapshot me."])
@@ -390,8 +384,7 @@ async def test_a_clean_stop_can_snapshot_so_the_restart_replays_nothing(
     writer: RagWriter, start_manager: StartManager, embedder: Embedder, tmp_path: Path
 ) -> None:
     root = tmp_path / "replica"
-    name = unique("t")
-    await writer.create_collection(name)
+    name = await writer.new_collection()
     manager = await start_manager(root)
     last = await fill(writer, name, partition=1)
     await manager.wait_for(last, timeout=20)

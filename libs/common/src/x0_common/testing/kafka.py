@@ -10,6 +10,7 @@ the test sends rather than every message earlier runs left on the shared topics.
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import AsyncIterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
@@ -17,6 +18,7 @@ from contextlib import asynccontextmanager
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from faststream.kafka import KafkaBroker
 
+from x0_common.kafka.clients import ensure_topics
 from x0_common.kafka.requester import Requester
 from x0_common.kafka.responder import Responder
 from x0_common.metrics import RequesterMetrics, ResponderMetrics, new_registry
@@ -113,3 +115,10 @@ def responder_under_test(
         settings=settings,
         metrics=metrics or ResponderMetrics(new_registry(), service),
     )
+
+
+async def new_topic(settings: KafkaSettings, label: str, *, partitions: int = 1) -> str:
+    """A topic of this test's own, ``x0.test.<label>.<random>``, created now."""
+    name = f"x0.test.{label}.{uuid.uuid4().hex[:12]}"
+    await ensure_topics(settings, [name], partitions=partitions)
+    return name

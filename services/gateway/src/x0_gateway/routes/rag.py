@@ -167,6 +167,13 @@ async def awaited_outcome(
         return pending
 
 
+def document_ids(message: r.UpsertDocuments | r.DeleteDocuments) -> list[str]:
+    """The documents a write names, in request order."""
+    if isinstance(message, r.DeleteDocuments):
+        return list(message.ids)
+    return [document.id for document in message.documents]
+
+
 async def ingest(
     requester: RequesterDep,
     settings: SettingsDep,
@@ -174,11 +181,11 @@ async def ingest(
     message: r.UpsertDocuments | r.DeleteDocuments,
     *,
     principal: Principal,
-    ids: Sequence[str],
     wait: bool,
 ) -> Response:
     """Publish ``message`` on behalf of ``principal`` once its collection is known; with
-    ``wait``, answer its outcome (``ids``: the request's documents, in order)."""
+    ``wait``, answer its outcome, document by document."""
+    ids = document_ids(message)
     timeout = settings.request_timeout_seconds
     on_behalf = principal.header()
     # Unknown collections are a 404 here rather than a refused message later. The check
@@ -242,15 +249,7 @@ def upsert_endpoint(operation: Operation) -> Endpoint:
         """The version token orders the write: pass it as a search's ``min_version``."""
         message = request_of(operation, body, {"name": name})
         assert isinstance(message, r.UpsertDocuments)
-        return await ingest(
-            requester,
-            settings,
-            operation,
-            message,
-            principal=principal,
-            ids=[document.id for document in message.documents],
-            wait=wait,
-        )
+        return await ingest(requester, settings, operation, message, principal=principal, wait=wait)
 
     return upsert_documents
 
@@ -270,15 +269,7 @@ def delete_endpoint(operation: Operation) -> Endpoint:
     ) -> Response:
         """Gone from the database and every replica's index."""
         message = r.DeleteDocuments(collection=name, ids=[document_id])
-        return await ingest(
-            requester,
-            settings,
-            operation,
-            message,
-            principal=principal,
-            ids=[document_id],
-            wait=wait,
-        )
+        return await ingest(requester, settings, operation, message, principal=principal, wait=wait)
 
     return delete_document
 
