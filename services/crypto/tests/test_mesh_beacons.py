@@ -9,6 +9,7 @@ import asyncio
 import uuid
 from collections import Counter
 from collections.abc import Callable
+from typing import Any
 
 import asyncpg
 import pytest
@@ -154,13 +155,18 @@ async def test_malformed_input_is_invalid_input(mesh_at, keys, node) -> None:
     assert caught.value.field == "nonce"
 
 
+async def signing_key(keys: Any, name: str) -> tuple[Any, bytes]:
+    """A new managed ML-DSA-65 key ``name``: what ``keys.create`` returns, and the secret
+    key of its version 1."""
+    created = keys.create(name, "ML-DSA-65")
+    return created, await keys.private_key(name, 1)
+
+
 async def test_key_pinning(mesh_at, keys, node, pg_pool, registry: Registry) -> None:
     mesh = mesh_at()
     mldsa = registry.signature("ML-DSA-65")
-    old = keys.create(f"{node}-old", "ML-DSA-65")
-    new = keys.create(f"{node}-new", "ML-DSA-65")
-    old_secret = await keys.private_key(f"{node}-old", 1)
-    new_secret = await keys.private_key(f"{node}-new", 1)
+    old, old_secret = await signing_key(keys, f"{node}-old")
+    new, new_secret = await signing_key(keys, f"{node}-new")
     vouched = key_change_message(node, new.public_key)
 
     first = await mesh.verify_beacon(
@@ -274,10 +280,8 @@ async def test_verifications_are_counted_by_result(mesh_at, keys, node) -> None:
 async def test_a_replayed_beacon_cannot_move_a_pin(mesh_at, keys, node, pg_pool, registry) -> None:
     mesh = mesh_at()
     mldsa = registry.signature("ML-DSA-65")
-    k1 = keys.create(f"{node}-k1", "ML-DSA-65")
-    k2 = keys.create(f"{node}-k2", "ML-DSA-65")
-    k1_secret = await keys.private_key(f"{node}-k1", 1)
-    k2_secret = await keys.private_key(f"{node}-k2", 1)
+    k1, k1_secret = await signing_key(keys, f"{node}-k1")
+    k2, k2_secret = await signing_key(keys, f"{node}-k2")
     await mesh.verify_beacon(verify_request(await _sign(mesh, f"{node}-k1", node)), context())
     to_k2 = verify_request(
         await _sign(mesh, f"{node}-k2", node),

@@ -115,19 +115,20 @@ async def test_upsert_stores_chunks_and_publishes_them(
     assert writer.sample("x0_rag_ingested_chunks_total", collection=collection) == len(rows)
 
 
+def one_document(collection: str, document_id: str, text: str) -> UpsertDocuments:
+    """An upsert of one document, without metadata."""
+    return UpsertDocuments(collection=collection, documents=[Document(id=document_id, text=text)])
+
+
 async def test_upsert_replaces_a_document_and_its_chunks(
     writer: WriterUnderTest, collection: str, index_log: EventLog
 ) -> None:
     await _create(writer, collection)
     upsert = writer.writer.upsert
-    await upsert(
-        UpsertDocuments(collection=collection, documents=[Document(id="a", text=LONG)]), at(0, 1)
-    )
+    await upsert(one_document(collection, "a", LONG), at(0, 1))
     old = {r["chunk_id"] for r in await _chunks(writer.store.pool, collection)}
     shorter = PARAGRAPH * 2
-    await upsert(
-        UpsertDocuments(collection=collection, documents=[Document(id="a", text=shorter)]), at(0, 2)
-    )
+    await upsert(one_document(collection, "a", shorter), at(0, 2))
 
     rows = await _chunks(writer.store.pool, collection)
     assert [r["text"] for r in rows] == [c.text for c in chunk_text(shorter, size=256, overlap=32)]
@@ -192,9 +193,9 @@ async def test_a_redelivered_message_is_not_written_again_but_published_again(
     writer: WriterUnderTest, collection: str, index_log: EventLog
 ) -> None:
     await _create(writer, collection)
-    first = UpsertDocuments(collection=collection, documents=[Document(id="a", text=LONG)])
+    first = one_document(collection, "a", LONG)
     await writer.writer.upsert(first, at(0, 10))
-    replaced = UpsertDocuments(collection=collection, documents=[Document(id="a", text=PARAGRAPH)])
+    replaced = one_document(collection, "a", PARAGRAPH)
     await writer.writer.upsert(replaced, at(0, 11))
     before = await _chunks(writer.store.pool, collection)
     chunks_counted = writer.sample("x0_rag_ingested_chunks_total", collection=collection)
@@ -221,12 +222,10 @@ async def test_a_crash_between_commit_and_publish_is_repaired_by_the_redelivery(
     writer: WriterUnderTest, collection: str, index_log: EventLog, batcher: DynamicBatcher
 ) -> None:
     await _create(writer, collection)
-    await writer.writer.upsert(
-        UpsertDocuments(collection=collection, documents=[Document(id="a", text=LONG)]), at(0, 1)
-    )
+    await writer.writer.upsert(one_document(collection, "a", LONG), at(0, 1))
     old = sorted(r["chunk_id"] for r in await _chunks(writer.store.pool, collection))
     # The transaction commits, then the worker dies before its event is published.
-    request = UpsertDocuments(collection=collection, documents=[Document(id="a", text=PARAGRAPH)])
+    request = one_document(collection, "a", PARAGRAPH)
     plan = plan_upsert(request.documents, size=256, overlap=32)
     vectors = await batcher.embed(plan.texts)
     position = IngestPosition(writer.topics.ingest, 0, 2)
@@ -249,7 +248,7 @@ async def test_a_crash_between_commit_and_publish_is_repaired_by_the_redelivery(
 async def test_an_unknown_collection_is_refused_and_replicas_still_move_on(
     writer: WriterUnderTest, collection: str, index_log: EventLog
 ) -> None:
-    request = UpsertDocuments(collection=collection, documents=[Document(id="a", text=LONG)])
+    request = one_document(collection, "a", LONG)
     with pytest.raises(NotFound):
         await writer.writer.upsert(request, at(1, 3))
     await index_log.until(lambda records: len(records) >= 1)
@@ -322,9 +321,7 @@ async def test_a_failed_write_leaves_nothing_half_done(
     writer: WriterUnderTest, collection: str
 ) -> None:
     await _create(writer, collection)
-    await writer.writer.upsert(
-        UpsertDocuments(collection=collection, documents=[Document(id="a", text=LONG)]), at(0, 1)
-    )
+    await writer.writer.upsert(one_document(collection, "a", LONG), at(0, 1))
     before = await _chunks(writer.store.pool, collection)
     log_rows = "SELECT count(*) FROM rag.ingest_log WHERE topic = $1"
     logged = await writer.store.pool.fetchval(log_rows, writer.topics.ingest)
@@ -353,18 +350,16 @@ async def test_a_collection_dropped_marker_removes_what_earlier_ingests_left(
 ) -> None:
     await _create(writer, collection)
     upsert = writer.writer.upsert
-    await upsert(
-        UpsertDocuments(collection=collection, documents=[Document(id="old", text=LONG)]), at(0, 1)
-    )
+    await upsert(one_document(collection, "old", LONG), at(0, 1))
     # Deleted, and created anew before an ingest queued for the old one was applied.
     await writer.store.delete_collection(collection)
     await _create(writer, collection, size=128, overlap=0)
-    queued = UpsertDocuments(collection=collection, documents=[Document(id="queued", text=LONG)])
+    queued = one_document(collection, "queued", LONG)
     await upsert(queued, at(0, 2))
     assert {r["document_id"] for r in await _chunks(writer.store.pool, collection)} == {"queued"}
 
     await writer.writer.drop(CollectionNameRequest(name=collection), at(0, 3))  # the marker
-    fresh = UpsertDocuments(collection=collection, documents=[Document(id="new", text=PARAGRAPH)])
+    fresh = one_document(collection, "new", PARAGRAPH)
     await upsert(fresh, at(0, 4))
 
     assert {r["document_id"] for r in await _chunks(writer.store.pool, collection)} == {"new"}

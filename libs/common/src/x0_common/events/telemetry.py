@@ -86,6 +86,10 @@ class NodeMetrics(_Message):
     neighbours: list[Neighbour] = Field(default_factory=list, max_length=MAX_NEIGHBOURS)
 
 
+# The figures a metrics event reports, each also in LatestMetrics and HistoryPoint: the
+# adapters store and read them by these names.
+FIGURES: Final = ("cpu", "memory", "rtt_ms", "packet_loss", "throughput_bps")
+
 TelemetryEvent = Annotated[NodeHeartbeat | NodeMetrics, Field(discriminator="kind")]
 
 

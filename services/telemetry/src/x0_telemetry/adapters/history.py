@@ -20,7 +20,7 @@ from datetime import timedelta
 
 import asyncpg
 
-from x0_common.events.telemetry import HistoryPoint, NodeHeartbeat, NodeMetrics
+from x0_common.events.telemetry import FIGURES, HistoryPoint, NodeHeartbeat, NodeMetrics
 from x0_common.postgres import unavailable_when_transient
 from x0_common.principal import DEFAULT_TENANT
 from x0_telemetry.domain.history import HistoryPlan
@@ -130,11 +130,7 @@ def event_row(
         event.mesh_id,
         None,
         None,
-        event.cpu,
-        event.memory,
-        event.rtt_ms,
-        event.packet_loss,
-        event.throughput_bps,
+        *(getattr(event, name) for name in FIGURES),
         neighbours_json(event),
     )
 
@@ -183,14 +179,12 @@ class HistoryStore:
                 tenant,
             )
         return [
-            HistoryPoint(
-                timestamp=record["bucket"],
-                samples=record["samples"],
-                cpu=record["cpu"],
-                memory=record["memory"],
-                rtt_ms=record["rtt_ms"],
-                packet_loss=record["packet_loss"],
-                throughput_bps=record["throughput_bps"],
+            HistoryPoint.model_validate(
+                {
+                    "timestamp": record["bucket"],
+                    "samples": record["samples"],
+                    **{name: record[name] for name in FIGURES},
+                }
             )
             for record in records
         ]

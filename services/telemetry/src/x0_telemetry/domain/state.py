@@ -22,6 +22,7 @@ from typing import Any
 from pydantic import TypeAdapter
 
 from x0_common.events.telemetry import (
+    FIGURES,
     LatestMetrics,
     Link,
     Neighbour,
@@ -88,11 +89,7 @@ def latest_update(event: NodeHeartbeat | NodeMetrics) -> dict[str, Any]:
     else:
         update |= {
             "k": "m",
-            "cpu": repr(event.cpu),
-            "memory": repr(event.memory),
-            "rtt_ms": repr(event.rtt_ms),
-            "packet_loss": repr(event.packet_loss),
-            "throughput_bps": repr(event.throughput_bps),
+            **{name: repr(getattr(event, name)) for name in FIGURES},
             "neighbours": neighbours_json(event),
         }
     return update
@@ -107,13 +104,11 @@ def node_state(
     metrics = None
     neighbours: list[Neighbour] = []
     if fields.get("m_ms"):
-        metrics = LatestMetrics(
-            timestamp=from_epoch_ms(fields["m_ms"]),
-            cpu=float(fields["cpu"]),
-            memory=float(fields["memory"]),
-            rtt_ms=float(fields["rtt_ms"]),
-            packet_loss=float(fields["packet_loss"]),
-            throughput_bps=float(fields["throughput_bps"]),
+        metrics = LatestMetrics.model_validate(
+            {
+                "timestamp": from_epoch_ms(fields["m_ms"]),
+                **{name: float(fields[name]) for name in FIGURES},
+            }
         )
         neighbours = _NEIGHBOURS.validate_json(fields.get("neighbours") or "[]")
     return NodeState(

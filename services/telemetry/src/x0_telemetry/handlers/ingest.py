@@ -46,6 +46,7 @@ import contextlib
 import logging
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -256,7 +257,7 @@ class Ingest(Consumer):
         consumer = self._subscriber.consumer
         if consumer is None:
             return
-        for partition, first in _first_offsets(records).items():
+        for partition, first in _offsets(records, min).items():
             # A partition revoked meanwhile is the next owner's to read.
             with contextlib.suppress(IllegalStateError, AssertionError):
                 consumer.seek(partition, first)
@@ -267,7 +268,7 @@ class Ingest(Consumer):
             return
         offsets = {
             partition: OffsetAndMetadata(last + 1, "")
-            for partition, last in _last_offsets(records).items()
+            for partition, last in _offsets(records, max).items()
         }
         try:
             await consumer.commit(offsets)
@@ -276,20 +277,15 @@ class Ingest(Consumer):
             logger.warning("ingest offset commit failed: %s", type(error).__name__)
 
 
-def _first_offsets(records: tuple[ConsumerRecord[Any, Any], ...]) -> dict[TopicPartition, int]:
-    first: dict[TopicPartition, int] = {}
+def _offsets(
+    records: tuple[ConsumerRecord[Any, Any], ...], pick: Callable[[int, int], int]
+) -> dict[TopicPartition, int]:
+    """One offset per partition of ``records``: ``min`` gives the first, ``max`` the last."""
+    chosen: dict[TopicPartition, int] = {}
     for record in records:
         key = TopicPartition(record.topic, record.partition)
-        first[key] = min(first.get(key, record.offset), record.offset)
-    return first
-
-
-def _last_offsets(records: tuple[ConsumerRecord[Any, Any], ...]) -> dict[TopicPartition, int]:
-    last: dict[TopicPartition, int] = {}
-    for record in records:
-        key = TopicPartition(record.topic, record.partition)
-        last[key] = max(last.get(key, record.offset), record.offset)
-    return last
+        chosen[key] = pick(chosen.get(key, record.offset), record.offset)
+    return chosen
 
 
 async def _parse_batch(records: tuple[ConsumerRecord[Any, Any], ...]) -> KafkaMessage:

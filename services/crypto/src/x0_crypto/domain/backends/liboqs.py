@@ -21,6 +21,8 @@ import logging
 import os
 import sys
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -82,6 +84,33 @@ def _failed(algorithm: str, operation: str) -> CryptoError:
     return CryptoError(f"{algorithm} {operation} failed in liboqs", details={"backend": BACKEND})
 
 
+@contextmanager
+def _enabled(oqs: Any, algorithm: str) -> Iterator[None]:
+    """A mechanism liboqs does not know, or was built without, is an unavailable backend."""
+    try:
+        yield
+    except oqs.MechanismNotSupportedError:  # also covers "not enabled"
+        raise BackendUnavailable(
+            BACKEND, "not enabled in this liboqs build", algorithm=algorithm
+        ) from None
+
+
+@contextmanager
+def _failing_as(algorithm: str, operation: str) -> Iterator[None]:
+    """liboqs reports any failure as a bare ``RuntimeError``: name the operation."""
+    try:
+        yield
+    except RuntimeError:
+        raise _failed(algorithm, operation) from None
+
+
+def _new_keypair(mechanism: Any, algorithm: str) -> tuple[bytes, bytes]:
+    """A key pair from a liboqs ``KeyEncapsulation`` or ``Signature`` (freed after)."""
+    with mechanism as keys, _failing_as(algorithm, "key generation"):
+        public_key = keys.generate_keypair()
+        return bytes(public_key), bytes(keys.export_secret_key())
+
+
 class LiboqsKem:
     """A liboqs KEM; ML-KEM keys get the FIPS 203 input checks before liboqs sees them."""
 
@@ -90,46 +119,36 @@ class LiboqsKem:
         self.algorithm = algorithm
         self.backend = BACKEND
         self._is_mlkem = algorithm.startswith("ML-KEM-")
-        try:
-            with self._oqs.KeyEncapsulation(algorithm) as kem:
-                self.sizes = KemSizes(
-                    public_key=int(kem.length_public_key),
-                    secret_key=int(kem.length_secret_key),
-                    ciphertext=int(kem.length_ciphertext),
-                    shared_secret=int(kem.length_shared_secret),
-                )
-        except self._oqs.MechanismNotSupportedError:  # also covers "not enabled"
-            raise BackendUnavailable(
-                BACKEND, "not enabled in this liboqs build", algorithm=algorithm
-            ) from None
+        with _enabled(self._oqs, algorithm), self._oqs.KeyEncapsulation(algorithm) as kem:
+            self.sizes = KemSizes(
+                public_key=int(kem.length_public_key),
+                secret_key=int(kem.length_secret_key),
+                ciphertext=int(kem.length_ciphertext),
+                shared_secret=int(kem.length_shared_secret),
+            )
 
     def keypair(self) -> tuple[bytes, bytes]:
-        with self._oqs.KeyEncapsulation(self.algorithm) as kem:
-            try:
-                public_key = kem.generate_keypair()
-                return bytes(public_key), bytes(kem.export_secret_key())
-            except RuntimeError:
-                raise _failed(self.algorithm, "key generation") from None
+        return _new_keypair(self._oqs.KeyEncapsulation(self.algorithm), self.algorithm)
 
     def encapsulate(self, public_key: bytes) -> tuple[bytes, bytes]:
         if self._is_mlkem:
             check_encapsulation_key(self.algorithm, public_key)
-        with self._oqs.KeyEncapsulation(self.algorithm) as kem:
-            try:
-                ciphertext, shared_secret = kem.encap_secret(public_key)
-            except RuntimeError:
-                raise _failed(self.algorithm, "encapsulation") from None
+        with (
+            self._oqs.KeyEncapsulation(self.algorithm) as kem,
+            _failing_as(self.algorithm, "encapsulation"),
+        ):
+            ciphertext, shared_secret = kem.encap_secret(public_key)
         return bytes(ciphertext), bytes(shared_secret)
 
     def decapsulate(self, secret_key: bytes, ciphertext: bytes) -> bytes:
         if self._is_mlkem:
             check_decapsulation_key(self.algorithm, secret_key)
         # The context manager's free() wipes liboqs's copy of the secret key.
-        with self._oqs.KeyEncapsulation(self.algorithm, secret_key) as kem:
-            try:
-                return bytes(kem.decap_secret(ciphertext))
-            except RuntimeError:
-                raise _failed(self.algorithm, "decapsulation") from None
+        with (
+            self._oqs.KeyEncapsulation(self.algorithm, secret_key) as kem,
+            _failing_as(self.algorithm, "decapsulation"),
+        ):
+            return bytes(kem.decap_secret(ciphertext))
 
 
 class LiboqsSignature:
@@ -143,33 +162,21 @@ class LiboqsSignature:
         self._oqs: Any = load_oqs()
         self.algorithm = algorithm
         self.backend = BACKEND
-        try:
-            with self._oqs.Signature(algorithm) as sig:
-                self.sizes = SignatureSizes(
-                    public_key=int(sig.length_public_key),
-                    secret_key=int(sig.length_secret_key),
-                    signature=int(sig.length_signature),
-                )
-        except self._oqs.MechanismNotSupportedError:
-            raise BackendUnavailable(
-                BACKEND, "not enabled in this liboqs build", algorithm=algorithm
-            ) from None
+        with _enabled(self._oqs, algorithm), self._oqs.Signature(algorithm) as sig:
+            self.sizes = SignatureSizes(
+                public_key=int(sig.length_public_key),
+                secret_key=int(sig.length_secret_key),
+                signature=int(sig.length_signature),
+            )
 
     def keypair(self) -> tuple[bytes, bytes]:
-        with self._oqs.Signature(self.algorithm) as sig:
-            try:
-                public_key = sig.generate_keypair()
-                return bytes(public_key), bytes(sig.export_secret_key())
-            except RuntimeError:
-                raise _failed(self.algorithm, "key generation") from None
+        return _new_keypair(self._oqs.Signature(self.algorithm), self.algorithm)
 
     def sign(self, secret_key: bytes, message: bytes, *, context: bytes = b"") -> bytes:
         with self._oqs.Signature(self.algorithm, secret_key) as sig:
             self._require_context_support(sig, context)
-            try:
+            with _failing_as(self.algorithm, "signing"):
                 return bytes(sig.sign_with_ctx_str(message, context))
-            except RuntimeError:
-                raise _failed(self.algorithm, "signing") from None
 
     def verify(
         self, public_key: bytes, message: bytes, signature: bytes, *, context: bytes = b""

@@ -17,10 +17,10 @@ empty one is the same as none.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric import mldsa, mlkem
@@ -76,69 +76,68 @@ def invalid_encapsulation_key(algorithm: str) -> InvalidInput:
 
 
 @dataclass(frozen=True, slots=True)
-class OpenSslKem:
-    """ML-KEM-768/1024 with the 64-byte ``d || z`` seed as the secret key."""
+class _SeededScheme:
+    """What the ML-KEM and ML-DSA classes share: one row of their kind's table (pyca's
+    private and public key classes, our sizes), and secret keys stored as seeds."""
 
     algorithm: str
     backend: str = BACKEND
+    _table: ClassVar[Mapping[str, tuple[Any, Any, Any]]]
 
     def __post_init__(self) -> None:
-        if self.algorithm not in _KEMS:
-            raise UnknownAlgorithm(self.algorithm, known=OPENSSL_KEMS)
+        if self.algorithm not in self._table:
+            raise UnknownAlgorithm(self.algorithm, known=tuple(self._table))
+
+    def keypair(self) -> tuple[bytes, bytes]:
+        with openssl_errors(self.algorithm):
+            key = self._table[self.algorithm][0].generate()
+        return key.public_key().public_bytes_raw(), key.private_bytes_raw()
+
+    def public_key_from_seed(self, secret_key: bytes) -> bytes:
+        """The public key a stored seed determines (FIPS 203 KeyGen_internal, FIPS 204
+        ML-DSA.KeyGen_internal)."""
+        return bytes(self._private(secret_key).public_key().public_bytes_raw())
+
+    def _public(self, public_key: bytes) -> Any:
+        with openssl_errors(self.algorithm):
+            return self._table[self.algorithm][1].from_public_bytes(public_key)
+
+    def _private(self, secret_key: bytes) -> Any:
+        with openssl_errors(self.algorithm):
+            return self._table[self.algorithm][0].from_seed_bytes(secret_key)
+
+
+@dataclass(frozen=True, slots=True)
+class OpenSslKem(_SeededScheme):
+    """ML-KEM-768/1024 with the 64-byte ``d || z`` seed as the secret key."""
+
+    _table = _KEMS
 
     @property
     def sizes(self) -> KemSizes:
         return _KEMS[self.algorithm][2]
 
-    def keypair(self) -> tuple[bytes, bytes]:
-        with openssl_errors(self.algorithm):
-            key = _KEMS[self.algorithm][0].generate()
-        return key.public_key().public_bytes_raw(), key.private_bytes_raw()
-
-    def public_key_from_seed(self, secret_key: bytes) -> bytes:
-        """The encapsulation key a stored seed determines (FIPS 203 KeyGen_internal)."""
-        return bytes(self._private(secret_key).public_key().public_bytes_raw())
-
     def encapsulate(self, public_key: bytes) -> tuple[bytes, bytes]:
-        with openssl_errors(self.algorithm):
-            try:
-                key = _KEMS[self.algorithm][1].from_public_bytes(public_key)
-            except ValueError:
-                raise invalid_encapsulation_key(self.algorithm) from None
+        try:
+            key = self._public(public_key)
+        except ValueError:
+            raise invalid_encapsulation_key(self.algorithm) from None
         shared_secret, ciphertext = key.encapsulate()
         return ciphertext, shared_secret
 
     def decapsulate(self, secret_key: bytes, ciphertext: bytes) -> bytes:
         return bytes(self._private(secret_key).decapsulate(ciphertext))
 
-    def _private(self, secret_key: bytes) -> Any:
-        with openssl_errors(self.algorithm):
-            return _KEMS[self.algorithm][0].from_seed_bytes(secret_key)
-
 
 @dataclass(frozen=True, slots=True)
-class OpenSslSignature:
+class OpenSslSignature(_SeededScheme):
     """ML-DSA-44/65/87 with the 32-byte seed ``xi`` as the secret key."""
 
-    algorithm: str
-    backend: str = BACKEND
-
-    def __post_init__(self) -> None:
-        if self.algorithm not in _SIGNATURES:
-            raise UnknownAlgorithm(self.algorithm, known=OPENSSL_SIGNATURES)
+    _table = _SIGNATURES
 
     @property
     def sizes(self) -> SignatureSizes:
         return _SIGNATURES[self.algorithm][2]
-
-    def keypair(self) -> tuple[bytes, bytes]:
-        with openssl_errors(self.algorithm):
-            key = _SIGNATURES[self.algorithm][0].generate()
-        return key.public_key().public_bytes_raw(), key.private_bytes_raw()
-
-    def public_key_from_seed(self, secret_key: bytes) -> bytes:
-        """The public key a stored seed determines (FIPS 204 ML-DSA.KeyGen_internal)."""
-        return bytes(self._private(secret_key).public_key().public_bytes_raw())
 
     def sign(self, secret_key: bytes, message: bytes, *, context: bytes = b"") -> bytes:
         return bytes(self._private(secret_key).sign(message, context))
@@ -146,14 +145,9 @@ class OpenSslSignature:
     def verify(
         self, public_key: bytes, message: bytes, signature: bytes, *, context: bytes = b""
     ) -> bool:
-        with openssl_errors(self.algorithm):
-            key = _SIGNATURES[self.algorithm][1].from_public_bytes(public_key)
+        key = self._public(public_key)
         try:
             key.verify(signature, message, context)
         except InvalidSignature:
             return False
         return True
-
-    def _private(self, secret_key: bytes) -> Any:
-        with openssl_errors(self.algorithm):
-            return _SIGNATURES[self.algorithm][0].from_seed_bytes(secret_key)
