@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -33,11 +34,29 @@ async def producer(kafka_settings: KafkaSettings) -> AsyncIterator[AIOKafkaProdu
     await started.stop()
 
 
-async def publish(producer: AIOKafkaProducer, topic: str, per_partition: int) -> None:
-    """``per_partition`` records on each partition, valued ``b"<partition>:<n>"``."""
-    for partition in range(PARTITIONS):
-        for n in range(per_partition):
-            await producer.send_and_wait(topic, f"{partition}:{n}".encode(), partition=partition)
+@dataclass
+class Log:
+    """This test's topic, a producer for it and the settings a follower reads it with."""
+
+    settings: KafkaSettings
+    topic: str
+    producer: AIOKafkaProducer
+
+    async def publish(self, per_partition: int) -> None:
+        """``per_partition`` records on each partition, valued ``b"<partition>:<n>"``."""
+        for partition in range(PARTITIONS):
+            for n in range(per_partition):
+                value = f"{partition}:{n}".encode()
+                await self.producer.send_and_wait(self.topic, value, partition=partition)
+
+    def follower(self, handler: Any, **options: Any) -> LogFollower:
+        """A follower of this topic, handing records to ``handler``."""
+        return LogFollower(self.settings, topic=self.topic, handler=handler, **options)
+
+
+@pytest.fixture
+def log(kafka_settings: KafkaSettings, topic: str, producer: AIOKafkaProducer) -> Log:
+    return Log(kafka_settings, topic, producer)
 
 
 class Collector:
@@ -56,12 +75,10 @@ class Collector:
         self.values += [record.value.decode() for record in records]
 
 
-async def test_reads_every_partition_from_the_given_offsets_and_reports_lag(
-    kafka_settings: KafkaSettings, topic: str, producer: AIOKafkaProducer
-) -> None:
-    await publish(producer, topic, 4)
+async def test_reads_every_partition_from_the_given_offsets_and_reports_lag(log: Log) -> None:
+    await log.publish(4)
     collector = Collector()
-    follower = LogFollower(kafka_settings, topic=topic, handler=collector)
+    follower = log.follower(collector)
     await follower.open()
     assert follower.partitions == [0, 1, 2]
     assert await follower.end_offsets() == {0: 4, 1: 4, 2: 4}
@@ -79,7 +96,7 @@ async def test_reads_every_partition_from_the_given_offsets_and_reports_lag(
         assert follower.positions() == {0: 4, 1: 4, 2: 4}
         assert await follower.lag() == 0
 
-        await publish(producer, topic, 2)  # 6 more records, 2 per partition
+        await log.publish(2)  # 6 more records, 2 per partition
         await follower.wait_for_positions({0: 6, 1: 6, 2: 6}, timeout=20)
         assert len(collector.values) == 8 + 6
         assert await follower.lags() == {0: 0, 1: 0, 2: 0}
@@ -87,10 +104,8 @@ async def test_reads_every_partition_from_the_given_offsets_and_reports_lag(
         await follower.stop()
 
 
-async def test_lag_counts_records_not_handed_over_yet(
-    kafka_settings: KafkaSettings, topic: str, producer: AIOKafkaProducer
-) -> None:
-    await publish(producer, topic, 5)
+async def test_lag_counts_records_not_handed_over_yet(log: Log) -> None:
+    await log.publish(5)
     release = asyncio.Event()
     collector = Collector()
 
@@ -98,7 +113,7 @@ async def test_lag_counts_records_not_handed_over_yet(
         await release.wait()
         await collector(records)
 
-    follower = LogFollower(kafka_settings, topic=topic, handler=held)
+    follower = log.follower(held)
     await follower.start({0: 5, 1: 2, 2: 0})
     try:
         assert follower.positions() == {0: 5, 1: 2, 2: 0}
@@ -113,15 +128,11 @@ async def test_lag_counts_records_not_handed_over_yet(
         await follower.stop()
 
 
-async def test_a_failing_handler_gets_the_same_batch_again(
-    kafka_settings: KafkaSettings, topic: str, producer: AIOKafkaProducer
-) -> None:
-    await publish(producer, topic, 3)
+async def test_a_failing_handler_gets_the_same_batch_again(log: Log) -> None:
+    await log.publish(3)
     collector = Collector()
     collector.fail_next = 2
-    follower = LogFollower(
-        kafka_settings, topic=topic, handler=collector, retry_base_delay=0.01, retry_max_delay=0.05
-    )
+    follower = log.follower(collector, retry_base_delay=0.01, retry_max_delay=0.05)
     await follower.start()
     try:
         await follower.wait_for_positions({0: 3, 1: 3, 2: 3}, timeout=20)
@@ -131,11 +142,9 @@ async def test_a_failing_handler_gets_the_same_batch_again(
     assert sorted(collector.values) == sorted(f"{p}:{n}" for p in range(3) for n in range(3))
 
 
-async def test_offsets_outside_the_log_are_refused(
-    kafka_settings: KafkaSettings, topic: str, producer: AIOKafkaProducer
-) -> None:
-    await publish(producer, topic, 1)
-    follower = LogFollower(kafka_settings, topic=topic, handler=Collector())
+async def test_offsets_outside_the_log_are_refused(log: Log) -> None:
+    await log.publish(1)
+    follower = log.follower(Collector())
     try:
         with pytest.raises(OffsetOutOfRange) as refused:
             await follower.start({1: 7})
@@ -154,10 +163,8 @@ async def test_a_missing_topic_is_an_error(kafka_settings: KafkaSettings) -> Non
     await follower.stop()
 
 
-async def test_stop_is_prompt_while_idle_and_safe_twice(
-    kafka_settings: KafkaSettings, topic: str
-) -> None:
-    follower = LogFollower(kafka_settings, topic=topic, handler=Collector(), poll_timeout_ms=5000)
+async def test_stop_is_prompt_while_idle_and_safe_twice(log: Log) -> None:
+    follower = log.follower(Collector(), poll_timeout_ms=5000)
     await follower.start()
     assert follower.running
     async with asyncio.timeout(3):

@@ -43,7 +43,25 @@ def _buffer(data: bytes, size: int) -> bytes:
 
 
 class _Mechanism:
+    """What both mechanisms share: the pqcrypto module behind ``alg_name`` (from
+    ``modules``), its key lengths, and the secret key, wiped on exit."""
+
     secret_key: bytes
+
+    def __init__(
+        self, alg_name: str, secret_key: bytes | None, modules: dict[str, ModuleType]
+    ) -> None:
+        if alg_name not in modules:
+            raise MechanismNotSupportedError(alg_name)
+        self._mod = modules[alg_name]
+        self.length_public_key = self._mod.PUBLIC_KEY_SIZE
+        self.length_secret_key = self._mod.SECRET_KEY_SIZE
+        if secret_key:
+            self.secret_key = _buffer(secret_key, self.length_secret_key)
+
+    def generate_keypair(self) -> bytes:
+        public_key, self.secret_key = self._mod.keygen()
+        return bytes(public_key)
 
     def __enter__(self) -> _Mechanism:
         return self
@@ -64,19 +82,9 @@ class KeyEncapsulation(_Mechanism):
     """As ``oqs.KeyEncapsulation``."""
 
     def __init__(self, alg_name: str, secret_key: bytes | None = None) -> None:
-        if alg_name not in _KEMS:
-            raise MechanismNotSupportedError(alg_name)
-        self._mod = _KEMS[alg_name]
-        self.length_public_key = self._mod.PUBLIC_KEY_SIZE
-        self.length_secret_key = self._mod.SECRET_KEY_SIZE
+        super().__init__(alg_name, secret_key, _KEMS)
         self.length_ciphertext = self._mod.CIPHERTEXT_SIZE
         self.length_shared_secret = self._mod.SHARED_SECRET_SIZE
-        if secret_key:
-            self.secret_key = _buffer(secret_key, self.length_secret_key)
-
-    def generate_keypair(self) -> bytes:
-        public_key, self.secret_key = self._mod.keygen()
-        return bytes(public_key)
 
     def encap_secret(self, public_key: bytes) -> tuple[bytes, bytes]:
         try:
@@ -97,20 +105,10 @@ class Signature(_Mechanism):
     """As ``oqs.Signature``."""
 
     def __init__(self, alg_name: str, secret_key: bytes | None = None) -> None:
-        if alg_name not in _SIGS:
-            raise MechanismNotSupportedError(alg_name)
-        self._mod = _SIGS[alg_name]
-        self.length_public_key = self._mod.PUBLIC_KEY_SIZE
-        self.length_secret_key = self._mod.SECRET_KEY_SIZE
+        super().__init__(alg_name, secret_key, _SIGS)
         self.length_signature = self._mod.SIGNATURE_SIZE
         # liboqs sets this per scheme; every ML-DSA has it (FIPS 204 context strings).
         self.sig_with_ctx_support = True
-        if secret_key:
-            self.secret_key = _buffer(secret_key, self.length_secret_key)
-
-    def generate_keypair(self) -> bytes:
-        public_key, self.secret_key = self._mod.keygen()
-        return bytes(public_key)
 
     def sign(self, message: bytes) -> bytes:
         return bytes(self._mod.sign(self.secret_key, message))
