@@ -61,6 +61,16 @@ class KeyUse:
     def _store(self, context: RequestContext) -> KeyStore:
         return self._deps.keystore.of(context.tenant)
 
+    async def _secret(
+        self, context: RequestContext, name: str, version: int | None, kind: Kind, operation: str
+    ) -> tuple[str, int, bytes]:
+        """For ``operation`` with version ``version`` (the latest when None) of the key
+        ``name`` of ``kind``: the key's type, the version and its secret key."""
+        loaded = await self._store(context).load(name, _wanted(version))
+        loaded.key.require_kind(kind, operation)
+        usable = loaded.key.usable(version)
+        return loaded.key.type, usable.version, loaded.secret_key(usable.version)
+
     async def encrypt(self, request: EncryptRequest, context: RequestContext) -> EncryptResult:
         """KEM-DEM under the latest version (public key only: no secret is unsealed)."""
         with counted(self._metrics, "encrypt"):
@@ -117,28 +127,24 @@ class KeyUse:
     ) -> KeyDecapsulateResult:
         """The shared secret of a ciphertext encapsulated to one of the key's versions."""
         with counted(self._metrics, "decapsulate"):
-            loaded = await self._store(context).load(request.name, _wanted(request.version))
-            loaded.key.require_kind(Kind.KEM, "decapsulate")
-            version = loaded.key.usable(request.version)
-            secret_key = loaded.secret_key(version.version)
-            with self._metrics.operation(loaded.key.type, "key_decapsulate"):
-                shared = self._algorithms.kem(loaded.key.type).decapsulate(
-                    secret_key, request.ciphertext
-                )
-        return KeyDecapsulateResult(shared_secret=shared, version=version.version)
+            key_type, version, secret_key = await self._secret(
+                context, request.name, request.version, Kind.KEM, "decapsulate"
+            )
+            with self._metrics.operation(key_type, "key_decapsulate"):
+                shared = self._algorithms.kem(key_type).decapsulate(secret_key, request.ciphertext)
+        return KeyDecapsulateResult(shared_secret=shared, version=version)
 
     async def sign(self, request: KeySignRequest, context: RequestContext) -> KeySignResult:
         """A signature by the latest version, or the one asked for."""
         with counted(self._metrics, "sign"):
-            loaded = await self._store(context).load(request.name, _wanted(request.version))
-            loaded.key.require_kind(Kind.SIGNATURE, "sign")
-            version = loaded.key.usable(request.version)
-            secret_key = loaded.secret_key(version.version)
-            with self._metrics.operation(loaded.key.type, "key_sign"):
-                signature = self._algorithms.signature(loaded.key.type).sign(
+            key_type, version, secret_key = await self._secret(
+                context, request.name, request.version, Kind.SIGNATURE, "sign"
+            )
+            with self._metrics.operation(key_type, "key_sign"):
+                signature = self._algorithms.signature(key_type).sign(
                     secret_key, request.message, context=request.context
                 )
-        return KeySignResult(signature=signature, version=version.version)
+        return KeySignResult(signature=signature, version=version)
 
     async def verify(self, request: KeyVerifyRequest, context: RequestContext) -> VerifyResult:
         """Whether the signature verifies under the version's public key."""
