@@ -20,7 +20,6 @@ from pydantic import BaseModel
 
 from x0_common.contract import OPERATIONS, Rag
 from x0_common.events.audit import AuditRecord
-from x0_common.settings import CommonSettings, KafkaSettings
 from x0_gateway.app import create_app
 from x0_gateway.audit.log import month_of, month_of_partition, next_month, partition_name
 from x0_gateway.audit.middleware import outcome_of
@@ -32,7 +31,7 @@ from x0_gateway.routes import admin
 from x0_gateway.settings import GatewaySettings
 from x0_gateway.testing import audit_through, authenticate_as
 
-from .http_support import in_process_client
+from .http_support import in_process_client, unit_settings
 
 pytestmark = pytest.mark.unit
 
@@ -85,10 +84,7 @@ class Keeper:
 
 @pytest.fixture
 async def kept() -> AsyncIterator[tuple[httpx.AsyncClient, Keeper]]:
-    settings = GatewaySettings(
-        common=CommonSettings(kafka=KafkaSettings(bootstrap_servers="127.0.0.1:1")),
-        replica_id="unit",
-    )
+    settings = unit_settings()
     app = create_app(settings)
     # No store behind it: the requests here carry no credentials.
     keys = ApiKeyVerifier(None, settings.pepper(), cache_seconds=1, refuse_development_keys=False)  # type: ignore[arg-type]
@@ -145,9 +141,7 @@ class BlockingRequester(Keeper):
 def limited_app(**overrides: Any) -> tuple[FastAPI, BlockingRequester]:
     """The gateway with the given limits, every request taken as an admin's (the
     refusals below come before authentication anyway), records kept."""
-    settings = GatewaySettings(
-        common=CommonSettings(kafka=KafkaSettings(bootstrap_servers="127.0.0.1:1")),
-        replica_id="unit",
+    settings = unit_settings(
         **overrides,
     )
     app = create_app(settings)

@@ -20,7 +20,7 @@ from pydantic import ValidationError
 
 from x0_common.contract import OPERATIONS
 from x0_common.principal import Principal
-from x0_common.settings import CommonSettings, KafkaSettings
+from x0_common.settings import CommonSettings
 from x0_gateway.app import create_app
 from x0_gateway.auth.authenticator import Authenticator
 from x0_gateway.auth.key_verifier import ApiKeyVerifier
@@ -30,7 +30,7 @@ from x0_gateway.problems import PROBLEM_JSON
 from x0_gateway.settings import DEVELOPMENT_PEPPER, GatewaySettings, JwtSettings
 
 from .auth_support import PEPPER, MemoryKeyStore
-from .http_support import in_process_client
+from .http_support import in_process_client, unit_settings
 from .test_oidc import AUDIENCE, ISSUER, Signer
 
 pytestmark = [pytest.mark.unit, pytest.mark.security]
@@ -64,10 +64,7 @@ def signer() -> Signer:
 
 @pytest.fixture
 def app(store: MemoryKeyStore, signer: Signer, tmp_path: Path) -> FastAPI:
-    settings = GatewaySettings(
-        common=CommonSettings(kafka=KafkaSettings(bootstrap_servers="127.0.0.1:1")),
-        replica_id="unit",
-    )
+    settings = unit_settings()
     application = create_app(settings)
     jwks = tmp_path / "jwks.json"
     jwks.write_text(json.dumps({"keys": [signer.jwk]}))

@@ -15,13 +15,12 @@ from collections.abc import Iterator
 import pytest
 import uvicorn
 
-from x0_common.settings import CommonSettings, KafkaSettings
 from x0_common.testing.processes import free_port
 from x0_gateway.app import create_app
 from x0_gateway.limits.connections import ConnectionSettings, server_config
 from x0_gateway.limits.policy import RateLimitSettings
-from x0_gateway.settings import GatewaySettings
 
+from .http_support import unit_settings
 from .limits_support import authenticate_by_test_headers
 
 pytestmark = [pytest.mark.unit, pytest.mark.security]
@@ -39,9 +38,7 @@ def port() -> Iterator[int]:
         max_header_bytes=8 * 1024,
         max_concurrent_requests=1,
     )
-    settings = GatewaySettings(
-        common=CommonSettings(kafka=KafkaSettings(bootstrap_servers="127.0.0.1:1")),
-        replica_id="unit",
+    settings = unit_settings(
         rate_limits=RateLimitSettings(enabled=False),
         connections=connections,
     )

@@ -14,13 +14,14 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from x0_common.settings import CommonSettings, KafkaSettings
+from x0_common.settings import KafkaSettings
 from x0_gateway.app import create_app
 from x0_gateway.limits.install import close_limits
 from x0_gateway.limits.policy import RateLimitSettings
 from x0_gateway.problems import PROBLEM_JSON
 from x0_gateway.settings import GatewaySettings
 
+from .http_support import unit_settings
 from .limits_support import authenticate_by_test_headers
 
 pytestmark = pytest.mark.unit
@@ -30,9 +31,7 @@ INT4_OVERFLOW = 2**31
 
 def settings(**overrides: object) -> GatewaySettings:
     """An unroutable broker (nothing may reach Kafka) and no rate limits (no Redis)."""
-    return GatewaySettings(
-        common=CommonSettings(kafka=KafkaSettings(bootstrap_servers="127.0.0.1:1")),
-        replica_id="unit",
+    return unit_settings(
         rate_limits=RateLimitSettings(enabled=False),
         **overrides,  # type: ignore[arg-type]
     )

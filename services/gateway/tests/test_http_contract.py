@@ -9,13 +9,11 @@ import pytest
 from fastapi import FastAPI
 
 from x0_common.errors import Conflict
-from x0_common.settings import CommonSettings, KafkaSettings
 from x0_gateway.app import create_app
 from x0_gateway.metrics_server import metrics_server
 from x0_gateway.problems import PROBLEM_JSON
-from x0_gateway.settings import GatewaySettings
 
-from .http_support import in_process_client
+from .http_support import in_process_client, unit_settings
 
 pytestmark = pytest.mark.unit
 
@@ -24,10 +22,7 @@ pytestmark = pytest.mark.unit
 def app() -> FastAPI:
     """A gateway whose lifespan never runs: its requester is not started."""
     # An unroutable broker: nothing here may reach Kafka.
-    settings = GatewaySettings(
-        common=CommonSettings(kafka=KafkaSettings(bootstrap_servers="127.0.0.1:1")),
-        replica_id="unit",
-    )
+    settings = unit_settings()
     application = create_app(settings)
 
     @application.post("/unit/conflict")

@@ -13,12 +13,10 @@ from typing import Any
 import httpx
 import pytest
 
-from x0_common.settings import CommonSettings, KafkaSettings
 from x0_gateway.app import create_app
-from x0_gateway.settings import GatewaySettings
 from x0_gateway.testing import authenticate_as
 
-from .http_support import in_process_client
+from .http_support import in_process_client, unit_settings
 
 pytestmark = pytest.mark.unit
 
@@ -52,10 +50,7 @@ ROUTES: list[tuple[str, dict[str, Any], list[Any]]] = [
 @pytest.fixture
 async def client() -> AsyncIterator[httpx.AsyncClient]:
     """The gateway in process, its lifespan never run: an unroutable broker, no requester."""
-    settings = GatewaySettings(
-        common=CommonSettings(kafka=KafkaSettings(bootstrap_servers="127.0.0.1:1")),
-        replica_id="unit",
-    )
+    settings = unit_settings()
     app = create_app(settings)
     authenticate_as(app)  # who calls is not the subject here
     async with in_process_client(app) as client:

@@ -21,14 +21,12 @@ from pydantic import BaseModel
 from x0_common.contract import Telemetry
 from x0_common.errors import NotFound, Unavailable
 from x0_common.events import telemetry as t
-from x0_common.settings import CommonSettings, KafkaSettings
 from x0_gateway.app import create_app
 from x0_gateway.problems import PROBLEM_JSON
 from x0_gateway.routes.telemetry import history_request
-from x0_gateway.settings import GatewaySettings
 from x0_gateway.testing import ADMIN, authenticate_as
 
-from .http_support import in_process_client
+from .http_support import in_process_client, unit_settings
 
 pytestmark = pytest.mark.unit
 
@@ -86,9 +84,7 @@ class RecordingRequester:
 def make_app(**overrides: Any) -> FastAPI:
     """A gateway whose lifespan never runs; nothing here may reach Kafka. Every request
     comes from an admin of the default tenant (who calls is not the subject here)."""
-    settings = GatewaySettings(
-        common=CommonSettings(kafka=KafkaSettings(bootstrap_servers="127.0.0.1:1")),
-        replica_id="unit",
+    settings = unit_settings(
         **overrides,
     )
     app = create_app(settings)
