@@ -34,7 +34,10 @@ PATH = "/v1/rag/collections"
 
 
 class Stand:
-    """The collection-create endpoint's stand-in: counts calls, fails when told."""
+    """The collection-create endpoint's stand-in: counts calls, fails when told; and the
+    client that calls the app it stands in."""
+
+    client: httpx.AsyncClient
 
     def __init__(self) -> None:
         self.calls = 0
@@ -54,12 +57,12 @@ class Stand:
 
 
 @pytest.fixture
-async def setup(stack: StackEndpoints) -> AsyncIterator[tuple[httpx.AsyncClient, Stand]]:
+async def stand(stack: StackEndpoints) -> AsyncIterator[Stand]:
     async for built in gateway(stack.redis_url):
         yield built
 
 
-async def gateway(redis_url: str) -> AsyncIterator[tuple[httpx.AsyncClient, Stand]]:
+async def gateway(redis_url: str) -> AsyncIterator[Stand]:
     """An app with the collection-create row's route, its endpoint a stand-in."""
     settings = GatewaySettings(
         common=CommonSettings(
@@ -86,7 +89,8 @@ async def gateway(redis_url: str) -> AsyncIterator[tuple[httpx.AsyncClient, Stan
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app), base_url="http://gateway"
     ) as client:
-        yield client, stand
+        stand.client = client
+        yield stand
     await close_limits(app)
 
 
@@ -95,10 +99,8 @@ def headers(key: str, tenant: str = "", credential: str = "key-1") -> dict[str, 
 
 
 @pytest.mark.integration
-async def test_the_same_key_and_body_replay_the_first_answer(
-    setup: tuple[httpx.AsyncClient, Stand],
-) -> None:
-    client, stand = setup
+async def test_the_same_key_and_body_replay_the_first_answer(stand: Stand) -> None:
+    client = stand.client
     who = headers(uuid.uuid4().hex)
     first = await client.post(PATH, json={"name": "docs"}, headers=who)
     again = await client.post(PATH, json={"name": "docs"}, headers=who)
@@ -111,8 +113,8 @@ async def test_the_same_key_and_body_replay_the_first_answer(
 
 
 @pytest.mark.integration
-async def test_without_a_key_every_call_runs(setup: tuple[httpx.AsyncClient, Stand]) -> None:
-    client, stand = setup
+async def test_without_a_key_every_call_runs(stand: Stand) -> None:
+    client = stand.client
     for _ in range(2):
         response = await client.post(PATH, json={"name": "docs"}, headers=caller("t1"))
         assert response.status_code == 201, response.text
@@ -121,10 +123,8 @@ async def test_without_a_key_every_call_runs(setup: tuple[httpx.AsyncClient, Sta
 
 @pytest.mark.integration
 @pytest.mark.security
-async def test_the_same_key_with_another_body_is_422(
-    setup: tuple[httpx.AsyncClient, Stand],
-) -> None:
-    client, stand = setup
+async def test_the_same_key_with_another_body_is_422(stand: Stand) -> None:
+    client = stand.client
     who = headers(uuid.uuid4().hex)
     await client.post(PATH, json={"name": "docs"}, headers=who)
     other = await client.post(PATH, json={"name": "other"}, headers=who)
@@ -136,10 +136,8 @@ async def test_the_same_key_with_another_body_is_422(
 
 @pytest.mark.integration
 @pytest.mark.security
-async def test_keys_are_per_tenant_and_per_credential(
-    setup: tuple[httpx.AsyncClient, Stand],
-) -> None:
-    client, stand = setup
+async def test_keys_are_per_tenant_and_per_credential(stand: Stand) -> None:
+    client = stand.client
     key, tenant = uuid.uuid4().hex, f"t{uuid.uuid4().hex[:10]}"
     await client.post(PATH, json={"name": "docs"}, headers=headers(key, tenant, "a"))
     # Another credential, or another tenant, with the same key: its own request.
@@ -151,10 +149,8 @@ async def test_keys_are_per_tenant_and_per_credential(
 
 
 @pytest.mark.integration
-async def test_a_duplicate_while_the_first_runs_is_409_with_retry_after(
-    setup: tuple[httpx.AsyncClient, Stand],
-) -> None:
-    client, stand = setup
+async def test_a_duplicate_while_the_first_runs_is_409_with_retry_after(stand: Stand) -> None:
+    client = stand.client
     who = headers(uuid.uuid4().hex)
     stand.release.clear()
     first = asyncio.create_task(client.post(PATH, json={"name": "docs"}, headers=who))
@@ -170,8 +166,8 @@ async def test_a_duplicate_while_the_first_runs_is_409_with_retry_after(
 
 
 @pytest.mark.integration
-async def test_a_4xx_is_kept_but_a_5xx_is_not(setup: tuple[httpx.AsyncClient, Stand]) -> None:
-    client, stand = setup
+async def test_a_4xx_is_kept_but_a_5xx_is_not(stand: Stand) -> None:
+    client = stand.client
     refused = headers(uuid.uuid4().hex)
     stand.fail_with = Conflict("collection exists", details={"name": "docs"})
     first = await client.post(PATH, json={"name": "docs"}, headers=refused)
@@ -192,8 +188,8 @@ async def test_a_4xx_is_kept_but_a_5xx_is_not(setup: tuple[httpx.AsyncClient, St
 
 
 @pytest.mark.integration
-async def test_a_malformed_key_is_422(setup: tuple[httpx.AsyncClient, Stand]) -> None:
-    client, stand = setup
+async def test_a_malformed_key_is_422(stand: Stand) -> None:
+    client = stand.client
     response = await client.post(PATH, json={"name": "docs"}, headers=headers("has space"))
     assert response.status_code == 422
     assert stand.calls == 0
@@ -202,7 +198,8 @@ async def test_a_malformed_key_is_422(setup: tuple[httpx.AsyncClient, Stand]) ->
 @pytest.mark.unit
 @pytest.mark.security
 async def test_without_redis_a_keyed_request_is_503_not_run_unguarded() -> None:
-    async for client, stand in gateway("redis://127.0.0.1:1/0"):
+    async for stand in gateway("redis://127.0.0.1:1/0"):
+        client = stand.client
         keyed = await client.post(PATH, json={"name": "docs"}, headers=headers("k1"))
         unkeyed = await client.post(PATH, json={"name": "docs"}, headers=caller("t1"))
         assert keyed.status_code == 503
