@@ -24,6 +24,9 @@ app.add_typer(collections, name="collections")
 app.command("ingest")(ingest_command)
 
 Name = Annotated[str, typer.Argument(help="The collection's name.", show_default=False)]
+ChunkSize = Annotated[int | None, typer.Option(help="Characters per chunk (default 512).")]
+ChunkOverlap = Annotated[int | None, typer.Option(help="Overlap of chunks (default 50).")]
+MinVersion = Annotated[str | None, typer.Option(help="Wait until this ingest version is applied.")]
 _COLUMNS = ("name", "documents", "chunks", "chunk size", "overlap", "created")
 
 
@@ -53,12 +56,8 @@ def create(
     context: typer.Context,
     *,
     name: Name,
-    chunk_size: Annotated[
-        int | None, typer.Option(help="Characters per chunk (default 512).")
-    ] = None,
-    chunk_overlap: Annotated[
-        int | None, typer.Option(help="Overlap of chunks (default 50).")
-    ] = None,
+    chunk_size: ChunkSize = None,
+    chunk_overlap: ChunkOverlap = None,
     as_json: JsonOption = False,
 ) -> None:
     """Create a collection.
@@ -117,9 +116,7 @@ def search(
         str | None,
         typer.Option("--filter", help='Metadata filter as JSON, e.g. \'{"lang": "en"}\'.'),
     ] = None,
-    min_version: Annotated[
-        str | None, typer.Option(help="Wait until this ingest version is applied.")
-    ] = None,
+    min_version: MinVersion = None,
     as_json: JsonOption = False,
 ) -> None:
     """Vector, keyword or hybrid (RRF) search; best hits first.

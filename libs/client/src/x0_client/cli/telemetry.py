@@ -170,20 +170,21 @@ def _events_of(text: str) -> list[t.NodeHeartbeat | t.NodeMetrics]:
     return _EVENTS.validate_python(document)
 
 
+EventsSource = Annotated[
+    str | None, typer.Argument(help="JSON ({events: [...]} or a list) or JSONL; '-': stdin.")
+]
+HeartbeatNode = Annotated[str | None, typer.Option(help="Send one heartbeat now for this node.")]
+SoftwareVersion = Annotated[str, typer.Option(help="The heartbeat's software version.")]
+
+
 @app.command()
 def send(
     context: typer.Context,
     *,
-    source: Annotated[
-        str | None, typer.Argument(help="JSON ({events: [...]} or a list) or JSONL; '-': stdin.")
-    ] = None,
-    heartbeat: Annotated[
-        str | None, typer.Option(help="Send one heartbeat now for this node.")
-    ] = None,
+    source: EventsSource = None,
+    heartbeat: HeartbeatNode = None,
     mesh: Annotated[str | None, typer.Option(help="The heartbeat's mesh.")] = None,
-    software_version: Annotated[
-        str, typer.Option(help="The heartbeat's software version.")
-    ] = "x0-cli",
+    software_version: SoftwareVersion = "x0-cli",
     status: Annotated[t.ReportedStatus, typer.Option()] = "up",
     as_json: JsonOption = False,
 ) -> None:
