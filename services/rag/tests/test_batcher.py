@@ -24,6 +24,7 @@ class Recorder:
         self.embedder = embedder
         self.fail_on = fail_on
         self.calls: list[int] = []
+        self.texts: list[list[str]] = []
         self.threads: set[int] = set()
         self.active = 0
         self.max_active = 0
@@ -33,6 +34,7 @@ class Recorder:
         self.max_active = max(self.max_active, self.active)
         try:
             self.calls.append(len(texts))
+            self.texts.append(list(texts))
             self.threads.add(threading.get_ident())
             if self.fail_on is not None and self.fail_on in texts:
                 raise ValueError(f"model failed on {self.fail_on!r}")
@@ -191,20 +193,39 @@ class Gate:
         return self.embedder.embed(texts)
 
 
-async def test_a_query_goes_before_queued_ingest_chunks(embedder: Embedder) -> None:
+async def test_a_query_does_not_wait_for_ingest_chunks(embedder: Embedder) -> None:
     model = Gate(embedder)
     chunks = [f"chunk {i} of a long ingest" for i in range(12)]
+    query = ["what is a consumer group?"]
     async with DynamicBatcher(model, max_batch=64, background_batch=4) as batcher:
         ingest = asyncio.create_task(batcher.embed_background(chunks))
         await asyncio.to_thread(model.first_started.wait, 5)  # chunks 0-3 in the model
-        query = asyncio.create_task(batcher.embed(["what is a consumer group?"]))
-        await asyncio.sleep(0.05)
+        # The query is answered while that ingest call is still running.
+        query_rows = await asyncio.wait_for(batcher.embed(query), timeout=2)
+        assert not ingest.done()
         model.release.set()
-        rows, query_rows = await asyncio.gather(ingest, query)
-    # The query waited for the call that was running, not for the other 8 chunks.
-    assert model.calls == [chunks[0:4], ["what is a consumer group?"], chunks[4:8], chunks[8:12]]
+        rows = await ingest
+    # No ingest call started while the query waited or ran; each took 4 chunks.
+    assert model.calls == [chunks[0:4], query, chunks[4:8], chunks[8:12]]
     np.testing.assert_allclose(rows, embedder.embed(chunks), atol=1e-5)
-    np.testing.assert_allclose(query_rows, embedder.embed(["what is a consumer group?"]), atol=1e-5)
+    np.testing.assert_allclose(query_rows, embedder.embed(query), atol=1e-5)
+
+
+async def test_ingest_calls_wait_while_queries_run(embedder: Embedder) -> None:
+    model = Recorder(embedder)
+    chunks = [f"chunk {i}" for i in range(8)]
+    queries = [[f"query {i}"] for i in range(6)]
+    async with DynamicBatcher(model, max_batch=2, background_batch=2) as batcher:
+        results = await asyncio.gather(
+            *(batcher.embed(q) for q in queries), batcher.embed_background(chunks)
+        )
+    # The three query calls of two went first, then the four ingest calls of two.
+    assert model.texts == [
+        *([f"query {i}", f"query {i + 1}"] for i in range(0, 6, 2)),
+        *(chunks[i : i + 2] for i in range(0, 8, 2)),
+    ]
+    assert model.max_active == 1
+    np.testing.assert_allclose(results[-1], embedder.embed(chunks), atol=1e-5)
 
 
 async def test_an_idle_batcher_does_not_linger(embedder: Embedder) -> None:

@@ -29,7 +29,7 @@ class RagSettings(ServiceSettings):
     embed_max_batch: int = Field(default=64, ge=1, le=1024)
     # Ingest chunks per model call: a query arriving during an ingest waits for at most
     # one such call (queries go first; docs/performance.md, make bench ONLY=rag_ingest).
-    embed_background_batch: int = Field(default=8, ge=1, le=1024)
+    embed_background_batch: int = Field(default=16, ge=1, le=1024)
     embed_linger_ms: float = Field(default=2.0, ge=0, le=100)
     snapshot_dir: Path = Path(".stack/rag-snapshots")
     snapshot_interval_seconds: float = Field(default=60.0, gt=0)

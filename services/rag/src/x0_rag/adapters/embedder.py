@@ -79,8 +79,10 @@ def packaged_model_path() -> Path:
 class Embedder:
     """all-MiniLM-L6-v2 on the CPU: ``embed(texts)`` gives L2-normalised float32 rows.
 
-    Safe to call from several threads (forward passes are serialised by a lock),
-    but meant to be driven by one: ``DynamicBatcher`` runs it in its own thread.
+    Safe to call from several threads: tokenisation is serialised by a lock (a fast
+    tokenizer is not reentrant), forward passes run in parallel (the model is in eval
+    mode under ``inference_mode`` and keeps no state). ``DynamicBatcher`` drives it
+    from two threads, one per lane, so a query never waits for an ingest batch.
     """
 
     dimensions: Final = DIMENSIONS
@@ -130,18 +132,19 @@ class Embedder:
         result = np.empty((len(texts), DIMENSIONS), dtype=np.float32)
         if not texts:
             return result
-        token_ids: list[list[int]] = self._tokenizer(
-            list(texts),
-            truncation=True,
-            max_length=self.max_length,
-            return_attention_mask=False,
-            return_token_type_ids=False,
-        )["input_ids"]
+        with self._lock:
+            token_ids: list[list[int]] = self._tokenizer(
+                list(texts),
+                truncation=True,
+                max_length=self.max_length,
+                return_attention_mask=False,
+                return_token_type_ids=False,
+            )["input_ids"]
         # Longest first, so each forward pass pads to about its own length. Measured
         # (2 threads, passes of 32): paragraphs 24-25/s in input order, 39-41/s sorted;
         # short sentences 355-379/s, 500-520/s.
         order = sorted(range(len(texts)), key=lambda row: -len(token_ids[row]))
-        with self._lock, torch.inference_mode():
+        with torch.inference_mode():
             for first in range(0, len(order), self.micro_batch):
                 rows = order[first : first + self.micro_batch]
                 result[rows] = self._forward([token_ids[row] for row in rows])
@@ -203,22 +206,24 @@ class _Part:
 class DynamicBatcher:
     """Gathers texts from concurrent ``embed`` calls into shared model calls.
 
-    Two lanes. ``embed`` is the query lane: its texts always go first. A model call
-    takes at most ``max_batch`` query texts; a caller with more is split into several
-    parts and gets its rows back in order. ``embed_background`` is the ingest lane:
-    its texts run only when no query text waits, in model calls of at most
-    ``background_batch`` texts, so that a query arriving during an ingest waits for
-    at most one such small call (a forward pass cannot be interrupted).
+    Two lanes, each with a thread of its own, so model calls of one lane never overlap
+    and the event loop stays free:
 
-    Linger: when the model has run within the last ``linger_ms`` (callers are
-    arriving in a burst), the first waiting query text lingers at most that long for
-    company unless ``max_batch`` texts are already queued. When the batcher is idle,
-    a query runs at once: waiting for company nobody is sending only adds latency.
+    - ``embed`` is the query lane. A model call takes at most ``max_batch`` query
+      texts; a caller with more is split into several parts and gets its rows back in
+      order. A query never waits for an ingest call: it runs beside it.
+    - ``embed_background`` is the ingest lane. Its texts go in model calls of at most
+      ``background_batch`` texts, and no such call starts while a query text is queued
+      or in the model: queries get the cores first.
 
-    ``model`` runs in one dedicated thread, so model calls never overlap and the
-    event loop stays free. If a call fails, exactly the callers with texts in it get
-    the exception; a caller that is cancelled while queued costs no model time.
-    ``on_batch(texts, seconds)`` is called after every model call (for metrics).
+    Linger: when the query lane's model ran within the last ``linger_ms`` (callers are
+    arriving in a burst), its first waiting text lingers at most that long for company
+    unless ``max_batch`` texts are already queued. When the lane is idle, a query runs
+    at once: waiting for company nobody is sending only adds latency.
+
+    If a call fails, exactly the callers with texts in it get the exception; a caller
+    that is cancelled while queued costs no model time. ``on_batch(texts, seconds)`` is
+    called after every model call (for metrics).
     """
 
     def __init__(
@@ -226,7 +231,7 @@ class DynamicBatcher:
         model: Callable[[list[str]], Embeddings],
         *,
         max_batch: int = 64,
-        background_batch: int = 8,
+        background_batch: int = 16,
         linger_ms: float = 2.0,
         dimensions: int = DIMENSIONS,
         on_batch: Callable[[int, float], None] | None = None,
@@ -242,12 +247,17 @@ class DynamicBatcher:
         self._queue: deque[_Part] = deque()  # query lane
         self._background: deque[_Part] = deque()  # ingest lane
         self._queued_texts = 0  # in the query lane
-        self._last_call_ended = -math.inf
-        self._wakeup = asyncio.Event()
+        self._query_running = False
+        self._last_query_ended = -math.inf
+        self._wakeup = asyncio.Event()  # something queued in the query lane, or closing
+        self._background_wakeup = asyncio.Event()  # the ingest lane may have work to start
         self._full = asyncio.Event()
         self._closed = False
         self._task: asyncio.Task[None] | None = None
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="x0-rag-embed")
+        self._background_executor = ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="x0-rag-embed-ingest"
+        )
 
     async def embed(self, texts: Sequence[str]) -> Embeddings:
         """Embed ``texts`` (a query) in a shared model call, before any background text;
@@ -275,11 +285,13 @@ class DynamicBatcher:
         lane = self._background if background else self._queue
         for index, start in enumerate(starts):
             lane.append(_Part(request, index, texts[start : start + size]))
-        if not background:
+        if background:
+            self._background_wakeup.set()
+        else:
             self._queued_texts += len(texts)
             if self._queued_texts >= self.max_batch:
                 self._full.set()
-        self._wakeup.set()
+            self._wakeup.set()
         return await request.future
 
     async def close(self, *, drain: bool = True) -> None:
@@ -289,10 +301,12 @@ class DynamicBatcher:
             if not drain:
                 self._task.cancel()
             self._wakeup.set()
+            self._background_wakeup.set()
             # The loop logged any crash already; closing must not raise it again.
             await asyncio.gather(self._task, return_exceptions=True)
-        # A cancelled model call may still be running in the thread: wait for it off the loop.
-        await asyncio.to_thread(self._executor.shutdown, wait=True)
+        # A cancelled model call may still be running in a thread: wait for it off the loop.
+        for executor in (self._executor, self._background_executor):
+            await asyncio.to_thread(executor.shutdown, wait=True)
 
     async def __aenter__(self) -> DynamicBatcher:
         return self
@@ -302,55 +316,75 @@ class DynamicBatcher:
 
     async def _run(self) -> None:
         try:
-            await self._serve()
+            async with asyncio.TaskGroup() as lanes:
+                lanes.create_task(self._serve_queries(), name="x0-rag-batcher-queries")
+                lanes.create_task(self._serve_background(), name="x0-rag-batcher-ingest")
         except Exception:
             logger.exception("embedding batcher stopped")
             raise
         finally:
-            # Whatever stopped the loop, nobody may wait forever on a queued text.
+            # Whatever stopped the loops, nobody may wait forever on a queued text.
             self._closed = True
             error = Unavailable("the embedding batcher is closed")
             self._fail([*self._queue, *self._background], error)
             self._queue.clear()
             self._background.clear()
 
-    async def _serve(self) -> None:
-        loop = asyncio.get_running_loop()
-        while self._queue or self._background or not self._closed:
-            if not self._queue and not self._background:
+    async def _serve_queries(self) -> None:
+        while self._queue or not self._closed:
+            if not self._queue:
                 self._wakeup.clear()
                 await self._wakeup.wait()
                 continue
-            if self._queue:
-                await self._linger()
-            batch = self._take()
-            if not batch:
+            await self._linger()
+            batch = self._take(self._queue, self.max_batch)
+            if not batch:  # only parts of cancelled callers: the ingest lane may go on
+                self._background_wakeup.set()
                 continue
-            texts = [text for part in batch for text in part.texts]
-            started = time.perf_counter()
+            self._query_running = True
             try:
-                rows = await loop.run_in_executor(self._executor, self._model, texts)
-                if rows.shape != (len(texts), self.dimensions):
-                    raise RuntimeError(f"model returned shape {rows.shape} for {len(texts)} texts")
-            except asyncio.CancelledError:
-                self._fail(batch, Unavailable("the embedding batcher was closed"))
-                raise
-            except Exception as error:  # noqa: BLE001 - handed to the callers, not swallowed
-                self._fail(batch, error)
-                continue
+                await self._call(self._executor, batch)
             finally:
-                self._last_call_ended = time.monotonic()
-            self._deliver(batch, rows)
-            if self._on_batch is not None:
-                try:
-                    self._on_batch(len(texts), time.perf_counter() - started)
-                except Exception:
-                    logger.exception("on_batch hook failed")
+                self._query_running = False
+                self._last_query_ended = time.monotonic()
+                self._background_wakeup.set()
+
+    async def _serve_background(self) -> None:
+        while self._background or not self._closed:
+            # Queries first: no ingest call starts while one is queued or in the model.
+            if not self._background or (self._queue or self._query_running):
+                self._background_wakeup.clear()
+                await self._background_wakeup.wait()
+                continue
+            batch = self._take(self._background, self.background_batch)
+            if batch:
+                await self._call(self._background_executor, batch)
+
+    async def _call(self, executor: ThreadPoolExecutor, batch: list[_Part]) -> None:
+        """One model call in ``executor`` for ``batch``; its callers get rows or the error."""
+        texts = [text for part in batch for text in part.texts]
+        started = time.perf_counter()
+        try:
+            rows = await asyncio.get_running_loop().run_in_executor(executor, self._model, texts)
+            if rows.shape != (len(texts), self.dimensions):
+                raise RuntimeError(f"model returned shape {rows.shape} for {len(texts)} texts")
+        except asyncio.CancelledError:
+            self._fail(batch, Unavailable("the embedding batcher was closed"))
+            raise
+        except Exception as error:  # noqa: BLE001 - handed to the callers, not swallowed
+            self._fail(batch, error)
+            return
+        self._deliver(batch, rows)
+        if self._on_batch is not None:
+            try:
+                self._on_batch(len(texts), time.perf_counter() - started)
+            except Exception:
+                logger.exception("on_batch hook failed")
 
     async def _linger(self) -> None:
         """Wait for company for the first query text, only while callers are arriving."""
         now = time.monotonic()
-        if now - self._last_call_ended >= self.linger:
+        if now - self._last_query_ended >= self.linger:
             return  # idle: run at once
         linger = self._queue[0].queued_at + self.linger - now
         if linger > 0 and self._queued_texts < self.max_batch:
@@ -358,14 +392,9 @@ class DynamicBatcher:
                 async with asyncio.timeout(linger):
                     await self._full.wait()
 
-    def _take(self) -> list[_Part]:
-        """Whole query parts from the front of their lane, up to ``max_batch`` texts; when
-        none waits, whole background parts up to ``background_batch`` texts."""
+    def _take(self, lane: deque[_Part], limit: int) -> list[_Part]:
+        """Whole parts from the front of ``lane``, up to ``limit`` texts."""
         batch: list[_Part] = []
-        if self._queue:
-            lane, limit = self._queue, self.max_batch
-        else:
-            lane, limit = self._background, self.background_batch
         size = 0
         while lane and size + len(lane[0].texts) <= limit:
             part = lane.popleft()
