@@ -7,7 +7,7 @@ import asyncio
 import os
 from collections.abc import Awaitable, Callable
 
-from bench import crypto, kafka, limits, rag, rag_memory, telemetry
+from bench import crypto, kafka, limits, rag, rag_ingest, rag_memory, telemetry
 from bench.report import RESULTS, Record, print_table, save
 from x0_common.settings import CommonSettings
 
@@ -19,6 +19,7 @@ SECTIONS: dict[str, Callable[[CommonSettings], Awaitable[list[Record]]]] = {
     "crypto": crypto.run,
     "rag": rag.run,
     "rag_memory": rag_memory.run,
+    "rag_ingest": rag_ingest.run,
     "telemetry": telemetry.run,
     "limits": limits.run,
 }
