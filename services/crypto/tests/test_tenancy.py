@@ -36,6 +36,7 @@ from x0_crypto.domain.managed import KeySettings
 from x0_crypto.handlers import keys as key_handlers
 from x0_crypto.handlers.mesh import MeshOperations
 
+from .kek_support import legacy_seal
 from .keys_support import KEK, KeysUnderTest
 from .memory_keys import InMemoryManagedKeys
 from .mesh_support import context, make_deps, verify_request
@@ -150,7 +151,7 @@ async def test_secret_keys_are_sealed_to_their_tenant(
         a,
         "bound",
     )
-    assert sealed[0] == envelope.FORMAT_V2
+    assert sealed[0] == envelope.FORMAT_V4  # bound to its tenant, naming its KEK
     opened = envelope.open_sealed(
         KEK, tenant=a, name="bound", version=1, key_type="X-Wing", sealed=sealed
     )
@@ -239,7 +240,7 @@ async def test_keys_written_before_tenants_belong_to_default(
     async with scratch_pool(stack.postgres_dsn, "crypto", MIGRATIONS, "002_mesh.sql") as pool:
         # A key as the code before tenants wrote it (envelope format 0x01).
         public_key, secret_key = registry.kem("X-Wing").keypair()
-        sealed = envelope.seal(KEK, name="old", version=1, key_type="X-Wing", secret_key=secret_key)
+        sealed = legacy_seal(KEK, name="old", version=1, key_type="X-Wing", secret_key=secret_key)
         async with pool.acquire() as conn, conn.transaction():
             await conn.execute(
                 "INSERT INTO crypto.keys (name, type, latest_version) VALUES ('old', 'X-Wing', 1)"

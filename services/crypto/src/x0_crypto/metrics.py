@@ -47,6 +47,23 @@ class CryptoMetrics:
             "code",
         )
 
+        # KEK rotation (python -m x0_crypto rewrap-kek): progress, and what is left.
+        self.kek_rewrapped = declare.counter(
+            "x0_crypto_kek_rewrapped_total",
+            "Stored key versions re-wrapped under the current KEK, by the KEK id they left.",
+            "from_kek_id",
+        )
+        self.kek_rewrap_failures = declare.counter(
+            "x0_crypto_kek_rewrap_failures_total",
+            "Stored key versions the rewrap could not open with any configured KEK.",
+        )
+        self.kek_remaining = declare.gauge(
+            "x0_crypto_kek_versions_remaining",
+            "Stored key versions not under the current KEK, by the id of the KEK wrapping"
+            " them ('none': sealed before KEK ids).",
+            "kek_id",
+        )
+
         # Rejections by reason are what an operator watches: replays and key mismatches
         # are attack signals; stale/future point at clock drift.
         self.beacon_verifications = declare.counter(

@@ -3,7 +3,8 @@
 * Export hands out secret keys in the clear, so only for ``exportable`` keys (else
   :class:`OperationNotAllowed`, 409).
 * Backup wraps every setting and version, secret keys included, in one blob that only
-  this deployment's KEK opens (format in :mod:`x0_crypto.domain.backup`).
+  this deployment's KEK opens (format in :mod:`x0_crypto.domain.backup`); made under
+  the current KEK, restored under whichever configured KEK (current or previous) made it.
 * Restore validates the whole blob before writing, then writes the key and all its
   versions in one transaction; it refuses an existing name (:class:`KeyExists`, 409)
   unless ``force``, which replaces that key in the same transaction. A new name counts
@@ -24,7 +25,7 @@ from x0_crypto.adapters.keyrows import (
     key_from_rows,
 )
 from x0_crypto.adapters.keystore import KeyStore
-from x0_crypto.domain import Registry
+from x0_crypto.domain import Registry, envelope
 from x0_crypto.domain.backup import (
     BackupDocument,
     BackupVersion,
@@ -33,7 +34,7 @@ from x0_crypto.domain.backup import (
     validate,
 )
 from x0_crypto.domain.managed import ManagedKey
-from x0_crypto.errors import KeyExists, KeyNotFound
+from x0_crypto.errors import InvalidBackup, KeyExists, KeyNotFound
 
 logger = logging.getLogger(__name__)
 
@@ -41,10 +42,24 @@ logger = logging.getLogger(__name__)
 class KeyBackups:
     """Export, backup and restore on top of a :class:`KeyStore` (and its tenant)."""
 
-    def __init__(self, store: KeyStore, kek: bytes, algorithms: Registry) -> None:
+    def __init__(
+        self, store: KeyStore, kek: envelope.Keyring | bytes, algorithms: Registry
+    ) -> None:
         self._store = store
         self._kek = kek
         self._algorithms = algorithms
+
+    def _decrypt(self, blob: bytes) -> BackupDocument:
+        """The backup's document, opened with whichever configured KEK made it (the
+        current one first): a backup made before a KEK rotation restores while the old
+        KEK is still among the previous ones."""
+        keks = list(envelope.Keyring.of(self._kek).all())
+        for kek in keks[:-1]:
+            try:
+                return decrypt_backup(kek, blob, self._store.tenant)
+            except InvalidBackup:
+                continue
+        return decrypt_backup(keks[-1], blob, self._store.tenant)
 
     def of(self, tenant: str) -> KeyBackups:
         """The same, for ``tenant``'s keys."""
@@ -83,11 +98,11 @@ class KeyBackups:
             ],
         )
         logger.info("managed key backed up", extra={"key_name": name})
-        return encrypt_backup(self._kek, document, self._store.tenant)
+        return encrypt_backup(envelope.Keyring.of(self._kek).current, document, self._store.tenant)
 
     async def restore(self, blob: bytes, name: str | None, *, force: bool) -> ManagedKey:
         """Restore ``blob`` under ``name`` (its own when ``None``); all or nothing."""
-        document = decrypt_backup(self._kek, blob, self._store.tenant)
+        document = self._decrypt(blob)
         validate(document, self._algorithms)
         target = name or document.name
         # Sealed again for the target name: a restored row is bound to where it now lives.

@@ -147,7 +147,7 @@ class LoadedKey:
 
     key: ManagedKey
     _sealed: dict[int, bytes] = field(repr=False)
-    _kek: bytes = field(repr=False)
+    _kek: envelope.Keyring | bytes = field(repr=False)
     tenant: str = DEFAULT_TENANT
 
     def secret_key(self, version: int) -> bytes:
@@ -166,7 +166,8 @@ class LoadedKey:
             )
         except EnvelopeError:
             logger.error(
-                "stored secret key failed its integrity check (wrong KEK or tampered row)",
+                "stored secret key failed its integrity check (its KEK is not configured,"
+                " or the row was tampered with)",
                 extra={"key_name": self.key.name, "key_version": version},
             )
             raise SealedKeyCorrupt(self.key.name, version) from None

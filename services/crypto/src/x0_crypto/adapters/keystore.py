@@ -46,10 +46,11 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True, eq=False)
 class KeyStore:
-    """One tenant's managed keys on an asyncpg pool, sealed under ``kek``."""
+    """One tenant's managed keys on an asyncpg pool, sealed under ``kek`` (a keyring:
+    new versions under its current KEK, old ones opened with whichever wrapped them)."""
 
     pool: asyncpg.Pool
-    kek: bytes = field(repr=False)
+    kek: envelope.Keyring | bytes = field(repr=False)
     algorithms: Registry
     metrics: CryptoMetrics | None = None
     _: KW_ONLY

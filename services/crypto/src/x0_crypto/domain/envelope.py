@@ -31,15 +31,34 @@ tenant it names.
 
 Why a DEK per version rather than the KEK directly: a KEK rotation then re-wraps
 48-byte DEKs only, and the KEK encrypts one short value per version (far from
-AES-GCM's random-nonce limits). KEK rotation itself (re-wrapping every DEK under a
-new KEK, with a KEK id in the format) is not built yet: the format version byte is
-where it will go. Today a KEK change makes every stored key unreadable.
+AES-GCM's random-nonce limits).
+
+KEK ids (rotation). Blobs sealed now carry the id of the KEK that wrapped their DEK,
+in formats ``0x03`` (tenant ``default``) and ``0x04`` (other tenants)::
+
+    0       1              format version, 0x03 or 0x04
+    1       8              KEK id: HMAC-SHA-256(KEK, b"x0tta6bl4/kek-id/v1")[:8]
+    9       12             nonce of the DEK wrap
+    21      48             AES-256-GCM(KEK, DEK, aad || b"kek" || KEK id)
+    69      12             nonce of the secret key encryption
+    81      len(sk) + 16   AES-256-GCM(DEK, secret key, aad)
+
+``aad`` is the ``0x01``/``0x02`` associated data above, unchanged, so re-wrapping under
+another KEK (:func:`rewrap`) rewrites the header only and leaves the secret key's
+ciphertext as it is. The id names the KEK (a fingerprint, never the key) so a reader
+picks the right one of its :class:`Keyring`; it is also bound into the wrap's
+associated data. ``0x01``/``0x02`` blobs (from before KEK ids) still open: each
+configured KEK is tried, the current one first.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import os
 import struct
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -49,6 +68,12 @@ from x0_crypto.errors import EnvelopeError
 
 FORMAT_V1 = 0x01
 FORMAT_V2 = 0x02
+FORMAT_V3 = 0x03
+FORMAT_V4 = 0x04
+KEK_ID_BYTES = 8
+# The label of blobs without a KEK id, where a metric or report names a KEK.
+NO_KEK_ID = "none"
+_KEK_ID_LABEL = b"x0tta6bl4/kek-id/v1"
 _LABEL = b"x0tta6bl4/envelope/v1"
 _LABEL_V2 = b"x0tta6bl4/envelope/v2"
 _NONCE = 12
@@ -60,8 +85,65 @@ _HEADER = 1 + _NONCE + _WRAPPED + _NONCE
 MIN_SEALED_BYTES = _HEADER + _TAG
 
 
+def kek_id(kek: bytes) -> bytes:
+    """The KEK's 8-byte id: a keyed fingerprint that names the key and reveals nothing
+    of it (HMAC-SHA-256 under the KEK itself, truncated)."""
+    _check_kek(kek)
+    return hmac.new(kek, _KEK_ID_LABEL, hashlib.sha256).digest()[:KEK_ID_BYTES]
+
+
+@dataclass(frozen=True, eq=False)
+class Keyring:
+    """The current KEK (seals everything new) and the previous ones (still open old
+    blobs until :func:`rewrap` moves them to the current one). Keys never in a repr."""
+
+    current: bytes = field(repr=False)
+    previous: tuple[bytes, ...] = field(default=(), repr=False)
+    _by_id: dict[bytes, bytes] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        by_id: dict[bytes, bytes] = {}
+        for kek in (self.current, *self.previous):
+            by_id.setdefault(kek_id(kek), kek)
+        object.__setattr__(self, "_by_id", by_id)
+
+    @classmethod
+    def of(cls, keks: Keyring | bytes) -> Keyring:
+        """``keks`` as a keyring (a bare KEK is a keyring of one)."""
+        return keks if isinstance(keks, Keyring) else cls(keks)
+
+    @property
+    def current_id(self) -> bytes:
+        """The id new blobs are sealed with."""
+        return kek_id(self.current)
+
+    def ids(self) -> list[str]:
+        """Hex ids of every configured KEK, the current one first."""
+        return [key_id.hex() for key_id in self._by_id]
+
+    def get(self, key_id: bytes) -> bytes | None:
+        """The configured KEK with this id, if any."""
+        return self._by_id.get(key_id)
+
+    def all(self) -> Iterable[bytes]:
+        """Every configured KEK, the current one first."""
+        return self._by_id.values()
+
+
 def _format(tenant: str) -> int:
     return FORMAT_V1 if tenant == DEFAULT_TENANT else FORMAT_V2
+
+
+def _id_format(tenant: str) -> int:
+    return FORMAT_V3 if tenant == DEFAULT_TENANT else FORMAT_V4
+
+
+def wrapped_by(sealed: bytes) -> str:
+    """The hex id of the KEK that wrapped ``sealed``, or :data:`NO_KEK_ID` for a blob
+    from before KEK ids (or one too short to say)."""
+    if len(sealed) > KEK_ID_BYTES and sealed[0] in (FORMAT_V3, FORMAT_V4):
+        return sealed[1 : 1 + KEK_ID_BYTES].hex()
+    return NO_KEK_ID
 
 
 def _aad(tenant: str, name: str, version: int, key_type: str) -> bytes:
@@ -92,7 +174,7 @@ def _check_kek(kek: bytes) -> None:
 
 
 def seal(
-    kek: bytes,
+    keks: Keyring | bytes,
     *,
     tenant: str = DEFAULT_TENANT,
     name: str,
@@ -100,18 +182,54 @@ def seal(
     key_type: str,
     secret_key: bytes,
 ) -> bytes:
-    """The stored form of ``secret_key`` for this tenant, key name, version and type."""
-    _check_kek(kek)
+    """The stored form of ``secret_key`` for this tenant, key name, version and type,
+    its DEK wrapped under the current KEK (and naming it)."""
+    ring = Keyring.of(keks)
     aad = _aad(tenant, name, version, key_type)
     dek = AESGCM.generate_key(bit_length=256)
-    wrap_nonce, data_nonce = os.urandom(_NONCE), os.urandom(_NONCE)
-    wrapped = AESGCM(kek).encrypt(wrap_nonce, dek, aad)
+    data_nonce = os.urandom(_NONCE)
     body = AESGCM(dek).encrypt(data_nonce, secret_key, aad)
-    return bytes([_format(tenant)]) + wrap_nonce + wrapped + data_nonce + body
+    return _wrap(ring, tenant, aad, dek) + data_nonce + body
+
+
+def _wrap(ring: Keyring, tenant: str, aad: bytes, dek: bytes) -> bytes:
+    """Format byte, current KEK id, wrap nonce and the DEK wrapped under the current KEK."""
+    key_id, wrap_nonce = ring.current_id, os.urandom(_NONCE)
+    wrapped = AESGCM(ring.current).encrypt(wrap_nonce, dek, aad + b"kek" + key_id)
+    return bytes([_id_format(tenant)]) + key_id + wrap_nonce + wrapped
+
+
+def _open_dek(ring: Keyring, tenant: str, aad: bytes, sealed: bytes) -> tuple[bytes, int]:
+    """The DEK of ``sealed`` and the offset of its data nonce; :class:`EnvelopeError`
+    if no configured KEK opens it (or it is malformed, or bound to another tenant)."""
+    if len(sealed) >= MIN_SEALED_BYTES and sealed[0] == _format(tenant):
+        # From before KEK ids: try each configured KEK, the current one first.
+        wrap_nonce, wrapped = sealed[1 : 1 + _NONCE], sealed[1 + _NONCE : 1 + _NONCE + _WRAPPED]
+        for kek in ring.all():
+            try:
+                return AESGCM(kek).decrypt(wrap_nonce, wrapped, aad), 1 + _NONCE + _WRAPPED
+            except InvalidTag:
+                continue
+        raise EnvelopeError
+    start = 1 + KEK_ID_BYTES
+    if len(sealed) < MIN_SEALED_BYTES + KEK_ID_BYTES or sealed[0] != _id_format(tenant):
+        raise EnvelopeError
+    key_id = sealed[1:start]
+    wrapping = ring.get(key_id)
+    if wrapping is None:
+        raise EnvelopeError
+    wrap_nonce = sealed[start : start + _NONCE]
+    wrapped = sealed[start + _NONCE : start + _NONCE + _WRAPPED]
+    try:
+        return AESGCM(wrapping).decrypt(wrap_nonce, wrapped, aad + b"kek" + key_id), (
+            start + _NONCE + _WRAPPED
+        )
+    except InvalidTag:
+        raise EnvelopeError from None
 
 
 def open_sealed(
-    kek: bytes,
+    keks: Keyring | bytes,
     *,
     tenant: str = DEFAULT_TENANT,
     name: str,
@@ -119,17 +237,36 @@ def open_sealed(
     key_type: str,
     sealed: bytes,
 ) -> bytes:
-    """The secret key inside ``sealed``; :class:`EnvelopeError` if it does not open (or
-    was sealed for another tenant)."""
-    _check_kek(kek)
-    if len(sealed) < MIN_SEALED_BYTES or sealed[0] != _format(tenant):
-        raise EnvelopeError
+    """The secret key inside ``sealed``; :class:`EnvelopeError` if it does not open (no
+    configured KEK wrapped it, or it is tampered or sealed for another tenant)."""
+    ring = Keyring.of(keks)
     aad = _aad(tenant, name, version, key_type)
-    wrap_nonce = sealed[1 : 1 + _NONCE]
-    wrapped = sealed[1 + _NONCE : 1 + _NONCE + _WRAPPED]
-    data_nonce = sealed[1 + _NONCE + _WRAPPED : _HEADER]
+    dek, data_at = _open_dek(ring, tenant, aad, sealed)
     try:
-        dek = AESGCM(kek).decrypt(wrap_nonce, wrapped, aad)
-        return AESGCM(dek).decrypt(data_nonce, sealed[_HEADER:], aad)
+        return AESGCM(dek).decrypt(
+            sealed[data_at : data_at + _NONCE], sealed[data_at + _NONCE :], aad
+        )
     except InvalidTag:
         raise EnvelopeError from None
+
+
+def rewrap(
+    keks: Keyring | bytes,
+    *,
+    tenant: str = DEFAULT_TENANT,
+    name: str,
+    version: int,
+    key_type: str,
+    sealed: bytes,
+) -> bytes:
+    """``sealed`` with its DEK re-wrapped under the current KEK (the secret key's
+    ciphertext kept as it is); :class:`EnvelopeError` if it does not open. The whole
+    blob is opened first, so a row that would not serve is never rewritten."""
+    ring = Keyring.of(keks)
+    aad = _aad(tenant, name, version, key_type)
+    dek, data_at = _open_dek(ring, tenant, aad, sealed)
+    try:
+        AESGCM(dek).decrypt(sealed[data_at : data_at + _NONCE], sealed[data_at + _NONCE :], aad)
+    except InvalidTag:
+        raise EnvelopeError from None
+    return _wrap(ring, tenant, aad, dek) + sealed[data_at:]
