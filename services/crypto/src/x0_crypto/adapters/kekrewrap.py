@@ -2,12 +2,12 @@
 
 Online and resumable by construction:
 
-* Batches in primary-key order ``(tenant, name, version)``; each batch selects the next
-  versions *not yet under the current KEK* after the last one it saw, locks them
-  (``FOR UPDATE``), re-wraps their data keys and writes them back in one transaction,
-  so a batch is all or nothing and a version is never half-written.
+* Batches in primary-key order ``(tenant, name, version)``; each batch locks the next
+  versions after the last one it saw (``FOR UPDATE``), re-wraps the data keys of those
+  not yet under the current KEK and writes them back in one transaction, so a batch
+  is all or nothing and a version is never half-written.
 * Interrupted (killed, ``max_batches``, a lost connection), a new run starts from the
-  beginning and finds only what is still to do; run twice, the second run finds
+  beginning and re-wraps only what is still to do; run twice, the second run changes
   nothing. The work done is counted, never remembered, so there is no state to lose.
 * Safe beside serving workers configured with the same keyring: a reader sees the old
   blob (which a previous KEK opens) or the new one; rotations by those workers already
@@ -31,17 +31,16 @@ from x0_crypto.metrics import SERVICE, CryptoMetrics
 
 logger = logging.getLogger(__name__)
 
-# Versions of ($1 tenant or all) after the cursor ($2, $3, $4) whose blob is not in an
-# id-carrying format naming the current KEK ($5).
-_PENDING = """
+# The next versions of ($1 tenant or all) after the cursor ($2, $3, $4) in primary-key
+# order, locked. Which of them need re-wrapping is decided in Python from the blob's
+# header: filtering in SQL on the (TOASTed) blob made each batch read every row.
+_NEXT = """
 SELECT v.tenant, v.name, v.version, k.type, v.encrypted_secret_key AS sealed
 FROM crypto.key_versions v JOIN crypto.keys k USING (tenant, name)
-WHERE ($1::text IS NULL OR v.tenant = $1)
-  AND (v.tenant, v.name, v.version) > ($2::text, $3::text, $4::integer)
-  AND NOT (get_byte(v.encrypted_secret_key, 0) IN (3, 4)
-           AND substring(v.encrypted_secret_key FROM 2 FOR 8) = $5::bytea)
+WHERE (v.tenant, v.name, v.version) > ($2::text, $3::text, $4::integer)
+  AND ($1::text IS NULL OR v.tenant = $1)
 ORDER BY v.tenant, v.name, v.version
-LIMIT $6
+LIMIT $5
 FOR UPDATE OF v
 """
 _UPDATE = """
@@ -123,10 +122,9 @@ class KekRewrap:
         """One transaction: lock, re-wrap and write back the next pending versions."""
         moved: dict[str, int] = {}
         async with self.pool.acquire() as conn, conn.transaction():
-            rows = await conn.fetch(
-                _PENDING, self.tenant, *cursor, self.keyring.current_id, batch_size
-            )
-            updates = []
+            rows = await conn.fetch(_NEXT, self.tenant, *cursor, batch_size)
+            current = self.keyring.current_id.hex()
+            updates, failed = [], 0
             for row in rows:
                 where = {
                     "tenant": row["tenant"],
@@ -135,10 +133,12 @@ class KekRewrap:
                     "key_type": row["type"],
                 }
                 sealed = bytes(row["sealed"])
+                if envelope.wrapped_by(sealed) == current:
+                    continue
                 try:
                     fresh = envelope.rewrap(self.keyring, sealed=sealed, **where)
                 except EnvelopeError:
-                    report.failed += 1
+                    failed += 1
                     logger.error(
                         "stored key version opens under no configured KEK; left as it is",
                         extra={
@@ -157,10 +157,10 @@ class KekRewrap:
         # Counted once the transaction has committed.
         report.batches += 1
         report.rewrapped += len(updates)
+        report.failed += failed
         if self.metrics is not None:
             for source, count in moved.items():
                 self.metrics.kek_rewrapped.labels(SERVICE, source).inc(count)
-            failed = len(rows) - len(updates)
             if failed:
                 self.metrics.kek_rewrap_failures.labels(SERVICE).inc(failed)
         if len(rows) < batch_size:
