@@ -33,7 +33,9 @@ logger = logging.getLogger(__name__)
 
 # The next versions of ($1 tenant or all) after the cursor ($2, $3, $4) in primary-key
 # order, locked. Which of them need re-wrapping is decided in Python from the blob's
-# header: filtering in SQL on the (TOASTed) blob made each batch read every row.
+# header, so the statement is a plain primary-key range scan. (Measured on the test
+# stack: ~8-11k versions/s with table statistics; a freshly bulk-loaded table without
+# them, before autovacuum's ANALYZE, got plans 10-30x slower.)
 _NEXT = """
 SELECT v.tenant, v.name, v.version, k.type, v.encrypted_secret_key AS sealed
 FROM crypto.key_versions v JOIN crypto.keys k USING (tenant, name)
