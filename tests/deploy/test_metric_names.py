@@ -35,6 +35,9 @@ CONSTRUCTORS = {
     "HistogramMetricFamily": "histogram",
     "SummaryMetricFamily": "summary",
 }
+# x0_common.metrics.MetricFactory's methods: labels are ``service`` then the string
+# arguments after the documentation.
+FACTORY_METHODS = {"counter": "counter", "gauge": "gauge", "histogram": "histogram"}
 # Samples a metric of each type is exported as, by suffix of the declared name.
 SUFFIXES = {
     "counter": ("",),
@@ -66,8 +69,14 @@ def _labels(call: ast.Call) -> tuple[str, ...]:
     return ()
 
 
+def _factory_labels(call: ast.Call) -> tuple[str, ...]:
+    labels = (a.value for a in call.args[2:] if isinstance(a, ast.Constant))
+    return ("service", *(label for label in labels if isinstance(label, str)))
+
+
 def declared_metrics() -> dict[str, Declared]:
-    """Every ``x0_`` metric constructed in the source of libs/ and services/."""
+    """Every ``x0_`` metric constructed in the source of libs/ and services/, directly
+    or through ``MetricFactory``."""
     found: dict[str, Declared] = {}
     sources = [*REPO.glob("libs/*/src/**/*.py"), *REPO.glob("services/*/src/**/*.py")]
     for path in sorted(sources):
@@ -77,13 +86,18 @@ def declared_metrics() -> dict[str, Declared]:
             func = node.func
             called = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
             first = node.args[0]
-            if called not in CONSTRUCTORS or not isinstance(first, ast.Constant):
+            if not isinstance(first, ast.Constant) or not isinstance(first.value, str):
                 continue
-            if isinstance(first.value, str) and first.value.startswith("x0_"):
-                where = f"{path.relative_to(REPO)}:{node.lineno}"
-                found[first.value] = Declared(
-                    first.value, CONSTRUCTORS[called], _labels(node), where
-                )
+            if not first.value.startswith("x0_"):
+                continue
+            if called in CONSTRUCTORS:
+                kind, labels = CONSTRUCTORS[called], _labels(node)
+            elif isinstance(func, ast.Attribute) and called in FACTORY_METHODS:
+                kind, labels = FACTORY_METHODS[called], _factory_labels(node)
+            else:
+                continue
+            where = f"{path.relative_to(REPO)}:{node.lineno}"
+            found[first.value] = Declared(first.value, kind, labels, where)
     return found
 
 
