@@ -496,6 +496,17 @@ def _ok(response: httpx.Response, *expected: int) -> dict[str, Any]:
     return body
 
 
+async def create_collection(client: httpx.AsyncClient, collection: str) -> None:
+    """Create ``collection`` with the bench's chunking and the default index."""
+    create = {
+        "name": collection,
+        "index": IndexParams().model_dump(),
+        "chunk_size": CHUNK_SIZE,
+        "chunk_overlap": CHUNK_OVERLAP,
+    }
+    _ok(await client.post("/v1/rag/collections", json=create), 201)
+
+
 def _offset(version: str) -> int:
     return int(version.split(":")[1])
 
@@ -773,13 +784,7 @@ async def run(settings: CommonSettings) -> list[Record]:  # noqa: PLR0915 - one 
 
             # 1. Ingest through Kafka into an empty collection.
             with timed_worker(run_ids.worker_environment(ingest_snapshots), starts):
-                create = {
-                    "name": collection,
-                    "index": IndexParams().model_dump(),
-                    "chunk_size": CHUNK_SIZE,
-                    "chunk_overlap": CHUNK_OVERLAP,
-                }
-                _ok(await client.post("/v1/rag/collections", json=create), 201)
+                await create_collection(client, collection)
                 await ingest(client, collection, [[warmup_doc]])
                 replayed = await writer_caught_up(
                     settings.kafka, run_ids.worker_environment(ingest_snapshots)[WRITER_GROUP]

@@ -43,19 +43,21 @@ import httpx
 
 from bench.harness import percentile, profiled
 from bench.rag import (
+    CHUNK_OVERLAP,
+    CHUNK_SIZE,
     PUBLISH_CONCURRENCY,
     Doc,
     Run,
     _ok,
     _paragraphs,
     _sources,
+    create_collection,
     drop_collection_rows,
     forget_query_embeddings,
     ingest,
     search_latencies,
 )
 from bench.report import Record
-from x0_common.events.rag import IndexParams
 from x0_common.settings import CommonSettings
 from x0_common.testing.processes import service
 from x0_gateway.settings import GatewaySettings
@@ -66,8 +68,6 @@ from x0_rag.settings import RagSettings
 INGEST_DOCS: Final = 5_000
 SEED_DOCS: Final = 200
 DOC_CHARS: Final = 250  # one chunk each with chunk_size 256
-CHUNK_SIZE: Final = 256
-CHUNK_OVERLAP: Final = 32
 DOCS_PER_MESSAGE: Final = 50
 IDLE_SEARCHES: Final = 60  # before the ingest, and as many after it
 MAX_SEARCHES: Final = 2_000  # during the ingest, at most
@@ -181,13 +181,7 @@ async def run(settings: CommonSettings) -> list[Record]:
                     headers={"Authorization": f"Bearer {key.key}"},
                 )
             )
-            create = {
-                "name": collection,
-                "index": IndexParams().model_dump(),
-                "chunk_size": CHUNK_SIZE,
-                "chunk_overlap": CHUNK_OVERLAP,
-            }
-            _ok(await client.post("/v1/rag/collections", json=create), 201)
+            await create_collection(client, collection)
             await ingest(
                 client,
                 collection,
