@@ -8,15 +8,14 @@ from __future__ import annotations
 
 import copy
 import functools
-import importlib.util
 import subprocess
-import sys
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import jsonschema
 import yaml
+from tests.deploy.modules import load_file
 
 ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "deploy" / "k8s"
@@ -153,12 +152,4 @@ def crd_errors(document: dict[str, Any]) -> list[str]:
 @functools.cache
 def kafka_generator() -> ModuleType:
     """scripts/k8s_kafka.py as a module."""
-    path = ROOT / "scripts" / "k8s_kafka.py"
-    spec = importlib.util.spec_from_file_location("x0_scripts_k8s_kafka", path)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    # Registered first: its dataclasses look their module up while being made.
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_file("x0_scripts_k8s_kafka", ROOT / "scripts" / "k8s_kafka.py")

@@ -10,9 +10,7 @@ services' settings defaults (what `make up` runs them with).
 from __future__ import annotations
 
 import functools
-import importlib.util
 import re
-import sys
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -20,6 +18,7 @@ from urllib.parse import urlsplit
 
 import pytest
 import yaml
+from tests.deploy.modules import load_file
 
 from x0_common.settings import KafkaSettings, PostgresSettings, RedisSettings
 
@@ -48,13 +47,7 @@ def compose() -> dict[str, Any]:
 @functools.cache
 def local_services() -> ModuleType:
     """deploy/local-stack/services.py (what `make up` starts besides the stack)."""
-    spec = importlib.util.spec_from_file_location("x0_local_services", SERVICES_PY)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_file("x0_local_services", SERVICES_PY)
 
 
 def stack_default(variable: str) -> str:
