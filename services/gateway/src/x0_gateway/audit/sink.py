@@ -18,7 +18,7 @@ import time
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from aiokafka.errors import KafkaError
+from aiokafka.errors import IllegalStateError, KafkaError
 from pydantic import ValidationError
 
 from x0_common.events.audit import PARTITIONS, TOPIC_RETENTION_MS, AuditRecord
@@ -105,7 +105,10 @@ class AuditSink:
                 # read again from the last commit (stored records are skipped by id).
                 logger.exception("audit batch not committed; reading it again")
                 await asyncio.sleep(1)
-                await self._consumer.seek_to_committed()
+                # A rebalance may have taken the partitions meanwhile; a new assignment
+                # starts from the committed offsets anyway.
+                with contextlib.suppress(IllegalStateError):
+                    await self._consumer.seek_to_committed()
 
     async def _parse(self, message: Any) -> AuditRecord | None:
         try:
