@@ -11,7 +11,13 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
-from x0_common.errors import Forbidden, Unauthenticated, Unavailable, X0Error
+from x0_common.errors import (
+    DeadlineExceeded,
+    Forbidden,
+    Unauthenticated,
+    Unavailable,
+    X0Error,
+)
 from x0_common.events.binary import BASE64_ERROR
 from x0_common.tracing import current_trace_ids
 from x0_gateway.auth.caller import MissingCredentials
@@ -74,9 +80,11 @@ def challenge(error: X0Error) -> dict[str, str] | None:
 
 
 def retry_after(error: X0Error) -> dict[str, str] | None:
-    """``Retry-After`` of a 429 or 503: ``details.retry_after_seconds``, else 1 s for a 503."""
+    """``Retry-After`` of a 429, 503 or 504: ``details.retry_after_seconds``, else 1 s for
+    a 503 or a 504 (while a worker restarts, its requests end in 504: the caller is told
+    when to come back, as for a 503; a 504's outcome is still unknown)."""
     seconds = error.details.get("retry_after_seconds")
-    if seconds is None and isinstance(error, Unavailable):
+    if seconds is None and isinstance(error, Unavailable | DeadlineExceeded):
         seconds = 1
     return None if seconds is None else {"Retry-After": str(max(1, int(seconds)))}
 
