@@ -73,3 +73,15 @@ load: setup  ## Load the running system (make up) and check its SLOs (DURATION=6
 
 load-ci: setup  ## The short load run (~60 s) with CI SLOs, on a fresh stack and services of its own.
 	$(TEST_STACK) run $(UV) run --frozen python -m load.ci $(if $(DURATION),--duration $(DURATION),) $(if $(USERS),--users $(USERS),)
+
+# Chaos under load (load/chaos.py, docs/reliability.md): faults one at a time while the
+# Locust mix runs, then every acknowledged write checked. Not in CI (make test-all).
+.PHONY: chaos chaos-ci test-all
+
+chaos: setup  ## Every fault under load, then zero acknowledged loss checked, on a fresh stack (FAULTS=a,b USERS=).
+	$(TEST_STACK) run $(UV) run --frozen python -m load.chaos $(if $(FAULTS),--faults $(FAULTS),) $(if $(USERS),--users $(USERS),)
+
+chaos-ci: setup  ## The reduced chaos set (one worker kill: kill-crypto), ~5 min.
+	$(TEST_STACK) run $(UV) run --frozen python -m load.chaos --faults ci
+
+test-all: test chaos-ci  ## make test, then what CI leaves out for time (chaos-ci).

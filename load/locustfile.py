@@ -8,9 +8,10 @@ against ``make up``'s system::
 
 At test start it seeds what the users need (load/seed.py); at the end it deletes the
 collection and, when ``X0_LOAD_RESULTS`` names a folder, writes ``requests.csv`` (one
-row per request: time, caller class, phase, name, outcome, milliseconds) and
-``run.json`` (the plan, the seeded names, when spawning completed and stopping began),
-which the charts and the throughput checks are drawn from.
+row per request: time, caller class, phase, name, outcome, milliseconds, HTTP status
+and whether it had Retry-After) and ``run.json`` (the plan, the seeded names, when
+spawning completed and stopping began), which the charts and the throughput checks are
+drawn from.
 """
 
 from __future__ import annotations
@@ -40,8 +41,9 @@ __all__ = ["KeyExchangeClient", "MeshNode", "Operator", "RagUser"]
 
 logger = logging.getLogger("load")
 RESULTS = Path(os.environ["X0_LOAD_RESULTS"]) if os.environ.get("X0_LOAD_RESULTS") else None
-# (unix time, caller class, phase, name, outcome, ms), appended by the request hook.
-records: list[tuple[float, str, str, str, str, float]] = []
+# (unix time, caller class, phase, name, outcome, ms, HTTP status (0: no answer), whether
+# the answer had Retry-After), appended by the request hook.
+records: list[tuple[float, str, str, str, str, float, int, int]] = []
 marks: dict[str, float] = {}
 errors: dict[str, str] = {}
 
@@ -79,6 +81,7 @@ def _record(
     response_time: float,
     exception: BaseException | None,
     context: dict[str, Any] | None = None,
+    response: Any = None,
     **_: Any,
 ) -> None:
     if name.endswith(RATE_LIMITED):
@@ -94,8 +97,18 @@ def _record(
             name,
             outcome,
             response_time,
+            int(getattr(response, "status_code", 0) or 0),
+            int(bool(_header(response, "Retry-After"))),
         )
     )
+
+
+def _header(response: Any, name: str) -> str | None:
+    headers = getattr(response, "headers", None)
+    try:
+        return headers.get(name) if headers else None
+    except (AttributeError, TypeError):
+        return None
 
 
 @events.test_stopping.add_listener
@@ -116,7 +129,9 @@ def _finish(**_: Any) -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
     with (RESULTS / "requests.csv").open("w", newline="") as out:
         writer = csv.writer(out)
-        writer.writerow(["time", "class", "phase", "name", "outcome", "ms"])
+        writer.writerow(
+            ["time", "class", "phase", "name", "outcome", "ms", "status", "retry_after"]
+        )
         writer.writerows(records)
     info = {
         "run_id": RUN_ID,

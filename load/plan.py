@@ -24,6 +24,9 @@ from typing import Any
 PROFILES_FILE = Path(__file__).with_name("profiles.toml")
 DEFAULT_HOST = "http://127.0.0.1:8000"
 PLAN_VARIABLE = "X0_LOAD_PLAN"
+# Several gateway replicas (comma-separated base URLs; load.chaos sets it): the users
+# are spread over them (load/users/base.py). Unset: every user calls the plan's host.
+HOSTS_VARIABLE = "X0_LOAD_HOSTS"
 
 # The caller classes (keys of profiles.toml's [<profile>.classes]) and their Locust users.
 CLASSES: dict[str, str] = {

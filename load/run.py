@@ -77,8 +77,9 @@ def results_folder(root: Path, label: str) -> Path:
     return folder
 
 
-def run_locust(plan: Plan, out: Path) -> None:
-    """Locust headless with the plan's users; its files go to ``out``."""
+def locust_command(plan: Plan, out: Path) -> tuple[list[str], dict[str, str]]:
+    """The command line and environment of Locust headless with the plan's users, its
+    files going to ``out`` (``load.chaos`` starts it so too, and stops it with SIGTERM)."""
     users = [CLASSES[name] for name in plan.active]
     command = [
         sys.executable, "-m", "locust",
@@ -101,6 +102,12 @@ def run_locust(plan: Plan, out: Path) -> None:
         "X0_LOAD_RESULTS": str(out),
         "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")])),
     }
+    return command, environment
+
+
+def run_locust(plan: Plan, out: Path) -> None:
+    """Locust headless with the plan's users; its files go to ``out``."""
+    command, environment = locust_command(plan, out)
     with (out / "locust.out").open("w") as output:
         try:
             # Locust exits 1 when any request failed; the SLOs decide here, not that.

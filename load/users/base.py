@@ -12,6 +12,7 @@ would; so after a 503 with ``Retry-After`` (overload), which still counts as an 
 from __future__ import annotations
 
 import base64
+import itertools
 import os
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
@@ -20,7 +21,7 @@ import gevent
 from locust import FastHttpUser, constant_throughput
 
 from load import auth
-from load.plan import Plan, current
+from load.plan import HOSTS_VARIABLE, Plan, current
 from load.stats import RATE_LIMITED
 from x0_common.contract import OPERATIONS, Operation
 
@@ -29,6 +30,11 @@ BY_NAME: dict[str, Operation] = {op.name: op for op in OPERATIONS if op.http is 
 MAX_RETRY_AFTER_S = 10.0
 # A run id shared by every user of this process: names its keys, collection and nodes.
 RUN_ID = os.environ.get("X0_LOAD_RUN_ID") or os.urandom(4).hex()
+# Each user calls one of the gateway replicas in X0_LOAD_HOSTS, in turn, and keeps it
+# (as a connection behind a Service does).
+_hosts = itertools.cycle(
+    [h.strip() for h in os.environ.get(HOSTS_VARIABLE, "").split(",") if h.strip()] or [PLAN.host]
+)
 
 
 def b64(data: bytes) -> str:
@@ -68,6 +74,10 @@ class X0User(FastHttpUser):
             # Exactly the plan's users per class; each offers `rate` tasks per second.
             cls.fixed_count = load.users
             cls.wait_time = constant_throughput(load.rate)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.host = next(_hosts)  # before FastHttpUser makes its client for the host
+        super().__init__(*args, **kwargs)
 
     # "setup" while prepare() runs, "teardown" in teardown(): those requests are in
     # Locust's statistics but not in the class's throughput, which counts tasks only.
@@ -158,5 +168,5 @@ def _problem_code(response: Any) -> str:
     """The problem+json ``code`` (``timeout``, ``unavailable``), for Locust's failure table."""
     try:
         return str(response.json().get("code", ""))
-    except (ValueError, AttributeError):
+    except (ValueError, AttributeError, TypeError):  # TypeError: no body (no answer)
         return ""

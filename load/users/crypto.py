@@ -2,7 +2,8 @@
 
 Each user generates X-Wing and ML-KEM-768 key pairs, encapsulates to its own public
 keys and decapsulates what it got (checking the shared secret matches), and uses two
-managed keys it creates at start under unique names: an X-Wing key to encrypt and
+managed keys it creates at start under unique names (again before their next use when
+that failed): an X-Wing key to encrypt and
 decrypt (checking the plaintext comes back) and an ML-DSA-65 key to sign. It deletes
 its managed keys when it stops.
 """
@@ -36,16 +37,28 @@ class KeyExchangeClient(X0User):
         self.pairs: dict[str, tuple[str, str]] = {}
         self.encapsulated: dict[str, tuple[str, str, str]] = {}
         self.sealed: tuple[str, str] | None = None  # (ciphertext, plaintext)
-        for name, key_type in ((self.kem_key, "X-Wing"), (self.signing_key, SIGNATURE_KEY_TYPE)):
-            self.call(
-                "create_key",
-                variant=key_type,
-                body={"name": name, "type": key_type, "deletion_allowed": True},
-            )
+        self.key_types = {self.kem_key: "X-Wing", self.signing_key: SIGNATURE_KEY_TYPE}
+        self.created: set[str] = set()
+        for name in self.key_types:
+            self.has_key(name)
         for algorithm in KEM_ALGORITHMS:
             self.keypair(algorithm)
             self.encapsulate(algorithm)
         self.encrypt()
+
+    def has_key(self, name: str) -> bool:
+        """True once the managed key exists: created now, or found by a read (a create
+        that failed, e.g. 504 while a crypto worker restarted, may have been applied)."""
+        if name in self.created:
+            return True
+        key_type = self.key_types[name]
+        body = {"name": name, "type": key_type, "deletion_allowed": True}
+        if (
+            self.call("create_key", variant=key_type, body=body) is not None
+            or self.call("read_key", path={"name": name}) is not None
+        ):
+            self.created.add(name)
+        return name in self.created
 
     def teardown(self) -> None:
         for name in (self.kem_key, self.signing_key):
@@ -119,6 +132,8 @@ class KeyExchangeClient(X0User):
 
     @task(2)
     def encrypt(self) -> None:
+        if not self.has_key(self.kem_key):
+            return
         plaintext = b64(os.urandom(MESSAGE_BYTES))
         answer = self.call(
             "key_encrypt", path={"name": self.kem_key}, body={"plaintext": plaintext}
@@ -141,6 +156,8 @@ class KeyExchangeClient(X0User):
 
     @task(2)
     def sign(self) -> None:
+        if not self.has_key(self.signing_key):
+            return
         self.call(
             "key_sign",
             path={"name": self.signing_key},
