@@ -46,6 +46,8 @@ from tests.deploy.monitoring import run_tool
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 DOCKERFILE = ROOT / "deploy" / "docker" / "Dockerfile"
+ENTRYPOINT_SCRIPT = ROOT / "deploy" / "docker" / "x0-service"
+HEALTHCHECK_SCRIPT = ROOT / "deploy" / "docker" / "x0-healthcheck"
 DOCKERIGNORE = ROOT / ".dockerignore"
 K8S = ROOT / "deploy" / "k8s" / "base"
 K8S_README = ROOT / "deploy" / "k8s" / "README.md"
@@ -489,8 +491,16 @@ def test_image_runs_as_non_root_offline_with_a_liveness_healthcheck() -> None:
     healthcheck = image.args("HEALTHCHECK")
     assert len(healthcheck) == 1
     assert healthcheck[0].endswith(f'CMD ["x0-healthcheck", "{LIVE}"]'), healthcheck
-    assert any("/usr/local/bin/x0-healthcheck" in copy for copy in image.args("COPY"))
-    assert 'python -m \\"x0_${APP_SERVICE}\\"' in image.args("CMD")[-1]
+    scripts = next(copy for copy in image.args("COPY") if "x0-healthcheck" in copy).split()
+    assert scripts[-1] == "/usr/local/bin/", scripts
+    assert {"deploy/docker/x0-service", "deploy/docker/x0-healthcheck"} <= set(scripts)
+    # No shell at run time: the entrypoint is exec form, a script python runs.
+    assert image.args("ENTRYPOINT") == ['["x0-service"]']
+    assert not image.args("CMD")
+    for script in (ENTRYPOINT_SCRIPT, HEALTHCHECK_SCRIPT):
+        assert script.read_text().startswith("#!/app/.venv/bin/python\n"), script
+        assert os.access(script, os.X_OK), script
+    assert 'os.execv(sys.executable, [sys.executable, "-m", module' in ENTRYPOINT_SCRIPT.read_text()
     env = image.env()
     assert env["APP_SERVICE"] == "${SERVICE}"
     assert env["HF_HUB_OFFLINE"] == "1"
@@ -501,7 +511,7 @@ def test_image_runs_as_non_root_offline_with_a_liveness_healthcheck() -> None:
 
 
 def _healthcheck_script() -> str:
-    return next(body for body in dockerfile().heredocs if "APP_SERVICE" in body)
+    return HEALTHCHECK_SCRIPT.read_text()
 
 
 def _run_healthcheck(
