@@ -85,3 +85,9 @@ chaos-ci: setup  ## The reduced chaos set (one worker kill: kill-crypto), ~5 min
 	$(TEST_STACK) run $(UV) run --frozen python -m load.chaos --faults ci
 
 test-all: test chaos-ci  ## make test, then what CI leaves out for time (chaos-ci).
+
+SOAK_MINUTES ?= 30
+.PHONY: soak
+
+soak: setup  ## Moderate load for SOAK_MINUTES (30); RSS and open fds per process as PNG; fails on >10% growth.
+	$(TEST_STACK) run $(UV) run --frozen python -m load.soak --minutes $(SOAK_MINUTES)

@@ -139,6 +139,7 @@ class System:
                 environment["X0_RAG_SNAPSHOT_DIR"] = str(stack_dir / "chaos-rag-snapshots")
             self.specs[name] = Spec(module, port, environment)
         self.executors: dict[str, HTTPExecutor] = {}
+        self.ledger: Ledger | None = None  # set once the writer runs
         self._outputs: list[IO[str]] = []
 
     def gateways(self) -> list[str]:
@@ -271,13 +272,28 @@ class Fault:
     needs: Callable[[], str | None] = lambda: None
 
 
+# The signal goes right after the writer's next acknowledged write of this kind: a
+# crypto worker killed then has just replied to a rotation whose offset is not committed
+# yet (the committer runs every commit_interval_ms), so the rotation is redelivered.
+RIGHT_AFTER = {"crypto": "key_rotate"}
+
+
 def _service_fault(service: str, number: signal.Signals) -> Fault:
     verb = "SIGKILL" if number == signal.SIGKILL else "SIGTERM"
     prefix = "kill" if number == signal.SIGKILL else "term"
+    after = RIGHT_AFTER.get(service)
+
+    def inject(system: System) -> None:
+        if after is not None and system.ledger is not None:
+            system.ledger.wait_for_ack(after, timeout=30.0)
+        system.signal(service, number)
+
     return Fault(
         name=f"{prefix}-{service}",
-        description=f"{verb} of {service}, then a restart",
-        inject=lambda system: system.signal(service, number),
+        description=f"{verb} of {service}"
+        + (f" right after an acknowledged {after}" if after else "")
+        + ", then a restart",
+        inject=inject,
         recover=lambda system: system.restart(service),
     )
 
@@ -410,6 +426,7 @@ class Ledger:
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._threads: list[threading.Thread] = []
+        self._acked: dict[str, float] = {}  # kind -> when the last one was acknowledged
 
     # -- calls --
 
@@ -467,6 +484,14 @@ class Ledger:
             self.mutations.append(
                 Mutation(kind, subject, outcome, time.time(), self.fault, dict(detail))
             )
+            if outcome == "acked":
+                self._acked[kind] = time.monotonic()
+
+    def wait_for_ack(self, kind: str, timeout: float) -> None:
+        """Until the next write of ``kind`` is acknowledged (or ``timeout`` passes)."""
+        since = time.monotonic()
+        while time.monotonic() - since < timeout and self._acked.get(kind, 0.0) <= since:
+            time.sleep(0.002)
 
     # -- the threads --
 
@@ -862,10 +887,17 @@ def table(outcomes: list[Outcome]) -> str:
 
 @contextmanager
 def locust(
-    plan_hosts: list[str], users: int | None, run_id: str, out: Path
+    plan_hosts: list[str],
+    users: int | None,
+    run_id: str,
+    out: Path,
+    *,
+    profile: str = "chaos",
+    duration: str | None = None,
 ) -> Iterator[subprocess.Popen[bytes]]:
-    """Locust with the chaos profile over ``plan_hosts``, until SIGTERM at the end."""
-    plan = replace(resolve("chaos", users=users), host=plan_hosts[0])
+    """Locust with ``profile`` over ``plan_hosts``, from when every user has started
+    until SIGTERM at the end (or the profile's duration)."""
+    plan = replace(resolve(profile, users=users, duration=duration), host=plan_hosts[0])
     command, environment = locust_command(plan, out)
     environment[HOSTS_VARIABLE] = ",".join(plan_hosts)
     environment["X0_LOAD_RUN_ID"] = run_id
@@ -950,6 +982,7 @@ def run(fault_names: list[str], users: int | None, out: Path) -> int:
         ledger.setup()
         process = stack.enter_context(locust(system.gateways(), users, run_id, out))
         ledger.start()
+        system.ledger = ledger
         stack.callback(ledger.stop)
         print(f"chaos: load and writer running; warm-up {WARM_UP_S:.0f} s")
         time.sleep(WARM_UP_S)
