@@ -29,10 +29,34 @@ DEFAULT_MAX_PAYLOAD_BYTES = 4 * 1024 * 1024
 MESSAGE_OVERHEAD_BYTES = 64 * 1024
 
 
+class TlsSettings(BaseModel):
+    """A workload's X.509 identity as PEM files, cert-manager style (``X0_TLS__CERT_FILE``,
+    ``X0_TLS__KEY_FILE``, ``X0_TLS__BUNDLE_FILE``): the certificate chain (leaf first),
+    its private key, and the CAs that peers' certificates must chain to. Reloaded when
+    the files change (:mod:`x0_common.identity`)."""
+
+    cert_file: Path | None = None
+    key_file: Path | None = None
+    bundle_file: Path | None = None
+    # Clients check that the server's certificate names the host they dialled.
+    check_hostname: bool = True
+
+    @property
+    def configured(self) -> bool:
+        """Whether any file is named (then all three must be)."""
+        return any((self.cert_file, self.key_file, self.bundle_file))
+
+
 class KafkaSettings(BaseModel):
     """Connection and delivery settings for every Kafka client."""
 
     bootstrap_servers: str = "127.0.0.1:9092"
+    # SSL: mutual TLS with the identity in ``tls`` (the broker maps the certificate's CN
+    # to the principal its ACLs name). PLAINTEXT only against a development broker that
+    # opened a plaintext listener on purpose. Unset: SSL when ``tls`` names files.
+    security_protocol: Literal["SSL", "PLAINTEXT"] | None = None
+    # This client's identity; unset, CommonSettings fills it from X0_TLS__*.
+    tls: TlsSettings | None = None
     client_id: str = "x0"
     request_timeout_ms: int = 30_000
     # A fetch returns as soon as one byte is there; the wait only bounds idle polls.
@@ -56,6 +80,13 @@ class KafkaSettings(BaseModel):
     # be delivered. The broker's message.max.bytes must be at least max_message_bytes
     # (deploy/local-stack/stack.sh sets it; a test checks).
     max_payload_bytes: int = Field(default=DEFAULT_MAX_PAYLOAD_BYTES, ge=1024, le=64 * 1024 * 1024)
+
+    @property
+    def protocol(self) -> Literal["SSL", "PLAINTEXT"]:
+        """The security protocol in effect (see ``security_protocol``)."""
+        if self.security_protocol is not None:
+            return self.security_protocol
+        return "SSL" if self.tls is not None and self.tls.configured else "PLAINTEXT"
 
     @property
     def max_message_bytes(self) -> int:
@@ -129,9 +160,18 @@ class CommonSettings(BaseSettings):
 
     environment: Literal["development", "production"] = "development"
     log_level: str = "INFO"
+    # The workload's identity (mutual TLS), shared by every client that uses it.
+    tls: TlsSettings = Field(default_factory=TlsSettings)
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     postgres: PostgresSettings = Field(default_factory=PostgresSettings)
     redis: RedisSettings = Field(default_factory=RedisSettings)
+
+    @model_validator(mode="after")
+    def _kafka_identity(self) -> CommonSettings:
+        # Kafka connects as the workload unless X0_KAFKA__TLS__* names another identity.
+        if self.kafka.tls is None and self.tls.configured:
+            self.kafka = self.kafka.model_copy(update={"tls": self.tls})
+        return self
 
     @model_validator(mode="after")
     def _no_development_secrets_in_production(self) -> CommonSettings:

@@ -6,6 +6,7 @@ import logging
 
 from faststream.kafka import KafkaBroker
 from faststream.kafka.opentelemetry import KafkaTelemetryMiddleware
+from faststream.security import BaseSecurity
 from opentelemetry.trace import TracerProvider
 
 from x0_common.kafka.clients import producer_options
@@ -22,8 +23,14 @@ def new_broker(
     dependency injection would only add work, including a worker-thread hop per
     message to resolve the message from its context.
     """
+    options = producer_options(settings)
+    # FastStream takes the connection's security as one object (its consumers too).
+    protocol = options.pop("security_protocol")
+    context = options.pop("ssl_context", None)
+    security = BaseSecurity(ssl_context=context, use_ssl=True) if protocol == "SSL" else None
     return KafkaBroker(
-        **producer_options(settings),
+        **options,
+        security=security,
         middlewares=(KafkaTelemetryMiddleware(tracer_provider=tracer_provider),),
         # Per-message access logs at DEBUG: at INFO they would drown everything else.
         logger=logging.getLogger("x0.faststream"),

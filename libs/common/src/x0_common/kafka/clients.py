@@ -4,6 +4,11 @@ aiokafka and FastStream default to ``acks=1`` without idempotence and to
 auto-committed offsets (at-most-once); x0 wants at-least-once, so every producer
 here waits for all in-sync replicas with idempotence on, and every consumer
 commits by hand only after its work is durable.
+
+Every client, producer, consumer or admin, connects with :func:`connection_options`:
+the bootstrap servers, the client id and, on a mutual-TLS broker, the workload's
+identity as an ``ssl.SSLContext`` that follows certificate rotation
+(:mod:`x0_common.identity`). Nothing else in the code base builds security options.
 """
 
 from __future__ import annotations
@@ -12,17 +17,38 @@ from typing import Any
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
-from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.errors import TopicAlreadyExistsError, TopicAuthorizationFailedError
 
-from x0_common.settings import KafkaSettings
+from x0_common.identity import client_context, source_from_settings
+from x0_common.settings import CommonSettings, KafkaSettings
+
+
+def connection_options(settings: KafkaSettings) -> dict[str, Any]:
+    """Where and as whom to connect: keyword arguments every aiokafka client takes
+    (``AIOKafkaProducer``, ``AIOKafkaConsumer``, ``AIOKafkaAdminClient``)."""
+    options: dict[str, Any] = {
+        "bootstrap_servers": settings.bootstrap_servers,
+        "client_id": settings.client_id,
+        "request_timeout_ms": settings.request_timeout_ms,
+        "security_protocol": settings.protocol,
+    }
+    if settings.protocol == "SSL":
+        if settings.tls is None or not settings.tls.configured:
+            msg = (
+                "Kafka over SSL needs an identity: set X0_TLS__CERT_FILE, X0_TLS__KEY_FILE "
+                "and X0_TLS__BUNDLE_FILE (or X0_KAFKA__TLS__*)"
+            )
+            raise ValueError(msg)
+        options["ssl_context"] = client_context(
+            source_from_settings(settings.tls), check_hostname=settings.tls.check_hostname
+        )
+    return options
 
 
 def producer_options(settings: KafkaSettings) -> dict[str, Any]:
     """Keyword arguments for an ``AIOKafkaProducer`` (or FastStream's ``KafkaBroker``)."""
     return {
-        "bootstrap_servers": settings.bootstrap_servers,
-        "client_id": settings.client_id,
-        "request_timeout_ms": settings.request_timeout_ms,
+        **connection_options(settings),
         "acks": "all",
         "enable_idempotence": True,
         # Latency matters more than batching for request/reply traffic.
@@ -35,9 +61,7 @@ def producer_options(settings: KafkaSettings) -> dict[str, Any]:
 def consumer_options(settings: KafkaSettings) -> dict[str, Any]:
     """Keyword arguments for an ``AIOKafkaConsumer`` that commits by hand."""
     return {
-        "bootstrap_servers": settings.bootstrap_servers,
-        "client_id": settings.client_id,
-        "request_timeout_ms": settings.request_timeout_ms,
+        **connection_options(settings),
         "enable_auto_commit": False,
         "fetch_max_wait_ms": settings.fetch_max_wait_ms,
         "fetch_min_bytes": 1,
@@ -69,12 +93,13 @@ async def ensure_topics(
     config: dict[str, str] | None = None,
 ) -> None:
     """Create the topics that do not exist yet; raise existing ones' message size
-    limit to ``max_message_bytes`` where it is lower, leaving their other settings."""
-    admin = AIOKafkaAdminClient(
-        bootstrap_servers=settings.bootstrap_servers,
-        client_id=settings.client_id,
-        request_timeout_ms=settings.request_timeout_ms,
-    )
+    limit to ``max_message_bytes`` where it is lower, leaving their other settings.
+
+    On a broker with ACLs the topics exist already (ops tooling creates them:
+    deploy/local-stack/kafka_access.py, the Strimzi KafkaTopics), and a service has
+    neither Create nor, on topics it only reads, DescribeConfigs: then nothing is
+    created or checked. A topic that is missing and may not be created fails loudly."""
+    admin = AIOKafkaAdminClient(**connection_options(settings))
     await admin.start()
     try:
         existing = set(await admin.list_topics())
@@ -116,7 +141,10 @@ async def _raise_message_limit(
     )
     changes = []
     for response in described:
-        for _error, _message, _kind, name, entries in response.resources:
+        for error, _message, _kind, name, entries in response.resources:
+            if error == TopicAuthorizationFailedError.errno:
+                # Not ours to configure: ops tooling created it with the limit.
+                continue
             values = {entry[0]: entry[1] for entry in entries}
             if int(values.get("max.message.bytes") or 0) >= wanted:
                 continue
@@ -125,4 +153,22 @@ async def _raise_message_limit(
             own["max.message.bytes"] = str(wanted)
             changes.append(ConfigResource(ConfigResourceType.TOPIC, name, configs=own))
     if changes:
-        await admin.alter_configs(changes)
+        for altered in await admin.alter_configs(changes):
+            for error, message, _kind, name in altered.resources:
+                if error == 0:
+                    continue
+                msg = (
+                    f"raising max.message.bytes of topic {name!r} to {wanted} failed with "
+                    f"Kafka error code {error} ({message}): ops tooling must set it"
+                )
+                raise RuntimeError(msg)
+
+
+def process_settings(bootstrap_servers: str | None = None) -> KafkaSettings:
+    """This process's own Kafka settings (``X0_KAFKA__*``, its identity in ``X0_TLS__*``),
+    pointed at ``bootstrap_servers`` when given: for tools, tests and benchmarks that are
+    handed only an address."""
+    kafka = CommonSettings().kafka
+    if bootstrap_servers is None:
+        return kafka
+    return kafka.model_copy(update={"bootstrap_servers": bootstrap_servers})
