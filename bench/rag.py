@@ -96,7 +96,7 @@ from bench.harness import closed_loop, percentile, worker_process
 from bench.kafka import RawEchoClient
 from bench.report import RESULTS, Record
 from x0_common.events.rag import INGEST_TOPIC, IndexParams
-from x0_common.kafka.clients import consumer_options, ensure_topics
+from x0_common.kafka.clients import connection_options, consumer_options, ensure_topics
 from x0_common.settings import CommonSettings, KafkaSettings
 from x0_common.testing.processes import service_process
 from x0_gateway.settings import GatewaySettings
@@ -591,7 +591,7 @@ async def writer_caught_up(kafka: KafkaSettings, group: str, timeout: float = 30
     """Wait until ``group`` committed the end of every ``x0.rag.ingest`` partition as it is
     now; returns how many messages the log holds. (A new writer group starts at the
     earliest offset and re-publishes the index events of everything retained.)"""
-    admin = AIOKafkaAdminClient(bootstrap_servers=kafka.bootstrap_servers)
+    admin = AIOKafkaAdminClient(**connection_options(kafka))
     consumer = AIOKafkaConsumer(**consumer_options(kafka), group_id=None)
     await admin.start()
     await consumer.start()

@@ -65,7 +65,7 @@ from x0_common.events.telemetry import (
     NodeHeartbeat,
     NodeMetrics,
 )
-from x0_common.kafka.clients import ensure_topics
+from x0_common.kafka.clients import connection_options, ensure_topics
 from x0_common.settings import CommonSettings, KafkaSettings
 from x0_common.testing.kafka import commit_offsets, topic_partitions
 from x0_common.testing.processes import service
@@ -135,7 +135,7 @@ def bench_events(run: str, now: datetime) -> list[NodeHeartbeat | NodeMetrics]:
 async def publish(kafka: KafkaSettings, events: list[NodeHeartbeat | NodeMetrics]) -> None:
     """Every event to ``x0.telemetry.events``, keyed by node, acknowledged by all replicas."""
     producer = AIOKafkaProducer(
-        bootstrap_servers=kafka.bootstrap_servers,
+        **connection_options(kafka),
         acks="all",
         enable_idempotence=True,
         linger_ms=20,
@@ -168,7 +168,7 @@ async def end_offsets(
     kafka: KafkaSettings, partitions: list[TopicPartition]
 ) -> dict[TopicPartition, int]:
     """The log-end offset of each partition."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=kafka.bootstrap_servers)
+    consumer = AIOKafkaConsumer(**connection_options(kafka))
     await consumer.start()
     try:
         return dict(await consumer.end_offsets(partitions))
@@ -205,7 +205,7 @@ async def wait_committed(
     kafka: KafkaSettings, group: str, target: dict[TopicPartition, int], timeout: float
 ) -> None:
     """Poll the group's committed offsets until each reaches ``target``."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=kafka.bootstrap_servers)
+    admin = AIOKafkaAdminClient(**connection_options(kafka))
     await admin.start()
     try:
         deadline = time.monotonic() + timeout

@@ -1,10 +1,11 @@
 """Generates the production overlay's Strimzi KafkaTopics and KafkaUsers from the code.
 
-The local stack has no topic list of its own: each service creates its topics at
-start-up (``x0_common.kafka.clients.ensure_topics``) with the partitions of its
-settings' defaults, the message size limit of ``KafkaSettings`` and, for reply and
-audit topics, their retention. This script reads those same values, and the contract
-tables (``x0_common.contract``) for who writes and reads which topic, and writes:
+The topics are those the services use (``x0_common.kafka.clients.ensure_topics``),
+with the partitions of their settings' defaults, the message size limit of
+``KafkaSettings`` and, for reply and audit topics, their retention. This script reads
+those same values, and the contract tables (``x0_common.contract``) for who writes and
+reads which topic; the local stack applies the same table (``topics()`` and
+``principals()``) with ``deploy/local-stack/kafka_access.py``. It writes:
 
 - ``deploy/k8s/overlays/production/kafka-topics.yaml``: a KafkaTopic for every topic,
   dead-letter topics and one reply topic per gateway replica the autoscaler may run;

@@ -15,7 +15,6 @@ Exit status 0 when all of it works; the failing step is printed otherwise.
 from __future__ import annotations
 
 import asyncio
-import os
 import sys
 import time
 import uuid
@@ -24,7 +23,11 @@ from typing import TextIO
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-BOOTSTRAP = os.environ.get("X0_KAFKA__BOOTSTRAP_SERVERS", "127.0.0.1:9092")
+from x0_common.kafka.clients import connection_options, process_settings
+
+# This process's settings: X0_KAFKA__BOOTSTRAP_SERVERS and the ops identity (X0_TLS__*).
+SETTINGS = process_settings().model_copy(update={"request_timeout_ms": 10_000})
+BOOTSTRAP = SETTINGS.bootstrap_servers
 PARTITIONS = 3
 MESSAGES = 30
 
@@ -55,7 +58,7 @@ async def main() -> None:
     started = time.perf_counter()
     say(f"kafka smoke against {BOOTSTRAP} (topic {topic})")
 
-    admin = AIOKafkaAdminClient(bootstrap_servers=BOOTSTRAP, request_timeout_ms=10_000)
+    admin = AIOKafkaAdminClient(**connection_options(SETTINGS))
     await admin.start()
     try:
         await admin.create_topics(
@@ -66,7 +69,7 @@ async def main() -> None:
         step(f"admin: created {topic} with {PARTITIONS} partitions")
 
         producer = AIOKafkaProducer(
-            bootstrap_servers=BOOTSTRAP, enable_idempotence=True, acks="all"
+            **connection_options(SETTINGS), enable_idempotence=True, acks="all"
         )
         await producer.start()
         try:
@@ -83,7 +86,7 @@ async def main() -> None:
 
         consumer = AIOKafkaConsumer(
             topic,
-            bootstrap_servers=BOOTSTRAP,
+            **connection_options(SETTINGS),
             group_id=group,
             enable_auto_commit=False,
             auto_offset_reset="earliest",

@@ -22,6 +22,7 @@ import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
+from x0_common.kafka.clients import connection_options, process_settings
 from x0_common.settings import CommonSettings
 from x0_common.testing import SpanCapture
 from x0_common.testing.stack import StackEndpoints
@@ -162,7 +163,7 @@ async def audit_topic(stack: StackEndpoints) -> AsyncIterator[str]:
     """A topic of the test's own for a gateway's audit records; deleted afterwards."""
     topic = f"x0.audit.refusing-{uuid.uuid4().hex[:8]}"
     yield topic
-    admin = AIOKafkaAdminClient(bootstrap_servers=stack.kafka_bootstrap)
+    admin = AIOKafkaAdminClient(**stack.kafka_options())
     await admin.start()
     try:
         await admin.delete_topics([topic, f"{topic}.dlq"])
@@ -172,7 +173,7 @@ async def audit_topic(stack: StackEndpoints) -> AsyncIterator[str]:
 
 async def refuse_every_record(bootstrap: str, topic: str) -> None:
     """Make the broker refuse every record on ``topic`` (none fits in one byte)."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(**connection_options(process_settings(bootstrap)))
     await admin.start()
     try:
         resource = ConfigResource(

@@ -46,7 +46,7 @@ async def new_collection(gateway: httpx.AsyncClient) -> str:
 async def ingest_ends(stack: StackEndpoints) -> dict[int, int]:
     """The end offset of every partition of the ingest topic."""
     partitions = await topic_partitions(stack.kafka_bootstrap, INGEST_TOPIC)
-    consumer = AIOKafkaConsumer(bootstrap_servers=stack.kafka_bootstrap)
+    consumer = AIOKafkaConsumer(**stack.kafka_options())
     await consumer.start()
     try:
         ends = await consumer.end_offsets(partitions)

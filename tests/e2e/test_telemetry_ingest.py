@@ -35,6 +35,7 @@ from x0_common.events.telemetry import (
     TopologyRequest,
 )
 from x0_common.kafka import Requester
+from x0_common.kafka.clients import connection_options, process_settings
 from x0_common.metrics import RequesterMetrics, new_registry
 from x0_common.testing.kafka import commit_offsets
 from x0_common.testing.principals import principal_header
@@ -114,9 +115,7 @@ class Events:
 
 @pytest.fixture(scope="package")
 async def events(stack: StackEndpoints) -> AsyncIterator[Events]:
-    producer = AIOKafkaProducer(
-        bootstrap_servers=stack.kafka_bootstrap, acks="all", enable_idempotence=True
-    )
+    producer = AIOKafkaProducer(**stack.kafka_options(), acks="all", enable_idempotence=True)
     await producer.start()
     try:
         yield Events(producer)
@@ -280,7 +279,7 @@ async def test_records_read_again_by_another_consumer_are_not_counted_twice(
 
 
 async def _partitions(bootstrap: str, topic: str) -> list[TopicPartition]:
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
+    consumer = AIOKafkaConsumer(**connection_options(process_settings(bootstrap)))
     await consumer.start()
     try:
         cluster = await consumer._client.fetch_all_metadata()
@@ -290,7 +289,7 @@ async def _partitions(bootstrap: str, topic: str) -> list[TopicPartition]:
 
 
 async def _end_offsets(bootstrap: str, partitions: list[TopicPartition]) -> dict[Any, int]:
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
+    consumer = AIOKafkaConsumer(**connection_options(process_settings(bootstrap)))
     await consumer.start()
     try:
         return dict(await consumer.end_offsets(partitions))
@@ -299,7 +298,7 @@ async def _end_offsets(bootstrap: str, partitions: list[TopicPartition]) -> dict
 
 
 async def _committed_at_least(bootstrap: str, group: str, target: dict[Any, int]) -> bool:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(**connection_options(process_settings(bootstrap)))
     await admin.start()
     try:
         committed = await admin.list_consumer_group_offsets(group)
@@ -342,7 +341,7 @@ async def test_bad_events_reach_the_dlq_with_their_reason_and_the_next_good_one_
     node, mesh = f"dlq-{run}", f"mesh-{run}"
     now = datetime.now(UTC)
     tag = {"x0-test-run": run.encode()}
-    dlq = AIOKafkaConsumer(bootstrap_servers=stack.kafka_bootstrap, enable_auto_commit=False)
+    dlq = AIOKafkaConsumer(**stack.kafka_options(), enable_auto_commit=False)
     await dlq.start()
     try:
         cluster = await dlq._client.fetch_all_metadata()

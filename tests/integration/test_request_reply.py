@@ -12,7 +12,7 @@ from tests.integration.conftest import EchoWorker, RequesterUnderTest, start_req
 
 from x0_common.errors import DeadlineExceeded, InvalidInput, Overloaded, ValidationFailed
 from x0_common.events.envelope import Headers
-from x0_common.kafka.clients import producer_options
+from x0_common.kafka.clients import connection_options, producer_options
 from x0_common.settings import KafkaSettings
 from x0_common.testing import wait_until
 from x0_common.testing.echo import ECHO_TYPE, EchoRequest
@@ -129,7 +129,7 @@ async def test_an_expired_request_is_dropped_and_counted(
 async def _dead_letters(kafka_settings: KafkaSettings, topic: str, count: int) -> list[dict]:
     consumer = AIOKafkaConsumer(
         f"{topic}.dlq",
-        bootstrap_servers=kafka_settings.bootstrap_servers,
+        **connection_options(kafka_settings),
         auto_offset_reset="earliest",
         group_id=None,
     )

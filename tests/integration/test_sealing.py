@@ -11,7 +11,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from tests.integration.conftest import EchoWorker, RequesterUnderTest
 
 from x0_common.events.envelope import Headers
-from x0_common.kafka.clients import ensure_topics, producer_options
+from x0_common.kafka.clients import connection_options, ensure_topics, producer_options
 from x0_common.kafka.sealing import SEAL_HEADER
 from x0_common.settings import KafkaSettings
 from x0_common.testing.echo import ECHO_TYPE, EchoRequest
@@ -24,7 +24,7 @@ async def _records(
 ) -> list[tuple[dict[str, str], bytes]]:
     consumer = AIOKafkaConsumer(
         topic,
-        bootstrap_servers=kafka_settings.bootstrap_servers,
+        **connection_options(kafka_settings),
         auto_offset_reset="earliest",
         group_id=None,
     )

@@ -24,6 +24,7 @@ from aiokafka import AIOKafkaProducer
 from x0_common.contract import Telemetry
 from x0_common.events import telemetry
 from x0_common.events.envelope import Headers
+from x0_common.kafka.clients import connection_options, process_settings
 
 KEMS = ("ML-KEM-512", "ML-KEM-768", "ML-KEM-1024", "X-Wing")
 SIGNATURES = ("ML-DSA-44", "ML-DSA-65", "ML-DSA-87", "Ed25519+ML-DSA-65")
@@ -230,7 +231,7 @@ def publish_malformed_event(bootstrap: str, node: str) -> str:
     """
 
     async def send() -> str:
-        producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+        producer = AIOKafkaProducer(**connection_options(process_settings(bootstrap)), acks="all")
         await producer.start()
         try:
             sent = await producer.send_and_wait(

@@ -16,6 +16,7 @@ from aiokafka.structs import ConsumerRecord
 
 from x0_common.contract import OPERATION_OF_KIND
 from x0_common.events import telemetry as t
+from x0_common.kafka.clients import connection_options
 from x0_common.settings import CommonSettings, KafkaSettings
 from x0_gateway.app import create_app
 from x0_gateway.settings import GatewaySettings
@@ -53,7 +54,7 @@ async def records_since(
     Read by timestamp, without a group: the topic is shared with other tests and the
     worker, and nothing here may create it with settings of its own.
     """
-    admin = AIOKafkaAdminClient(bootstrap_servers=kafka_settings.bootstrap_servers)
+    admin = AIOKafkaAdminClient(**connection_options(kafka_settings))
     await admin.start()
     try:
         (topic,) = await admin.describe_topics([t.EVENTS_TOPIC])
@@ -61,7 +62,7 @@ async def records_since(
         await admin.close()
     partitions = [TopicPartition(t.EVENTS_TOPIC, p["partition"]) for p in topic["partitions"]]
     assert partitions, f"{t.EVENTS_TOPIC} does not exist"
-    consumer = AIOKafkaConsumer(bootstrap_servers=kafka_settings.bootstrap_servers)
+    consumer = AIOKafkaConsumer(**connection_options(kafka_settings))
     await consumer.start()
     try:
         consumer.assign(partitions)

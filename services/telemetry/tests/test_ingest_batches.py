@@ -68,7 +68,7 @@ async def test_a_failed_batch_is_read_again_and_then_committed(
     await ingest.ensure_topics()
     node = f"retry-{uuid.uuid4().hex[:8]}"
     at = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=3)
-    producer = AIOKafkaProducer(bootstrap_servers=stack.kafka_bootstrap, acks="all")
+    producer = AIOKafkaProducer(**stack.kafka_options(), acks="all")
     await producer.start()
     await broker.start()
     try:
@@ -109,7 +109,7 @@ async def test_a_failed_batch_is_read_again_and_then_committed(
         assert (await deps.latest.of(DEFAULT_TENANT).node(node))["m_ms"]
 
         # Every event is committed once written: the group's offsets reach the end.
-        admin = AIOKafkaAdminClient(bootstrap_servers=stack.kafka_bootstrap)
+        admin = AIOKafkaAdminClient(**stack.kafka_options())
         await admin.start()
         try:
             async with asyncio.timeout(10):
@@ -142,7 +142,7 @@ async def test_the_batch_span_links_each_event_and_holds_the_writes(
     await ingest.ensure_topics()
     node = f"traced-{uuid.uuid4().hex[:8]}"
     at = datetime.now(UTC).replace(microsecond=0)
-    producer = AIOKafkaProducer(bootstrap_servers=stack.kafka_bootstrap, acks="all")
+    producer = AIOKafkaProducer(**stack.kafka_options(), acks="all")
     await producer.start()
     await broker.start()
     tracer = provider.get_tracer("test")

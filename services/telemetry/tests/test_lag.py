@@ -12,7 +12,7 @@ from aiokafka.admin import AIOKafkaAdminClient, RecordsToDelete
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from x0_common.kafka.clients import ensure_topics, producer_options
+from x0_common.kafka.clients import connection_options, ensure_topics, producer_options
 from x0_common.metrics import new_registry
 from x0_common.settings import KafkaSettings
 from x0_common.testing import wait_until
@@ -68,7 +68,7 @@ async def _group_behind(
 
 @pytest.fixture
 async def admin(kafka_settings: KafkaSettings) -> AsyncIterator[AIOKafkaAdminClient]:
-    client = AIOKafkaAdminClient(bootstrap_servers=kafka_settings.bootstrap_servers)
+    client = AIOKafkaAdminClient(**connection_options(kafka_settings))
     await client.start()
     yield client
     await client.close()

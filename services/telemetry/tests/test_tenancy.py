@@ -24,6 +24,7 @@ from x0_common.errors import NotFound
 from x0_common.events.envelope import Headers
 from x0_common.events.telemetry import HistoryRequest, NodeRequest
 from x0_common.kafka.broker import new_broker
+from x0_common.kafka.clients import connection_options, process_settings
 from x0_common.metrics import ResponderMetrics, new_registry
 from x0_common.postgres import migrate
 from x0_common.principal import DEFAULT_TENANT
@@ -68,7 +69,9 @@ def _metrics(node: str, at: datetime, cpu: float) -> bytes:
 
 async def _dead_letters(bootstrap: str, topic: str, count: int) -> list[dict[str, str]]:
     """The headers of the first ``count`` dead letters of ``topic``."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(
+        **connection_options(process_settings(bootstrap)), enable_auto_commit=False
+    )
     await consumer.start()
     try:
         partition = TopicPartition(f"{topic}.dlq", 0)
@@ -101,7 +104,7 @@ async def test_events_are_stored_under_their_senders_tenant(
     broker = new_broker(deps.settings.common.kafka)
     ingest = Ingest(broker, deps, ResponderMetrics(new_registry(), "telemetry"), topic=topic)
     await ingest.ensure_topics()
-    producer = AIOKafkaProducer(bootstrap_servers=stack.kafka_bootstrap, acks="all")
+    producer = AIOKafkaProducer(**stack.kafka_options(), acks="all")
     await producer.start()
     await broker.start()
     node = f"node-{run}"

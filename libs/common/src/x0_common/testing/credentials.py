@@ -12,6 +12,11 @@ The executors of :mod:`x0_common.testing.processes` apply it to every ``python -
 x0_<service>`` they start, so ``make up``, the tests, the benchmarks and the load runs
 all start services as themselves. Without a credentials folder (testcontainers, a
 stack made before the roles existed) nothing changes.
+
+Kafka the same way: the stack's development PKI (``X0_STACK_IDENTITY``, the folder of
+``<name>/{cert,key,bundle}.pem``) holds one certificate per service, and a service
+process gets its own in ``X0_TLS__*`` (the broker's ACLs name it); tools and tests
+connect as ``ops``.
 """
 
 from __future__ import annotations
@@ -26,17 +31,39 @@ from x0_common.settings import PostgresSettings, RedisSettings
 
 __all__ = [
     "CREDENTIALS_VARIABLE",
+    "IDENTITY_VARIABLE",
     "SERVICES",
     "credentials_folder",
+    "identity_folder",
     "service_environment",
     "service_of",
     "service_stores",
+    "tls_environment",
 ]
 
 #: The services with a role and a user of their own (also their schemas' names).
 SERVICES = ("gateway", "crypto", "rag", "telemetry")
 #: Names the folder holding the password files.
 CREDENTIALS_VARIABLE = "X0_STACK_CREDENTIALS"
+#: Names the folder of the stack's identities (x0_common.identity.development).
+IDENTITY_VARIABLE = "X0_STACK_IDENTITY"
+
+
+def identity_folder(environment: Mapping[str, str] | None = None) -> Path | None:
+    """The stack's identity folder named in ``environment`` (default: this process's),
+    when it exists."""
+    value = (os.environ if environment is None else environment).get(IDENTITY_VARIABLE)
+    folder = Path(value) if value else None
+    return folder if folder is not None and folder.is_dir() else None
+
+
+def tls_environment(name: str, folder: Path) -> dict[str, str]:
+    """The ``X0_TLS__*`` variables of identity ``name`` in the stack's ``folder``."""
+    return {
+        "X0_TLS__CERT_FILE": str(folder / name / "cert.pem"),
+        "X0_TLS__KEY_FILE": str(folder / name / "key.pem"),
+        "X0_TLS__BUNDLE_FILE": str(folder / name / "bundle.pem"),
+    }
 
 
 def credentials_folder(environment: Mapping[str, str] | None = None) -> Path | None:
@@ -64,11 +91,17 @@ def service_environment(
         msg = f"not an x0 service: {service!r} (one of {', '.join(SERVICES)})"
         raise ValueError(msg)
     folder = credentials or credentials_folder(environment)
+    # Beside the credentials folder (stack.sh's <state folder>/identity) unless named.
+    identities = identity_folder(environment) or (
+        folder.parent / "identity" if folder and (folder.parent / "identity").is_dir() else None
+    )
+    tls = tls_environment(service, identities) if identities is not None else {}
     if folder is None:
-        return {}
+        return tls
     dsn = environment.get("X0_POSTGRES__DSN") or PostgresSettings().dsn.get_secret_value()
     url = environment.get("X0_REDIS__URL") or RedisSettings().url.get_secret_value()
     return {
+        **tls,
         "X0_POSTGRES__DSN": _as_user(dsn, service),
         "X0_POSTGRES__PASSWORD_FILE": str(folder / f"postgres-{service}.password"),
         "X0_REDIS__URL": _as_user(url, service),

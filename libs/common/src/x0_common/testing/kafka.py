@@ -18,7 +18,7 @@ from contextlib import asynccontextmanager
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from faststream.kafka import KafkaBroker
 
-from x0_common.kafka.clients import ensure_topics
+from x0_common.kafka.clients import connection_options, ensure_topics, process_settings
 from x0_common.kafka.requester import Requester
 from x0_common.kafka.responder import Responder
 from x0_common.metrics import RequesterMetrics, ResponderMetrics, new_registry
@@ -27,7 +27,7 @@ from x0_common.settings import KafkaSettings
 
 async def topic_partitions(bootstrap: str, topic: str) -> list[TopicPartition]:
     """Every partition of ``topic`` (none when the topic does not exist yet)."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
+    consumer = AIOKafkaConsumer(**connection_options(process_settings(bootstrap)))
     await consumer.start()
     try:
         # As LogFollower does: the consumer has no public call for a topic's partitions.
@@ -43,7 +43,7 @@ async def commit_offsets(bootstrap: str, group: str, offsets: Mapping[TopicParti
     if not offsets:
         return
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False
+        **connection_options(process_settings(bootstrap)), group_id=group, enable_auto_commit=False
     )
     await consumer.start()
     try:
@@ -59,7 +59,7 @@ async def commit_at_end(bootstrap: str, groups: Mapping[str, str]) -> None:
         partitions = await topic_partitions(bootstrap, topic)
         if not partitions:  # a topic not created yet has no history to skip
             continue
-        consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
+        consumer = AIOKafkaConsumer(**connection_options(process_settings(bootstrap)))
         await consumer.start()
         try:
             ends = await consumer.end_offsets(partitions)

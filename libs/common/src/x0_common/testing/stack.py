@@ -30,14 +30,18 @@ import asyncpg
 import pytest
 import redis.asyncio as aioredis
 
+from x0_common.kafka.clients import connection_options
 from x0_common.postgres import migrate
-from x0_common.settings import KafkaSettings, PostgresSettings, RedisSettings
+from x0_common.settings import KafkaSettings, PostgresSettings, RedisSettings, TlsSettings
 from x0_common.testing.credentials import (
     CREDENTIALS_VARIABLE,
+    IDENTITY_VARIABLE,
     SERVICES,
     credentials_folder,
+    identity_folder,
     service_environment,
     service_stores,
+    tls_environment,
 )
 
 
@@ -52,10 +56,24 @@ class StackEndpoints:
     provider: str
     # The services' password files (x0_common.testing.credentials), where the stack has them.
     credentials: Path | None = None
+    # The stack's identities (<name>/{cert,key,bundle}.pem), where Kafka speaks mutual TLS.
+    identities: Path | None = None
 
-    def kafka_settings(self, **overrides: Any) -> KafkaSettings:
-        """Kafka settings pointing at this stack."""
+    def kafka_settings(self, identity: str = "ops", **overrides: Any) -> KafkaSettings:
+        """Kafka settings pointing at this stack, as ``identity`` (ops: a super user;
+        a service's name: that service's ACLs) where the broker speaks mutual TLS."""
+        if self.identities is not None and "tls" not in overrides:
+            folder = self.identities / identity
+            overrides["tls"] = TlsSettings(
+                cert_file=folder / "cert.pem",
+                key_file=folder / "key.pem",
+                bundle_file=folder / "bundle.pem",
+            )
         return KafkaSettings(bootstrap_servers=self.kafka_bootstrap, **overrides)
+
+    def kafka_options(self, identity: str = "ops") -> dict[str, Any]:
+        """Connection keyword arguments for an aiokafka client of a test, as ``identity``."""
+        return connection_options(self.kafka_settings(identity))
 
     def environment(self, service: str | None = None) -> dict[str, str]:
         """``X0_*`` variables for subprocesses (workers, gateways) under test: the admin's
@@ -66,10 +84,13 @@ class StackEndpoints:
             "X0_POSTGRES__DSN": self.postgres_dsn,
             "X0_REDIS__URL": self.redis_url,
         }
+        if self.identities is not None:
+            variables[IDENTITY_VARIABLE] = str(self.identities)
+            variables |= tls_environment("ops", self.identities)
         if self.credentials is not None:
             variables[CREDENTIALS_VARIABLE] = str(self.credentials)
-            if service is not None:
-                variables |= service_environment(service, variables, self.credentials)
+        if service is not None and (self.credentials or self.identities) is not None:
+            variables |= service_environment(service, variables, self.credentials)
         return variables
 
     def service_stores(self, service: str) -> tuple[PostgresSettings, RedisSettings]:
@@ -153,6 +174,7 @@ def _local_endpoints() -> StackEndpoints:
         redis_url=os.environ.get("X0_REDIS__URL", "redis://127.0.0.1:6379/0"),
         provider="local" if given else "local, default addresses: the `make up` stack",
         credentials=credentials_folder(),
+        identities=identity_folder(),
     )
     addresses = {
         "Kafka": endpoints.kafka_bootstrap.split(",")[0],
@@ -202,7 +224,7 @@ async def _probe(endpoints: StackEndpoints) -> list[str]:
     import redis.asyncio as aioredis  # noqa: PLC0415
     from aiokafka.admin import AIOKafkaAdminClient  # noqa: PLC0415
 
-    admin = AIOKafkaAdminClient(bootstrap_servers=endpoints.kafka_bootstrap)
+    admin = AIOKafkaAdminClient(**endpoints.kafka_options())
     await admin.start()
     try:
         cluster = await admin.describe_cluster()

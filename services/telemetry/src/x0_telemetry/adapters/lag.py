@@ -39,6 +39,7 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from x0_common.kafka.clients import connection_options
 from x0_common.metrics import MetricFactory
 from x0_common.settings import KafkaSettings
 from x0_common.tasks import cancel_and_wait
@@ -259,15 +260,10 @@ class ConsumerLagExporter:
         if self._admin is not None and self._consumer is not None:
             return self._admin, self._consumer
         client_id = f"{self._kafka.client_id}-lag"
-        admin = AIOKafkaAdminClient(
-            bootstrap_servers=self._kafka.bootstrap_servers,
-            client_id=client_id,
-            request_timeout_ms=self._kafka.request_timeout_ms,
-        )
+        connection = connection_options(self._kafka.model_copy(update={"client_id": client_id}))
+        admin = AIOKafkaAdminClient(**connection)
         consumer = AIOKafkaConsumer(
-            bootstrap_servers=self._kafka.bootstrap_servers,
-            client_id=client_id,
-            request_timeout_ms=self._kafka.request_timeout_ms,
+            **connection,
             group_id=None,
             enable_auto_commit=False,
         )
