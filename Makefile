@@ -60,7 +60,9 @@ lint: setup  ## ruff (lint + format check), mypy (strict on libs/common and libs
 	  $(UV) run --frozen python scripts/audit_deps.py "$$locked"
 
 bench: setup  ## Benchmarks against same-run baselines, on a fresh stack of their own (ONLY=<section>).
-	$(TEST_STACK) run $(UV) run --frozen python -m bench $(if $(ONLY),--only $(ONLY),)
+	@# A development PLAINTEXT listener beside the mTLS one, for kafka_tls's baseline only.
+	X0_TEST_STACK_KAFKA_PLAINTEXT_PORT=$${X0_TEST_STACK_KAFKA_PLAINTEXT_PORT:-19094} \
+	  $(TEST_STACK) run $(UV) run --frozen python -m bench $(if $(ONLY),--only $(ONLY),)
 
 eval: setup  ## Retrieval quality and p50 per search mode on the man-page set (eval/README.md).
 	$(UV) run --frozen python -m eval

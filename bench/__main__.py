@@ -7,7 +7,7 @@ import asyncio
 import os
 from collections.abc import Awaitable, Callable
 
-from bench import crypto, kafka, limits, rag, rag_ingest, rag_memory, telemetry
+from bench import crypto, kafka, kafka_tls, limits, rag, rag_ingest, rag_memory, telemetry
 from bench.report import RESULTS, Record, print_table, save
 from x0_common.settings import CommonSettings
 
@@ -16,6 +16,7 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 SECTIONS: dict[str, Callable[[CommonSettings], Awaitable[list[Record]]]] = {
     "kafka": lambda settings: kafka.run(settings.kafka),
+    "kafka_tls": kafka_tls.run,
     "crypto": crypto.run,
     "rag": rag.run,
     "rag_memory": rag_memory.run,

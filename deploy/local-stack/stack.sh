@@ -534,6 +534,11 @@ kafka_wait_ready() {
 
 kafka_up() {
   local pid
+  if pid="$(kafka_pid)" && ! grep -q '^ssl.client.auth=required$' "$KAFKA_PROPS"; then
+    # Started by an older stack.sh, on PLAINTEXT: its clients now speak mutual TLS.
+    log "kafka: running without mutual TLS, restarting it (the data stays)"
+    kafka_down
+  fi
   if pid="$(kafka_pid)"; then
     if pid_listens_on "$pid" "$KAFKA_PORT"; then
       log "kafka: already running (pid $pid, $HOST:$KAFKA_PORT)"

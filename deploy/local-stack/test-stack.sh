@@ -19,6 +19,8 @@
 #   X0_TEST_STACK_KAFKA_CONTROLLER_PORT controller port  (default 19093)
 #   X0_TEST_STACK_PG_PORT               PostgreSQL port  (default 15432)
 #   X0_TEST_STACK_REDIS_PORT            Redis port       (default 16379)
+#   X0_TEST_STACK_KAFKA_PLAINTEXT_PORT  development PLAINTEXT listener beside the mTLS one
+#                                       (unset: none; make bench sets it for kafka_tls)
 #   X0_TEST_STACK_KEEP=1                `run` leaves the instance running afterwards
 set -euo pipefail
 
@@ -31,6 +33,7 @@ export X0_STACK_KAFKA_PORT="${X0_TEST_STACK_KAFKA_PORT:-19092}"
 export X0_STACK_KAFKA_CONTROLLER_PORT="${X0_TEST_STACK_KAFKA_CONTROLLER_PORT:-19093}"
 export X0_STACK_PG_PORT="${X0_TEST_STACK_PG_PORT:-15432}"
 export X0_STACK_REDIS_PORT="${X0_TEST_STACK_REDIS_PORT:-16379}"
+export X0_STACK_KAFKA_PLAINTEXT_PORT="${X0_TEST_STACK_KAFKA_PLAINTEXT_PORT:-}"
 # Beside the state folder, not in it: `purge` deletes the folder while the lock is held.
 RUN_LOCK="$X0_STACK_DIR.lock"
 
