@@ -2,7 +2,7 @@
 
 The topics are those the services use (``x0_common.kafka.clients.ensure_topics``),
 with the partitions of their settings' defaults, the message size limit of
-``KafkaSettings`` and, for reply and audit topics, their retention. This script reads
+``KafkaSettings`` and, for request, reply and audit topics, their retention. This script reads
 those same values, and the contract tables (``x0_common.contract``) for who writes and
 reads which topic; the local stack applies the same table (``topics()`` and
 ``principals()``) with ``deploy/local-stack/kafka_access.py``. It writes:
@@ -101,12 +101,14 @@ def topics() -> list[Topic]:
     kafka = KafkaSettings()
     audit_topic = _default(AuditSettings, "topic")
     # Consumed in a group by a responder: each has a dead-letter topic of its partitions.
+    # Request topics keep records only as long as a request can matter (KafkaSettings).
+    requests = kafka.request_topic_retention_ms
     consumed = [
-        Topic(CRYPTO_TOPIC, crypto_partitions),
-        Topic(rag.REQUESTS_TOPIC, rag_partitions),
+        Topic(CRYPTO_TOPIC, crypto_partitions, requests),
+        Topic(rag.REQUESTS_TOPIC, rag_partitions, requests),
         Topic(rag.INGEST_TOPIC, ingest_partitions),
         Topic(telemetry.EVENTS_TOPIC, telemetry_partitions),
-        Topic(telemetry.REQUESTS_TOPIC, telemetry_partitions),
+        Topic(telemetry.REQUESTS_TOPIC, telemetry_partitions, requests),
         Topic(audit_topic, audit.PARTITIONS, audit.TOPIC_RETENTION_MS),
     ]
     found = [

@@ -67,6 +67,10 @@ class KafkaSettings(BaseModel):
     # so a commit round trip never sits between two messages.
     commit_interval_ms: int = 200
     reply_topic_retention_ms: int = 3_600_000
+    # Request topics (and their dead letters) keep a record only as long as a request
+    # can matter: its caller has had its answer or its 504 long before (the gateway's
+    # deadline is at most 300 s), and the sealed payloads should not sit on disk.
+    request_topic_retention_ms: int = Field(default=900_000, ge=60_000)
     # Topics this code creates (reply topics, DLQs); 3 in production, 1 on one broker.
     replication_factor: int = 1
     # AES-256 key that seals request and reply values (x0_common.kafka.sealing): 32

@@ -121,11 +121,14 @@ class Consumer:
         listener: ConsumerRebalanceListener,
         partitions: int = 1,
         retry: RetryPolicy | None = None,
+        retention_ms: int | None = None,
         **options: Any,
     ) -> None:
         self.topic = topic
         # Partitions to create the topic with: they bound how many workers share it.
         self.partitions = partitions
+        # The topics' retention when this code creates them (None: the broker's default).
+        self.retention_ms = retention_ms
         self.dlq_topic = dlq_topic(topic)
         self._broker = broker
         self._settings = settings
@@ -170,8 +173,9 @@ class Consumer:
 
     async def ensure_topics(self) -> None:
         """Create the topic and its dead-letter topic if they are missing."""
+        config = None if self.retention_ms is None else {"retention.ms": str(self.retention_ms)}
         await ensure_topics(
-            self._settings, [self.topic, self.dlq_topic], partitions=self.partitions
+            self._settings, [self.topic, self.dlq_topic], partitions=self.partitions, config=config
         )
 
     async def dead_letter(

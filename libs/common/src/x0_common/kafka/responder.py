@@ -149,6 +149,7 @@ class Responder(Consumer):
             listener=self._offsets,
             partitions=partitions,
             retry=retry,
+            retention_ms=settings.request_topic_retention_ms,
         )
         # A responder that answers takes only sealed requests and seals its replies:
         # no secret sits in Kafka in the clear, and only holders of the sealing key
