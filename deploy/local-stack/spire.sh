@@ -161,7 +161,9 @@ ensure_groups() {
     group="$(group_of "$name")"
     getent group "$group" >/dev/null && continue
     [[ $EUID -eq 0 ]] || die "group $group is missing: run 'groupadd --system $group' as root (or stack.sh up as root)"
-    groupadd --system "$group"
+    # Another stack on this machine may make it at the same moment.
+    groupadd --system "$group" 2>/dev/null || getent group "$group" >/dev/null ||
+      die "groupadd --system $group failed"
     log "spire: created system group $group"
   done
 }

@@ -1080,6 +1080,8 @@ cmd_up() {
   monitoring_tools_up
   preflight_ports
   credentials_make
+  # Workload identities (SVIDs): SPIRE server, agent, entries (deploy/local-stack/spire.sh).
+  "$SCRIPT_DIR/spire.sh" up
   redis_up
   pg_up
   identity_make
@@ -1097,6 +1099,7 @@ cmd_down() {
   kafka_down
   pg_down
   redis_down
+  "$SCRIPT_DIR/spire.sh" down
   if [[ "$purge" == --purge ]]; then
     pg_paths
     log "purging $STACK_DIR"
@@ -1139,6 +1142,7 @@ cmd_status() {
   kafka_status || rc=1
   pg_status || rc=1
   redis_status || rc=1
+  "$SCRIPT_DIR/spire.sh" status || rc=1
   return "$rc"
 }
 
