@@ -29,6 +29,7 @@ from pathlib import Path
 
 import pytest
 from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import NameOID
 from spiffe.workloadapi.errors import X509SourceError
 
@@ -279,3 +280,22 @@ def test_an_agent_restart_breaks_no_running_workload(
     assert served > 10
     assert workload.process.poll() is None
     assert common_name(after) == workload.hostname
+
+
+@pytest.mark.parametrize("name", ["kafka", "ops"])
+def test_the_file_identities_hold_their_svid(
+    endpoint: str, authority: x509.Certificate, name: str
+) -> None:
+    # The broker and Kafka's Java tools read PEM files: the writer keeps them current.
+    folder = Path(os.environ["X0_STACK_DIR"]) / "spire" / "identity" / name
+    chain = x509.load_pem_x509_certificates((folder / "cert.pem").read_bytes())
+    leaf = chain[0]
+    assert common_name(leaf) == f"{name}.{TRUST_DOMAIN}"
+    leaf.verify_directly_issued_by(authority)
+    key = serialization.load_pem_private_key((folder / "key.pem").read_bytes(), password=None)
+    assert key.public_key() == leaf.public_key()
+    bundle = x509.load_pem_x509_certificates((folder / "bundle.pem").read_bytes())
+    assert authority in bundle
+    for file in ("cert.pem", "key.pem", "bundle.pem"):
+        assert (folder / file).stat().st_mode & 0o777 == 0o600
+    assert folder.stat().st_mode & 0o777 == 0o700
