@@ -26,7 +26,7 @@ setup:  ## Install uv and the locked Python workspace.
 	$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet 'uv>=0.5'
 	$(UV) sync --frozen --all-packages
 
-up: setup  ## Run the system: Kafka, PostgreSQL, Redis, then the services in the background.
+up: setup  ## Run the system: Kafka, PostgreSQL, Redis, then Jaeger, the services and their monitoring in the background.
 	$(STACK) up
 	$(SERVICES) up
 	@# A development admin key (every scope, tenant default), made once and kept in a
@@ -44,6 +44,9 @@ status:  ## One line per stack service and x0 service.
 	$(STACK) status; $(SERVICES) status
 
 test: setup  ## Run every test (unit, integration, e2e) on a fresh stack of their own.
+	@# tests/jaeger runs Jaeger v2: built once into ~/.cache/x0-stack (about 11 CPU
+	@# minutes on a fresh machine), here rather than inside a test's time limit.
+	deploy/local-stack/jaeger.sh >/dev/null
 	$(TEST_STACK) run $(UV) run --frozen pytest $(PYTEST_ARGS)
 
 test-unit: setup  ## Only the tests that need no running services.

@@ -8,8 +8,13 @@ that stack.sh runs. Run by services.sh with the workspace's Python (make up/down
 Beside the four x0 services it runs Prometheus (127.0.0.1:9090, deploy/prometheus),
 Alertmanager (127.0.0.1:9095, deploy/alertmanager) and the PostgreSQL and Redis
 exporters, from the Debian packages stack.sh installs, so the alert rules are live
-wherever the system runs. Logs (JSON lines) go to .stack/services/<name>.log, pids to
-<name>.pid (the pid and the process's start time, so a reused pid is never taken for it).
+wherever the system runs; and Jaeger v2 (deploy/jaeger/jaeger.yaml: in-memory
+storage, OTLP on 127.0.0.1:4317/4318, UI and query API on 127.0.0.1:16686), built once
+from the Go module proxy by jaeger.sh into the stack's cache. The x0 services export
+their spans to it (OTEL_EXPORTER_OTLP_ENDPOINT, unless the caller set one).
+
+Logs (JSON lines) go to .stack/services/<name>.log, pids to <name>.pid (the pid and
+the process's start time, so a reused pid is never taken for it).
 
 Each service is started by the executors of x0_common.testing.processes (mirakuru), as
 in the tests and benchmarks: readiness is the same HTTP check, a process that exits
@@ -22,9 +27,11 @@ the processes outlive this command, and `down`/`status` find them by pid file (p
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import signal
+import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,6 +58,11 @@ STOP_TIMEOUT = 20.0
 # The ports deploy/prometheus/prometheus.yml scrapes and alerts to.
 PROMETHEUS_ADDRESS = "127.0.0.1:9090"
 ALERTMANAGER_ADDRESS = "127.0.0.1:9095"
+# Jaeger v2: jaeger.sh prints the cached binary's path (building it when missing).
+JAEGER_SCRIPT = REPO_ROOT / "deploy" / "local-stack" / "jaeger.sh"
+JAEGER_CONFIG = REPO_ROOT / "deploy" / "jaeger" / "jaeger.yaml"
+JAEGER_UI = "http://127.0.0.1:16686"
+OTLP_ENDPOINT = os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or "http://127.0.0.1:4318"
 PORTS = {
     name: os.environ.get(variable) or default
     for name, variable, default in (
@@ -86,12 +98,23 @@ def x0_service(name: str) -> Service:
         name,
         python_command(f"x0_{name}"),
         f"http://127.0.0.1:{port}{READY_PATH}",
-        {f"X0_{name.upper()}_PORT": port, CREDENTIALS_VARIABLE: str(CREDENTIALS)},
+        {
+            f"X0_{name.upper()}_PORT": port,
+            CREDENTIALS_VARIABLE: str(CREDENTIALS),
+            "OTEL_EXPORTER_OTLP_ENDPOINT": OTLP_ENDPOINT,
+        },
     )
 
 
-# The x0 services first (the gateway last of them), then what watches them.
+# Jaeger first, so the services' first spans have somewhere to go; then the x0 services
+# (the gateway last of them), then what watches them. `down` goes in reverse order.
 SERVICES = [
+    Service(
+        "jaeger",
+        # The binary's path comes from jaeger.sh at `up` (jaeger_built()).
+        ["jaeger", f"--config={JAEGER_CONFIG}"],
+        "http://127.0.0.1:13133/status",
+    ),
     x0_service("crypto"),
     x0_service("rag"),
     x0_service("telemetry"),
@@ -162,10 +185,24 @@ def running(service: Service) -> psutil.Process | None:
     return process
 
 
+def jaeger_built(service: Service) -> Service:
+    """The Jaeger service with the cached binary's path (jaeger.sh builds it if missing,
+    printing its progress)."""
+    built = subprocess.run(  # noqa: S603 - our own script
+        [str(JAEGER_SCRIPT)], stdout=subprocess.PIPE, text=True, check=False
+    )
+    if built.returncode != 0:
+        msg = f"{service.name}: {JAEGER_SCRIPT} failed (exit {built.returncode})"
+        raise ServicesError(msg)
+    return dataclasses.replace(service, command=[built.stdout.strip(), *service.command[1:]])
+
+
 def start(service: Service) -> None:
     if (process := running(service)) is not None:
         print(f"{service.name}: already running (pid {process.pid})")
         return
+    if service.name == "jaeger":
+        service = jaeger_built(service)
     if shutil.which(service.command[0]) is None:
         msg = f"{service.name}: {service.command[0]} is not installed (stack.sh up installs it)"
         raise ServicesError(msg)
@@ -246,6 +283,7 @@ def main(command: str) -> int:
         print(
             f"prometheus: http://{PROMETHEUS_ADDRESS}/alerts (rules from deploy/prometheus/rules)"
         )
+        print(f"jaeger: {JAEGER_UI} (traces of every service, kept in memory)")
         return 0
     if command == "down":
         # Gateway first: it stops taking requests before the workers go.

@@ -157,3 +157,20 @@ def test_compose_points_the_services_where_the_local_stack_does() -> None:
         redis = urlsplit(env["X0_REDIS__URL"])
         assert redis.hostname == "redis", service
         assert (redis.port, redis.path) == (redis_default.port, redis_default.path), service
+
+
+def test_compose_runs_jaeger_as_make_up_does() -> None:
+    # One configuration for both (deploy/jaeger/jaeger.yaml), the UI on make up's port,
+    # and the services export to the OTLP/HTTP port make up's services use.
+    module = local_services()
+    jaeger = compose()["services"]["jaeger"]
+    assert "./deploy/jaeger/jaeger.yaml:/etc/jaeger/jaeger.yaml:ro" in jaeger["volumes"]
+    assert jaeger["command"] == ["--config=/etc/jaeger/jaeger.yaml"]
+    assert jaeger["image"].startswith("jaegertracing/jaeger:2.")
+    ui = urlsplit(module.JAEGER_UI)
+    assert ui.port in published("jaeger").values()
+    otlp = urlsplit(module.OTLP_ENDPOINT)
+    for service in module.PORTS:
+        env = compose()["services"][service]["environment"]
+        assert env["OTEL_EXPORTER_OTLP_ENDPOINT"] == f"http://jaeger:{otlp.port}", service
+    assert str(otlp.port) in jaeger["expose"]

@@ -159,10 +159,18 @@ def service_logs(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="package")
+def otlp_endpoint(otlp: OtlpReceiver) -> str:
+    """Where the services export their spans (``OTEL_EXPORTER_OTLP_ENDPOINT``): the
+    session's receiver here; Jaeger in tests/jaeger, which overrides this fixture."""
+    return otlp.endpoint
+
+
+@pytest.fixture(scope="package")
 def start_service(
-    system_environment: dict[str, str], otlp: OtlpReceiver, service_logs: Path
+    system_environment: dict[str, str], otlp_endpoint: str, service_logs: Path
 ) -> Callable[..., Iterator[RunningService]]:
-    """Runs ``python -m module`` with the stack's variables and OTLP export to ``otlp``."""
+    """Runs ``python -m module`` with the stack's variables and OTLP export to
+    ``otlp_endpoint``."""
 
     def start(
         name: str, module: str, port_variable: str, environment: Mapping[str, str]
@@ -170,7 +178,7 @@ def start_service(
         log = service_logs / f"{name}.log"
         full = {
             **system_environment,
-            "OTEL_EXPORTER_OTLP_ENDPOINT": otlp.endpoint,
+            "OTEL_EXPORTER_OTLP_ENDPOINT": otlp_endpoint,
             # Export every 200 ms rather than every 5 s: the tests wait for spans.
             "OTEL_BSP_SCHEDULE_DELAY": "200",
             "OTEL_SDK_DISABLED": "false",
