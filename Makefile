@@ -86,7 +86,7 @@ load-ci: setup  ## The short load run (~60 s) with CI SLOs, on a fresh stack and
 chaos: setup  ## Every fault under load, then zero acknowledged loss checked, on a fresh stack (FAULTS=a,b USERS=).
 	$(TEST_STACK) run $(UV) run --frozen python -m load.chaos $(if $(FAULTS),--faults $(FAULTS),) $(if $(USERS),--users $(USERS),)
 
-chaos-ci: setup  ## The reduced chaos set (one worker kill: kill-crypto), ~5 min.
+chaos-ci: setup  ## The reduced chaos set (one worker kill: kill-crypto), ~7 min on this machine.
 	$(TEST_STACK) run $(UV) run --frozen python -m load.chaos --faults ci
 
 test-all: test chaos-ci  ## make test, then what CI leaves out for time (chaos-ci).

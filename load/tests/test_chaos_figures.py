@@ -62,10 +62,11 @@ def test_a_fault_that_never_recovers_has_no_recovery_time() -> None:
 
 
 def test_slow_answers_count_as_hangs_and_breach_the_latency_slo() -> None:
-    calls = [*steady(0, 30), seen(12, 200, ms=13_000)]
+    calls = [*steady(0, 30), seen(12, 200, ms=14_000), seen(18, 200, ms=16_000)]
     outcome = chaos.Outcome("restart-postgres", T0, T0 + 20, T0 + 30)
     chaos.figures(outcome, sorted(calls, key=lambda c: c.time), [])
     assert outcome.hangs == 1
+    assert outcome.slowest_ms == 16_000
 
 
 def test_findings_are_counted_for_the_fault_they_happened_under() -> None:
