@@ -196,7 +196,8 @@ async def run(settings: CommonSettings) -> list[Record]:
     docs = documents(CHUNKS, "doc-")
     requester = Requester(
         settings.kafka,
-        reply_topic=f"x0.bench.rag-memory.{run_id}.replies",
+        # Under the gateway's reply prefix: the worker's identity may answer only there.
+        reply_topic=f"x0.gateway.replies.bench-rag-memory-{run_id}",
         metrics=RequesterMetrics(new_registry(), "bench"),
     )
     with service(

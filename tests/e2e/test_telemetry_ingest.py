@@ -127,7 +127,8 @@ async def events(stack: StackEndpoints) -> AsyncIterator[Events]:
 async def telemetry(stack: StackEndpoints, telemetry_worker: int) -> AsyncIterator[Requester]:
     requester = Requester(
         stack.kafka_settings(),
-        reply_topic=f"x0.test.telemetry.replies.{_run_id()}",
+        # Under the gateway's reply prefix: the worker's identity may answer only there.
+        reply_topic=f"x0.gateway.replies.test-telemetry-{_run_id()}",
         metrics=RequesterMetrics(new_registry(), "test"),
     )
     await requester.start()
