@@ -1,0 +1,2 @@
+"""Building and running the service images without a Docker engine (make images,
+make test-images)."""
