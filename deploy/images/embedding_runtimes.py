@@ -155,14 +155,15 @@ def _seconds(embed: Callable[[Sequence[str]], Vectors], texts: list[str]) -> flo
     return time.perf_counter() - started
 
 
-def closure(root: str) -> set[str]:
-    """``root`` and every distribution it requires, transitively (markers evaluated)."""
+def closure(root: str, stop: frozenset[str] = frozenset()) -> set[str]:
+    """``root`` and every distribution it requires, transitively (markers evaluated),
+    not following into ``stop``."""
     from packaging.requirements import Requirement  # noqa: PLC0415
 
     seen, todo = set(), [root]
     while todo:
         name = todo.pop().lower().replace("_", "-")
-        if name in seen:
+        if name in seen or name in stop:
             continue
         try:
             requires = importlib.metadata.requires(name) or []
@@ -221,7 +222,7 @@ def main() -> int:
     from packaging.requirements import Requirement  # noqa: PLC0415
 
     direct = {Requirement(line).name for line in importlib.metadata.requires("x0-rag") or []}
-    rest = set().union(*(closure(name) for name in direct - {"torch"}))
+    rest = set().union(*(closure(name, frozenset({"torch"})) for name in direct - {"torch"}))
     torch_side = closure("torch") - rest
     ort_side = closure("onnxruntime") - rest
     torch_mb, ort_mb = installed_mb(torch_side), installed_mb(ort_side)
