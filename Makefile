@@ -70,6 +70,17 @@ bench: setup  ## Benchmarks against same-run baselines, on a fresh stack of thei
 eval: setup  ## Retrieval quality and p50 per search mode on the man-page set (eval/README.md).
 	$(UV) run --frozen python -m eval
 
+# Container images without a Docker engine (README "Images", deploy/images): buildah
+# builds them from local Debian bases, as root. Not in CI, for time (the rag image
+# carries torch): make test-all runs both.
+.PHONY: images test-images
+
+images:  ## Build the four service images with buildah (local bases made once; root).
+	deploy/images/build.sh
+
+test-images: setup  ## Each image's service (buildah run) on a fresh stack, end-to-end smoke tests.
+	$(TEST_STACK) run $(UV) run --frozen pytest deploy/images/tests $(PYTEST_ARGS)
+
 # Load tests with SLOs (load/, docs/load.md). Results go to load/results/<time>-<profile>/.
 .PHONY: load load-ci
 
@@ -89,7 +100,7 @@ chaos: setup  ## Every fault under load, then zero acknowledged loss checked, on
 chaos-ci: setup  ## The reduced chaos set (one worker kill: kill-crypto), ~7 min on this machine.
 	$(TEST_STACK) run $(UV) run --frozen python -m load.chaos --faults ci
 
-test-all: test chaos-ci  ## make test, then what CI leaves out for time (chaos-ci).
+test-all: test chaos-ci images test-images  ## make test, then what CI leaves out for time (chaos-ci, the images).
 
 SOAK_MINUTES ?= 30
 .PHONY: soak
