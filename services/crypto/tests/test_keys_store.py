@@ -83,6 +83,46 @@ async def test_no_secret_key_is_stored_in_the_clear(
             )
 
 
+async def test_a_redelivered_rotation_adds_no_second_version(
+    stack: StackEndpoints, registry: Registry, prefix: str
+) -> None:
+    # A crash between the reply and the offset commit hands the same message (the same
+    # request id) to another worker, maybe while the first still runs: four at once.
+    pools = [
+        await asyncpg.create_pool(stack.postgres_dsn, min_size=1, max_size=2) for _ in range(4)
+    ]
+    try:
+        stores = [KeysUnderTest(pool, registry).store for pool in pools]
+        name = f"{prefix}-once"
+        await stores[0].create(name, "X-Wing", KeySettings(), None)
+
+        first = await asyncio.gather(*(store.rotate_once(name, "request-a") for store in stores))
+        again, rotated_again = await stores[1].rotate_once(name, "request-a")
+        other, rotated_other = await stores[2].rotate_once(name, "request-b")
+
+        assert sorted(rotated for _, rotated in first) == [False, False, False, True]
+        assert {key.latest_version for key, _ in first} == {2}
+        assert (again.latest_version, rotated_again) == (2, False)
+        assert (other.latest_version, rotated_other) == (3, True)
+        versions = await pools[0].fetch(
+            "SELECT version, rotate_request_id FROM crypto.key_versions"
+            " WHERE name = $1 ORDER BY version",
+            name,
+        )
+        assert [tuple(row) for row in versions] == [
+            (1, None),
+            (2, "request-a"),
+            (3, "request-b"),
+        ]
+        # Without a request id (the auto-rotation sweep, tools) every call rotates.
+        assert (await stores[3].rotate(name)).latest_version == 4
+        with pytest.raises(KeyNotFound):
+            await stores[0].rotate_once(f"{prefix}-missing", "request-a")
+    finally:
+        for pool in pools:
+            await pool.close()
+
+
 async def test_concurrent_rotations_neither_lose_nor_duplicate_versions(
     stack: StackEndpoints, registry: Registry, prefix: str
 ) -> None:

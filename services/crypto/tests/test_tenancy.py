@@ -252,7 +252,10 @@ async def test_keys_written_before_tenants_belong_to_default(
                 sealed,
             )
         await pool.execute("INSERT INTO crypto.node_pins (node_id, public_key) VALUES ('n1', 'x')")
-        assert await migrate(pool, "crypto", MIGRATIONS) == ["003_tenants.sql"]
+        assert await migrate(pool, "crypto", MIGRATIONS) == [
+            "003_tenants.sql",
+            "004_rotate_request.sql",
+        ]
         rows = await pool.fetch("SELECT tenant FROM crypto.keys")
         assert [row["tenant"] for row in rows] == [DEFAULT_TENANT]
         pins = await pool.fetch("SELECT tenant, node_id FROM crypto.node_pins")

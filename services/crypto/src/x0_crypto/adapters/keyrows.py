@@ -55,6 +55,17 @@ INSERT INTO crypto.key_versions (tenant, name, version, public_key, encrypted_se
 VALUES ($1, $2, $3, $4, $5, COALESCE($6, now()))
 """
 
+# A manual rotation's version, with the request that made it (migration 004).
+INSERT_ROTATED_VERSION = """
+INSERT INTO crypto.key_versions (tenant, name, version, public_key, encrypted_secret_key,
+                                 rotate_request_id)
+VALUES ($1, $2, $3, $4, $5, $6)
+"""
+ROTATED_BY = (
+    "SELECT version FROM crypto.key_versions"
+    " WHERE tenant = $1 AND name = $2 AND rotate_request_id = $3"
+)
+
 # The key row alone: a FOR UPDATE over a join re-checks a row that a concurrent
 # rotation changed against the stale joined version row, and would drop it.
 LOCK_KEY = (

@@ -186,14 +186,26 @@ class KeyStore:
         rotated = await self._rotate(name, only_if_due=False)
         if rotated is None:
             raise KeyNotFound(name)
+        return rotated[0]
+
+    async def rotate_once(self, name: str, request_id: str) -> tuple[ManagedKey, bool]:
+        """:meth:`rotate` for the request ``request_id``, and whether this call rotated:
+        ``False`` when the request had rotated the key already (a redelivery), which
+        then adds no version."""
+        rotated = await self._rotate(name, only_if_due=False, request_id=request_id)
+        if rotated is None:
+            raise KeyNotFound(name)
         return rotated
 
     async def rotate_if_due(self, name: str) -> ManagedKey | None:
         """Rotate if the latest version is older than the key's period and nobody else is
         rotating it right now; ``None`` when skipped."""
-        return await self._rotate(name, only_if_due=True)
+        rotated = await self._rotate(name, only_if_due=True)
+        return None if rotated is None else rotated[0]
 
-    async def _rotate(self, name: str, *, only_if_due: bool) -> ManagedKey | None:
+    async def _rotate(
+        self, name: str, *, only_if_due: bool, request_id: str | None = None
+    ) -> tuple[ManagedKey, bool] | None:
         lock = keyrows.LOCK_KEY_IF_FREE if only_if_due else keyrows.LOCK_KEY
         async with database_errors("rotate"), self.pool.acquire() as conn, conn.transaction():
             row = await conn.fetchrow(lock, self.tenant, name)
@@ -201,15 +213,28 @@ class KeyStore:
                 return None
             if only_if_due and not await self._due(conn, name, row):
                 return None
+            # Under the key's row lock: a concurrent redelivery waits, then finds this.
+            done = request_id is not None and await conn.fetchval(
+                keyrows.ROTATED_BY, self.tenant, name, request_id
+            )
+            if done:
+                rows = await conn.fetch(keyrows.SELECT_KEY, self.tenant, name, None, False)
+                return _found(name, key_from_rows(rows)), False
             version = row["latest_version"] + 1
             public_key, sealed = self._new_version(name, version, row["type"])
             await conn.execute(
-                keyrows.INSERT_VERSION, self.tenant, name, version, public_key, sealed, None
+                keyrows.INSERT_ROTATED_VERSION,
+                self.tenant,
+                name,
+                version,
+                public_key,
+                sealed,
+                request_id,
             )
             await conn.execute(keyrows.SET_LATEST, self.tenant, name, version)
             rows = await conn.fetch(keyrows.SELECT_KEY, self.tenant, name, None, False)
         logger.info("managed key rotated", extra={"key_name": name, "key_version": version})
-        return key_from_rows(rows)
+        return _found(name, key_from_rows(rows)), True
 
     async def _due(self, conn: asyncpg.Connection, name: str, row: asyncpg.Record) -> bool:
         period = row["auto_rotate_period_seconds"]

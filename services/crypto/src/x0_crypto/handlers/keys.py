@@ -122,9 +122,14 @@ def register(responder: Responder, deps: CryptoDeps) -> None:
 
     @responder.operation(Crypto.KEY_ROTATE)
     async def on_rotate(request: KeyNameRequest, context: RequestContext) -> KeyInfo:
+        # Idempotent by the message: a redelivered rotation adds no second version.
+        request_id = CORRELATION_PREFIX + context.correlation_id
         with counted(metrics, "rotate"):
-            key = await deps.keystore.of(context.tenant).rotate(request.name)
-        metrics.rotations.labels(SERVICE, "manual").inc()
+            key, rotated = await deps.keystore.of(context.tenant).rotate_once(
+                request.name, request_id
+            )
+        if rotated:
+            metrics.rotations.labels(SERVICE, "manual").inc()
         return key_info(key)
 
     @responder.operation(Crypto.KEY_CONFIG)
