@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 import pytest
@@ -16,6 +17,20 @@ if TYPE_CHECKING:
     from x0_common.testing.stack import StackEndpoints
 
 pytest_plugins = ["x0_common.testing.stack"]
+
+# The caller's own x0 credentials (the README has users export X0_API_KEY after
+# `make up`): the client and the x0 command read them, and would send that key, valid
+# only on the make-up stack, instead of the tests' own. Tests that need them set them.
+CALLER_VARIABLES = ("X0_URL", "X0_API_KEY", "X0_API_KEY_FILE")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def without_the_callers_credentials() -> Iterator[None]:
+    """No X0_URL / X0_API_KEY from the shell that ran the tests."""
+    with pytest.MonkeyPatch.context() as environment:
+        for variable in CALLER_VARIABLES:
+            environment.delenv(variable, raising=False)
+        yield
 
 
 @pytest.fixture(scope="session")
