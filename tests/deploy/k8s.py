@@ -153,3 +153,16 @@ def crd_errors(document: dict[str, Any]) -> list[str]:
 def kafka_generator() -> ModuleType:
     """scripts/k8s_kafka.py as a module."""
     return load_file("x0_scripts_k8s_kafka", ROOT / "scripts" / "k8s_kafka.py")
+
+
+def selects(selector: dict[str, Any], labels: dict[str, str]) -> bool:
+    """Whether a Kubernetes label selector (``matchLabels``, ``matchExpressions`` with
+    ``In``, the only operator the manifests use) selects ``labels``."""
+    for key, value in selector.get("matchLabels", {}).items():
+        if labels.get(key) != value:
+            return False
+    for expression in selector.get("matchExpressions", []):
+        assert expression["operator"] == "In"
+        if labels.get(expression["key"]) not in expression["values"]:
+            return False
+    return True

@@ -260,22 +260,10 @@ def test_rag_snapshots_live_on_a_volume_of_each_replica(overlay: str) -> None:
 # --- network policies ---------------------------------------------------------------------------
 
 
-def _selects(policy: dict[str, Any], labels: dict[str, str]) -> bool:
-    selector = policy["spec"]["podSelector"]
-    for key, value in selector.get("matchLabels", {}).items():
-        if labels.get(key) != value:
-            return False
-    for expression in selector.get("matchExpressions", []):
-        assert expression["operator"] == "In"
-        if labels.get(expression["key"]) not in expression["values"]:
-            return False
-    return True
-
-
 def _allowed_ports(overlay: str, labels: dict[str, str], direction: str) -> set[int]:
     ports: set[int] = set()
     for policy in k8s.objects(overlay, "NetworkPolicy"):
-        if _selects(policy, labels):
+        if k8s.selects(policy["spec"]["podSelector"], labels):
             for rule in policy["spec"].get(direction, []):
                 ports |= {p["port"] for p in rule.get("ports", [])}
     return ports
@@ -308,7 +296,8 @@ def test_network_policies_deny_by_default_and_allow_what_each_service_needs(
     assert 6379 not in _allowed_ports(overlay, gateway_labels, "egress")
     # Workers take connections only from Prometheus' namespace.
     for policy in policies.values():
-        if any(_selects(policy, {"app.kubernetes.io/name": w}) for w in WORKERS):
+        selector = policy["spec"]["podSelector"]
+        if any(k8s.selects(selector, {"app.kubernetes.io/name": w}) for w in WORKERS):
             for rule in policy["spec"].get("ingress", []):
                 (peer,) = rule["from"]
                 name = peer["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"]

@@ -79,35 +79,24 @@ def render_template(template: str, labels: dict[str, str]) -> str:
     return rendered
 
 
-def selects(selector: dict[str, Any], labels: dict[str, str]) -> bool:
-    for key, value in selector.get("matchLabels", {}).items():
-        if labels.get(key) != value:
-            return False
-    for expression in selector.get("matchExpressions", []):
-        assert expression["operator"] == "In"
-        if labels.get(expression["key"]) not in expression["values"]:
-            return False
-    return True
-
-
 def test_the_cluster_spiffeid_gives_each_service_its_local_stack_id() -> None:
     (spiffe_id,) = list(yaml.safe_load_all(CLUSTER_SPIFFEID.read_text()))
     assert spiffe_id["apiVersion"] == "spire.spiffe.io/v1alpha1"
     assert spiffe_id["kind"] == "ClusterSPIFFEID"
     spec = spiffe_id["spec"]
     namespace = {"kubernetes.io/metadata.name": "x0tta6bl4"}
-    assert selects(spec["namespaceSelector"], namespace)
-    assert not selects(spec["namespaceSelector"], {"kubernetes.io/metadata.name": "default"})
+    assert k8s.selects(spec["namespaceSelector"], namespace)
+    assert not k8s.selects(spec["namespaceSelector"], {"kubernetes.io/metadata.name": "default"})
     pods = {
         name: doc["spec"]["template"]["metadata"]["labels"]
         for name, doc in k8s.workloads("production").items()
     }
     for name in SERVICES:
         labels = pods[name]
-        assert selects(spec["podSelector"], labels)
+        assert k8s.selects(spec["podSelector"], labels)
         assert render_template(spec["spiffeIDTemplate"], labels) == f"spiffe://x0.local/{name}"
         # The first DNS name becomes the subject CN, the principal the brokers map.
         assert render_template(spec["dnsNameTemplates"][0], labels) == f"{name}.x0.local"
     # A pod of anything else in the namespace gets no x0 identity.
-    assert not selects(spec["podSelector"], {"app.kubernetes.io/name": "kafka-exporter"})
+    assert not k8s.selects(spec["podSelector"], {"app.kubernetes.io/name": "kafka-exporter"})
     assert spec["ttl"] == "1h"
