@@ -22,6 +22,7 @@ from opentelemetry.trace import SpanKind
 from tests.jaeger.jaeger import Jaeger
 from tests.system.conftest import RunningService
 from tests.system.traces import GATEWAY, Chain, find_chain
+from tests.system.traffic import weather_collection
 from x0_common.events import crypto, rag
 from x0_common.testing.otlp import ReceivedSpan
 
@@ -126,16 +127,7 @@ def test_jaeger_holds_a_rag_search_as_one_trace_through_postgres_and_redis(
     jaeger: Jaeger, client: httpx.Client, services: dict[str, RunningService]
 ) -> None:
     name = f"jaeger-{uuid.uuid4().hex[:10]}"
-    created = client.post("/v1/rag/collections", json={"name": name})
-    assert created.status_code == 201, created.text
-    documents = [
-        {"id": "weather", "text": "Sunny and warm weather all week in the south."},
-        {"id": "files", "text": "Open a file with open() and read its lines."},
-    ]
-    ingested = client.post(
-        f"/v1/rag/collections/{name}/documents?wait=true", json={"documents": documents}
-    )
-    assert ingested.status_code == 200, ingested.text
+    weather_collection(client, name)
 
     response, root = traced(
         jaeger,

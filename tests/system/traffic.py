@@ -121,6 +121,26 @@ def crypto_traffic(client: httpx.Client) -> None:
     _call(client, "POST", f"/v1/crypto/keys/missing-{run}/sign", {"message": message}, status=404)
 
 
+# Two documents a search for "sunny weather" (or, by meaning, "a forecast of
+# sunshine") tells apart: the first is the answer.
+WEATHER_DOCUMENTS = (
+    {"id": "weather", "text": "Sunny and warm weather all week in the south."},
+    {"id": "files", "text": "Open a file with open() and read its lines."},
+)
+
+
+def weather_collection(client: httpx.Client, name: str) -> None:
+    """Create collection ``name`` holding :data:`WEATHER_DOCUMENTS`, applied (searchable)
+    before this returns."""
+    created = client.post("/v1/rag/collections", json={"name": name})
+    assert created.status_code == 201, created.text
+    ingested = client.post(
+        f"/v1/rag/collections/{name}/documents?wait=true",
+        json={"documents": list(WEATHER_DOCUMENTS)},
+    )
+    assert ingested.status_code == 200, ingested.text
+
+
 def rag_traffic(client: httpx.Client) -> None:
     """A collection, an ingest applied before answering, every search mode twice (the
     second a cache hit), and a search of a collection that does not exist."""

@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 
 import httpx
 import pytest
+from tests.system.traffic import weather_collection
 
 from deploy.images.tests.images import IMAGE_USER, SERVICES, ImageService, image_config
 
@@ -37,16 +38,7 @@ def test_crypto_through_the_images(client: httpx.Client) -> None:
 
 def test_rag_through_the_images_with_the_baked_in_model(client: httpx.Client) -> None:
     name = f"image-{uuid.uuid4().hex[:10]}"
-    created = client.post("/v1/rag/collections", json={"name": name})
-    assert created.status_code == 201, created.text
-    documents = [
-        {"id": "weather", "text": "Sunny and warm weather all week in the south."},
-        {"id": "files", "text": "Open a file with open() and read its lines."},
-    ]
-    ingested = client.post(
-        f"/v1/rag/collections/{name}/documents?wait=true", json={"documents": documents}
-    )
-    assert ingested.status_code == 200, ingested.text
+    weather_collection(client, name)
     # A semantic match (no shared word with "weather"): the model, not the lexical index.
     found = client.post(
         f"/v1/rag/collections/{name}/search",
